@@ -1,0 +1,95 @@
+import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from .identity import IdType, mask_id_number, mask_name, mask_phone
+
+
+class User(AbstractUser):
+    """A login: outlet staff (``is_staff``) or a holder's app account (phone + password).
+
+    An app account is bound to a holder only by proving the card (the e-card application).
+    """
+
+    phone = models.CharField("手机号 / phone", max_length=20, unique=True, null=True, blank=True)
+    holder = models.OneToOneField(
+        "accounts.Holder",
+        verbose_name="持卡人 / holder",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="account",
+    )
+
+
+class GuardianProof(models.TextChoices):
+    BIRTH_CERTIFICATE = "birth_certificate", "出生医学证明 / birth certificate"
+    HOUSEHOLD_REGISTER = "household_register", "户口簿 / household register"
+
+
+class Holder(models.Model):
+    """The person a card belongs to (持卡人 / 参保人)."""
+
+    name = models.CharField("姓名 / name", max_length=100)
+    id_type = models.CharField(
+        "证件类型 / ID type", max_length=32, choices=IdType.choices, default=IdType.RESIDENT_ID
+    )
+    id_number = models.CharField("证件号码 / ID number", max_length=32)
+    date_of_birth = models.DateField("出生日期 / date of birth", null=True, blank=True)
+    phone = models.CharField("手机号 / phone", max_length=20, blank=True)
+    guardian = models.ForeignKey(
+        "self",
+        verbose_name="监护人 / guardian",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="wards",
+    )
+    guardian_proof = models.CharField(
+        "监护关系证明 / proof of guardianship",
+        max_length=32,
+        choices=GuardianProof.choices,
+        blank=True,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "持卡人 / holder"
+        verbose_name_plural = "持卡人 / holders"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["id_type", "id_number"], name="holder_unique_id_document"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(guardian__isnull=True) | ~models.Q(guardian_proof=""),
+                name="holder_guardian_has_proof",
+            ),
+        ]
+        permissions = [("view_full_id_number", "可查看完整证件号码 / Can see full ID numbers")]
+
+    def __str__(self) -> str:
+        return f"{self.name_masked} ({self.id_number_masked})"
+
+    @property
+    def id_number_masked(self) -> str:
+        return mask_id_number(self.id_number)
+
+    @property
+    def name_masked(self) -> str:
+        return mask_name(self.name)
+
+    @property
+    def phone_masked(self) -> str:
+        return mask_phone(self.phone)
+
+    def age_on(self, day: datetime.date) -> int | None:
+        if not self.date_of_birth:
+            return None
+        born = self.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    def is_minor(self, day: datetime.date | None = None) -> bool:
+        age = self.age_on(day or datetime.date.today())
+        return age is not None and age < settings.HOLDER_GUARDIAN_AGE

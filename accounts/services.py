@@ -1,0 +1,75 @@
+"""Holders: creation from an identity document, and guardian links for minors."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from ecard.audit import Actor, audit_record
+from ecard.errors import DomainError
+
+from .identity import normalise_id_number, normalise_phone
+from .models import GuardianProof, Holder
+
+
+def holder_get_or_create(
+    *, name: str, id_type: str, id_number: str, phone: str = "", by: Actor
+) -> tuple[Holder, bool]:
+    """The holder with this ID document, created if new. A name that differs is refused."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise DomainError("holder.id_number_invalid", field="name", reason="姓名为空")
+    id_number, born = normalise_id_number(id_type, id_number)
+    phone = normalise_phone(phone) if phone else ""
+    existing = Holder.objects.filter(id_type=id_type, id_number=id_number).first()
+    if existing:
+        if existing.name != name:
+            raise DomainError("holder.name_mismatch", field="name")
+        return existing, False
+    holder = Holder(
+        name=name, id_type=id_type, id_number=id_number, date_of_birth=born, phone=phone
+    )
+    try:
+        with transaction.atomic():
+            holder.save(force_insert=True)
+    except IntegrityError:
+        # Created concurrently by another import: take that one.
+        return Holder.objects.get(id_type=id_type, id_number=id_number), False
+    audit_record(action="holder.created", by=by, holder=holder, data={"id_type": id_type})
+    return holder, True
+
+
+def check_guardian(*, holder: Holder, guardian: Holder, proof: str) -> None:
+    if proof not in GuardianProof.values:
+        raise DomainError(
+            "holder.guardian_required", field="guardian_proof", age=settings.HOLDER_GUARDIAN_AGE
+        )
+    if guardian.pk == holder.pk or guardian.is_minor():
+        raise DomainError("holder.guardian_invalid", field="guardian")
+
+
+@transaction.atomic
+def holder_set_guardian(*, holder: Holder, guardian: Holder, proof: str, by: Actor) -> Holder:
+    """Link a minor to the adult who acts for them, with the kind of proof shown."""
+    check_guardian(holder=holder, guardian=guardian, proof=proof)
+    holder = Holder.objects.select_for_update().get(pk=holder.pk)
+    holder.guardian = guardian
+    holder.guardian_proof = proof
+    holder.save(update_fields=["guardian", "guardian_proof"])
+    audit_record(
+        action="holder.guardian_set",
+        by=by,
+        holder=holder,
+        data={"guardian": guardian.pk, "proof": proof},
+    )
+    return holder
+
+
+@transaction.atomic
+def holder_change_phone(*, holder: Holder, phone: str, by: Actor) -> Holder:
+    phone = normalise_phone(phone) if phone else ""
+    holder = Holder.objects.select_for_update().get(pk=holder.pk)
+    holder.phone = phone
+    holder.save(update_fields=["phone"])
+    audit_record(action="holder.phone_changed", by=by, holder=holder)
+    return holder

@@ -1,0 +1,243 @@
+"""What outlet staff see: cards, e-cards, the audit trail and the holiday calendar.
+
+No form edits a card's state: every lifecycle operation is a button on the card page
+that calls its service and shows the rule's own message when it refuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from accounts.admin import id_search_filter
+
+from . import services
+from .audit import Actor
+from .errors import DomainError
+from .models import (
+    AuditEvent,
+    CalendarDay,
+    CalendarYear,
+    CancellationReason,
+    Card,
+    ECard,
+    ReplacementKind,
+)
+
+
+class ReplacementForm(forms.Form):
+    kind = forms.ChoiceField(label="补换类型 / kind", choices=ReplacementKind.choices)
+    number = forms.CharField(
+        label="新卡号 / new card number",
+        required=False,
+        help_text="留空则自动生成 / blank: generated",
+    )
+
+
+class CancelForm(forms.Form):
+    reason = forms.ChoiceField(
+        label="注销原因 / reason",
+        choices=[c for c in CancellationReason.choices if c[0] != CancellationReason.REPLACED],
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    label: str
+    service: Callable
+    permission: str = "ecard.operate_card"
+    form: type[forms.Form] | None = None
+
+
+OPERATIONS: dict[str, Operation] = {
+    "receive": Operation("领卡 / mark collected", services.card_mark_received),
+    "enable": Operation("启用（新卡激活） / enable or activate", services.card_enable),
+    "temporary_loss": Operation("临时挂失 / temporary loss", services.card_report_temporary_loss),
+    "formal_loss": Operation("正式挂失 / formal loss", services.card_report_formal_loss),
+    "lift": Operation("解挂 / lift loss", services.card_lift_loss),
+    "replace": Operation(
+        "补换卡 / apply for replacement", services.card_apply_replacement, form=ReplacementForm
+    ),
+    "unlock_pin": Operation("解锁密码 / unlock PIN", services.card_unlock_pin),
+    "reset_pin": Operation("重置密码 / reset PIN", services.card_reset_pin),
+    "cancel": Operation("注销 / cancel", services.card_cancel, "ecard.cancel_card", CancelForm),
+}
+
+
+class ExpiringFilter(admin.SimpleListFilter):
+    title = "有效期 / validity"
+    parameter_name = "expiry"
+
+    def lookups(self, request, model_admin):
+        return [("60d", "60天内到期 / expiring within 60 days"), ("expired", "已过期 / expired")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "60d":
+            return queryset.filter(
+                valid_until__gte=today, valid_until__lte=today + datetime.timedelta(days=60)
+            )
+        if self.value() == "expired":
+            return queryset.filter(valid_until__lt=today)
+        return queryset
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Card)
+class CardAdmin(ReadOnlyAdmin):
+    list_display = [
+        "number",
+        "holder_name",
+        "holder_id_number",
+        "region",
+        "state",
+        "valid_until",
+        "is_received",
+        "pin_locked",
+    ]
+    list_filter = ["state", "region", ExpiringFilter, "pin_locked", "generation"]
+    search_fields = ["number", "holder__name"]
+    list_select_related = ["holder"]
+    show_full_result_count = False
+    exclude = ["pin_hash"]
+    change_form_template = "admin/ecard/card/change_form.html"
+
+    @admin.display(description="持卡人 / holder")
+    def holder_name(self, card):
+        return card.holder.name_masked
+
+    @admin.display(description="证件号码 / ID number")
+    def holder_id_number(self, card):
+        return card.holder.id_number_masked
+
+    @admin.display(description="已领取 / received", boolean=True)
+    def is_received(self, card):
+        return card.is_received
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        id_filter = id_search_filter(term, prefix="holder__")
+        if id_filter is not None:
+            return queryset.filter(id_filter), False
+        if term.isalnum() and term.upper() != term.lower() and len(term) >= 6:
+            # Card numbers are stored upper case; staff type them either way.
+            exact = queryset.filter(number=term.upper())
+            if exact.exists():
+                return exact, False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/operate/<slug:operation>/",
+                self.admin_site.admin_view(self.operate_view),
+                name="ecard_card_operate",
+            )
+        ] + super().get_urls()
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        obj = kwargs.get("obj")
+        if obj is not None:
+            context["operations"] = [
+                (name, op.label)
+                for name, op in OPERATIONS.items()
+                if request.user.has_perm(op.permission)
+            ]
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def operate_view(self, request, object_id: int, operation: str):
+        op = OPERATIONS.get(operation)
+        if op is None:
+            raise Http404(operation)
+        if not request.user.has_perm(op.permission):
+            raise PermissionDenied
+        card = get_object_or_404(Card, pk=object_id)
+        change_url = reverse("admin:ecard_card_change", args=[card.pk])
+        form = op.form(request.POST or None) if op.form else None
+        if request.method == "POST" and (form is None or form.is_valid()):
+            params = {
+                k: v for k, v in (form.cleaned_data if form else {}).items() if v not in ("", None)
+            }
+            try:
+                result = op.service(card=card, by=Actor.staff(request.user), **params)
+            except DomainError as exc:
+                messages.error(request, f"{op.label}：{exc}")
+                return redirect(change_url)
+            messages.success(request, f"{op.label}：已办理 / done")
+            if isinstance(result, Card) and result.pk != card.pk:
+                return redirect(reverse("admin:ecard_card_change", args=[result.pk]))
+            return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "card": card,
+            "operation": op,
+            "form": form,
+            "change_url": change_url,
+            "title": f"{op.label} · {card.number}",
+        }
+        return TemplateResponse(request, "admin/ecard/card/operate.html", context)
+
+
+@admin.register(ECard)
+class ECardAdmin(ReadOnlyAdmin):
+    list_display = ["short_reference", "card", "channel", "issued_at", "password_changed_at"]
+    list_filter = ["channel"]
+    search_fields = ["card__number"]
+    list_select_related = ["card"]
+    exclude = ["password_hash"]
+
+    @admin.display(description="标识 / reference")
+    def short_reference(self, ecard):
+        return ecard.reference[:8] + "…"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = [
+        "at",
+        "action",
+        "actor_kind",
+        "actor_label",
+        "channel",
+        "card",
+        "state_before",
+        "state_after",
+        "reason",
+    ]
+    list_filter = ["action", "actor_kind", "channel"]
+    search_fields = ["card__number", "action"]
+    list_select_related = ["card"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+
+class CalendarDayInline(admin.TabularInline):
+    model = CalendarDay
+    extra = 3
+
+
+@admin.register(CalendarYear)
+class CalendarYearAdmin(admin.ModelAdmin):
+    list_display = ["year", "note"]
+    inlines = [CalendarDayInline]

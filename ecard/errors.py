@@ -1,0 +1,191 @@
+"""The one domain error type: a stable machine-readable code and a message in Chinese and English.
+
+Services raise ``DomainError("card.loss_irrevocable")``; the catalogue below holds the
+texts so that every caller (API, admin, management commands) shows the same words and
+tests can assert the code, never the text.
+"""
+
+from __future__ import annotations
+
+# code: (HTTP status, 中文, English). Messages may carry str.format() fields.
+CATALOGUE: dict[str, tuple[int, str, str]] = {
+    # Physical card lifecycle
+    "card.not_found": (404, "未找到该社保卡。", "Card not found."),
+    "card.cancelled": (409, "该社保卡已注销。", "The card has been cancelled."),
+    "card.not_received": (
+        409,
+        "社保卡尚未领取，请先到服务网点领卡。",
+        "The card has not been collected yet; collect it at a service outlet first.",
+    ),
+    "card.already_received": (409, "该社保卡已领取。", "The card has already been collected."),
+    "card.already_enabled": (409, "社保卡已启用。", "The card is already enabled."),
+    "card.not_sealed": (
+        409,
+        "只有封存状态的社保卡可以启用。",
+        "Only a sealed card can be enabled.",
+    ),
+    "card.not_active": (
+        409,
+        "社保卡当前状态（{state}）不能办理此业务。",
+        "The card's current state ({state}) does not allow this operation.",
+    ),
+    "card.already_temporarily_lost": (
+        409,
+        "社保卡已临时挂失。",
+        "The card is already temporarily reported lost.",
+    ),
+    "card.already_lost": (409, "社保卡已正式挂失。", "The card is already formally reported lost."),
+    "card.not_lost": (409, "社保卡未挂失，无需解挂。", "The card is not reported lost."),
+    "card.loss_irrevocable": (
+        409,
+        "正式挂失后不能撤销挂失。",
+        "A formal loss report cannot be undone.",
+    ),
+    "card.replacement_applied": (
+        409,
+        "已申请补换新卡，原卡即使找回也不能解挂。",
+        "A replacement has been applied for; the old card can no longer be reinstated.",
+    ),
+    "card.replacement_not_allowed": (
+        409,
+        "社保卡当前状态（{state}）不能申请{kind}。",
+        "The card's current state ({state}) does not allow a {kind} application.",
+    ),
+    "card.replacement_pending": (
+        409,
+        "该卡已有进行中的补换卡申请。",
+        "A replacement for this card is already in progress.",
+    ),
+    "card.renewal_not_open": (
+        409,
+        "有效期截止日（{valid_until}）前{days}天起方可申请换领。",
+        "Renewal opens {days} days before the card expires on {valid_until}.",
+    ),
+    "card.not_temporarily_lost": (
+        409,
+        "社保卡不在临时挂失状态。",
+        "The card is not temporarily reported lost.",
+    ),
+    "card.deadline_not_passed": (
+        409,
+        "临时挂失尚未到期（{deadline}）。",
+        "The temporary loss has not reached its deadline ({deadline}).",
+    ),
+    "card.already_cancelled": (409, "社保卡已注销。", "The card is already cancelled."),
+    "card.cancel_reason_invalid": (
+        400,
+        "注销原因无效。",
+        "Invalid cancellation reason.",
+    ),
+    "card.cancel_reason_reserved": (
+        400,
+        "“换卡注销”由新卡启用时自动办理。",
+        "Cancellation as 'replaced' happens automatically when the new card is enabled.",
+    ),
+    "card.one_per_region": (
+        409,
+        "同一参保人在同一省份只能持有一张有效社保卡。",
+        "A holder may hold only one non-cancelled card per province.",
+    ),
+    "card.number_taken": (409, "卡号已被占用。", "That card number is already in use."),
+    "card.expired": (
+        409,
+        "社保卡已过有效期，请申请换领。",
+        "The card has expired; apply for a renewal.",
+    ),
+    # PIN
+    "card.pin_wrong": (
+        403,
+        "社保密码错误，还可尝试{remaining}次。",
+        "Wrong PIN; {remaining} attempt(s) left.",
+    ),
+    "card.pin_locked": (
+        403,
+        "社保密码连续错误次数过多，社保应用已锁定，请持身份证件到服务网点解锁。",
+        "Too many wrong PINs: the card is locked. Unlock it at a service outlet with your ID.",
+    ),
+    "card.pin_invalid": (400, "社保密码须为6位数字。", "The PIN must be 6 digits."),
+    "card.pin_weak": (
+        400,
+        "新密码过于简单（不能为初始密码、重复或连续数字）。",
+        "The new PIN is too simple (not the initial PIN, repeated or consecutive digits).",
+    ),
+    "card.pin_unchanged": (
+        400,
+        "新密码不能与原密码相同。",
+        "The new PIN must differ from the old one.",
+    ),
+    # E-card
+    "ecard.already_issued": (409, "该社保卡已签发电子社保卡。", "This card already has an e-card."),
+    "ecard.not_found": (404, "未找到电子社保卡。", "E-card not found."),
+    "ecard.password_invalid": (
+        400,
+        "电子社保卡密码须为6位数字。",
+        "The e-card password must be 6 digits.",
+    ),
+    "ecard.password_weak": (
+        400,
+        "电子社保卡密码过于简单（不能为初始密码、重复或连续数字）。",
+        "The e-card password is too simple (not the initial PIN, repeated or consecutive digits).",
+    ),
+    "ecard.password_unchanged": (
+        400,
+        "新密码不能与原密码相同。",
+        "The new password must differ from the old one.",
+    ),
+    # Holders
+    "holder.id_number_invalid": (
+        400,
+        "证件号码无效：{reason}",
+        "Invalid ID number: {reason}",
+    ),
+    "holder.id_type_invalid": (400, "证件类型无效。", "Invalid ID document type."),
+    "holder.name_mismatch": (
+        409,
+        "证件号码已登记在其他姓名下。",
+        "That ID number is registered under another name.",
+    ),
+    "holder.guardian_required": (
+        400,
+        "未满{age}周岁须由监护人办理，并提供关系证明。",
+        "A holder under {age} acts through a guardian with proof of relationship.",
+    ),
+    "holder.guardian_invalid": (
+        400,
+        "监护人不能是本人，且须已成年。",
+        "The guardian must be another, adult holder.",
+    ),
+    "holder.phone_invalid": (400, "手机号码无效。", "Invalid mobile phone number."),
+    # Working-day calendar
+    "calendar.year_unknown": (
+        409,
+        "尚无{year}年节假日安排，请在管理后台录入该年的节假日和调休工作日。",
+        "No holiday schedule is known for {year}; enter that year's holidays and make-up "
+        "workdays in the admin.",
+    ),
+}
+
+
+class DomainError(Exception):
+    """A business rule refused the operation. Nothing was changed by the refused step."""
+
+    def __init__(self, code: str, *, field: str | None = None, **params):
+        if code not in CATALOGUE:
+            raise KeyError(f"unknown domain error code {code!r}")
+        self.code = code
+        self.field = field
+        self.params = params
+        status, zh, en = CATALOGUE[code]
+        self.status = status
+        self.message = zh.format(**params)
+        self.message_en = en.format(**params)
+        super().__init__(f"{code}: {self.message_en}")
+
+    def as_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message, "message_en": self.message_en}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+    def __str__(self) -> str:
+        return f"{self.message} / {self.message_en}"

@@ -1,0 +1,122 @@
+"""What an e-card may do, by physical-card state (DOMAIN.md, the service matrix).
+
+One table, read both when a QR code is issued and when it is verified. A verdict is
+``allowed``, ``needs_authorisation`` (only under a live holder authorisation) or
+``denied`` with a reason code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from django.conf import settings
+from django.db import models
+
+from .models import CardState
+
+
+class Purpose(models.TextChoices):
+    PAYMENT = "payment", "就医购药 / medical payment"
+    TRANSIT = "transit", "乘车码 / transit"
+    CULTURE = "culture", "文化场馆 / culture entry"
+    IDENTITY = "identity", "身份核验 / identity"
+
+
+class Verdict(models.TextChoices):
+    ALLOWED = "allowed", "可用"
+    NEEDS_AUTHORISATION = "needs_authorisation", "需本人授权"
+    DENIED = "denied", "不可用"
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    verdict: str
+    code: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == Verdict.ALLOWED
+
+
+ALLOWED = Answer(Verdict.ALLOWED)
+AUTH_TEMP = Answer(Verdict.NEEDS_AUTHORISATION, "card.temporarily_lost")
+AUTH_LOST = Answer(Verdict.NEEDS_AUTHORISATION, "card.lost")
+CANCELLED = Answer(Verdict.DENIED, "card.cancelled")
+NOT_ENABLED = Answer(Verdict.DENIED, "card.not_enabled")
+PIN_LOCKED = Answer(Verdict.DENIED, "card.pin_locked")
+
+# Columns: the card's state, plus "pin_locked", which applies on top of the state.
+MATRIX: dict[str, dict[str, Answer]] = {
+    Purpose.IDENTITY: {
+        CardState.ACTIVE: ALLOWED,
+        CardState.TEMPORARILY_LOST: AUTH_TEMP,
+        CardState.LOST: AUTH_LOST,
+        CardState.SEALED: ALLOWED,
+        "pin_locked": ALLOWED,
+        CardState.CANCELLED: CANCELLED,
+    },
+    Purpose.PAYMENT: {
+        CardState.ACTIVE: ALLOWED,
+        CardState.TEMPORARILY_LOST: AUTH_TEMP,
+        CardState.LOST: AUTH_LOST,
+        CardState.SEALED: NOT_ENABLED,
+        "pin_locked": PIN_LOCKED,
+        CardState.CANCELLED: CANCELLED,
+    },
+    Purpose.TRANSIT: {
+        CardState.ACTIVE: ALLOWED,  # and only with a linked payment method, below
+        CardState.TEMPORARILY_LOST: AUTH_TEMP,
+        CardState.LOST: AUTH_LOST,
+        CardState.SEALED: NOT_ENABLED,
+        "pin_locked": ALLOWED,
+        CardState.CANCELLED: CANCELLED,
+    },
+    Purpose.CULTURE: {
+        CardState.ACTIVE: ALLOWED,
+        CardState.TEMPORARILY_LOST: AUTH_TEMP,
+        CardState.LOST: AUTH_LOST,
+        CardState.SEALED: ALLOWED,
+        "pin_locked": ALLOWED,
+        CardState.CANCELLED: CANCELLED,
+    },
+}
+
+NO_PAYMENT_METHOD = Answer(Verdict.DENIED, "transit.no_payment_method")
+EXPIRED = Answer(Verdict.DENIED, "card.expired")
+_SEVERITY = {Verdict.ALLOWED: 0, Verdict.NEEDS_AUTHORISATION: 1, Verdict.DENIED: 2}
+
+
+def service_verdict(
+    *,
+    purpose: str,
+    state: str,
+    pin_locked: bool = False,
+    transit_payment_linked: bool = True,
+    expired: bool = False,
+) -> Answer:
+    """The most restrictive answer of every column that applies to the card."""
+    row = MATRIX[purpose]
+    answers = [row[state]]
+    if pin_locked:
+        answers.append(row["pin_locked"])
+    if purpose == Purpose.TRANSIT and not transit_payment_linked:
+        answers.append(NO_PAYMENT_METHOD)
+    if expired and not settings.CARD_EXPIRED_USABLE:
+        answers.append(EXPIRED)
+    return max(answers, key=lambda answer: _SEVERITY[answer.verdict])
+
+
+def card_services(card, *, today=None) -> dict[str, Answer]:
+    """The matrix row for each purpose, for one card (and its e-card, when it has one)."""
+    ecard = getattr(card, "ecard", None) if card.pk else None
+    linked = bool(ecard and ecard.transit_payment_method)
+    return {
+        purpose: service_verdict(
+            purpose=purpose,
+            state=card.state,
+            pin_locked=card.pin_locked,
+            transit_payment_linked=linked,
+            expired=card.is_expired(today),
+        )
+        for purpose in Purpose.values
+    }

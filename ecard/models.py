@@ -1,0 +1,323 @@
+"""Physical cards, e-cards, the audit trail and the working-day calendar overrides.
+
+State changes happen only in ``ecard.services``; nothing here changes state.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.identity import mask_card_number
+
+
+class Region(models.TextChoices):
+    """Issuing province (GB/T 2260 two-digit code)."""
+
+    BEIJING = "11", "北京"
+    TIANJIN = "12", "天津"
+    HEBEI = "13", "河北"
+    SHANXI = "14", "山西"
+    INNER_MONGOLIA = "15", "内蒙古"
+    LIAONING = "21", "辽宁"
+    JILIN = "22", "吉林"
+    HEILONGJIANG = "23", "黑龙江"
+    SHANGHAI = "31", "上海"
+    JIANGSU = "32", "江苏"
+    ZHEJIANG = "33", "浙江"
+    ANHUI = "34", "安徽"
+    FUJIAN = "35", "福建"
+    JIANGXI = "36", "江西"
+    SHANDONG = "37", "山东"
+    HENAN = "41", "河南"
+    HUBEI = "42", "湖北"
+    HUNAN = "43", "湖南"
+    GUANGDONG = "44", "广东"
+    GUANGXI = "45", "广西"
+    HAINAN = "46", "海南"
+    CHONGQING = "50", "重庆"
+    SICHUAN = "51", "四川"
+    GUIZHOU = "52", "贵州"
+    YUNNAN = "53", "云南"
+    TIBET = "54", "西藏"
+    SHAANXI = "61", "陕西"
+    GANSU = "62", "甘肃"
+    QINGHAI = "63", "青海"
+    NINGXIA = "64", "宁夏"
+    XINJIANG = "65", "新疆"
+
+
+class CardState(models.TextChoices):
+    SEALED = "sealed", "封存"
+    ACTIVE = "active", "正常"
+    TEMPORARILY_LOST = "temporarily_lost", "临时挂失"
+    LOST = "lost", "正式挂失"
+    CANCELLED = "cancelled", "注销"
+
+
+class CancellationReason(models.TextChoices):
+    MOVED_OUT_OF_PROVINCE = "moved_out_of_province", "社保关系转移省外"
+    EMIGRATED = "emigrated", "出国定居"
+    DECEASED = "deceased", "死亡"
+    DECLARED_MISSING_OR_DEAD = "declared_missing_or_dead", "宣告失踪或死亡"
+    REPLACED = "replaced", "换卡注销"
+    DUPLICATE = "duplicate", "重复持卡"
+
+
+class ReplacementKind(models.TextChoices):
+    LOSS = "loss", "补领（挂失补卡）"
+    RENEWAL = "renewal", "换领（有效期满）"
+    DAMAGE = "damage", "换发（卡片损坏）"
+    DATA_CHANGE = "data_change", "换发（信息变更）"
+
+
+class Channel(models.TextChoices):
+    """Where an operation came from."""
+
+    APP = "app", "App"
+    MINI_PROGRAM = "mini_program", "小程序"
+    HOTLINE = "hotline", "12333热线"
+    OUTLET = "outlet", "服务网点"
+    BANK = "bank", "合作银行"
+    SYSTEM = "system", "系统"
+    IMPORT = "import", "制卡数据导入"
+
+
+class Card(models.Model):
+    """The physical chip card (实体社保卡)."""
+
+    number = models.CharField("卡号 / card number", max_length=20, unique=True)
+    holder = models.ForeignKey(
+        "accounts.Holder",
+        verbose_name="持卡人 / holder",
+        on_delete=models.PROTECT,
+        related_name="cards",
+    )
+    region = models.CharField("发卡省份 / region", max_length=2, choices=Region.choices)
+    generation = models.PositiveSmallIntegerField("代别 / generation", default=3)
+    issued_on = models.DateField("发卡日期 / issued on")
+    received_at = models.DateTimeField("领卡时间 / received at", null=True, blank=True)
+    valid_until = models.DateField("有效期至 / valid until", db_index=True)
+    state = models.CharField(
+        "状态 / state", max_length=20, choices=CardState.choices, default=CardState.SEALED
+    )
+
+    # The social-security PIN. While ``pin_is_initial`` the PIN is the configured initial
+    # PIN, which is public knowledge anyway; that spares a slow hash per imported card.
+    pin_hash = models.CharField(max_length=256, blank=True, editable=False)
+    pin_is_initial = models.BooleanField("初始密码 / initial PIN", default=True, editable=False)
+    pin_failures = models.PositiveSmallIntegerField("密码连续错误次数 / PIN failures", default=0)
+    pin_locked = models.BooleanField("密码锁定 / PIN locked", default=False)
+    financial_active = models.BooleanField(
+        "金融功能已激活 / financial function active", default=False
+    )
+
+    temporarily_lost_at = models.DateTimeField("临时挂失时间", null=True, blank=True)
+    formalisation_deadline = models.DateTimeField(
+        "临时挂失截止 / formalisation deadline", null=True, blank=True
+    )
+    lost_at = models.DateTimeField("正式挂失时间", null=True, blank=True)
+    cancelled_at = models.DateTimeField("注销时间", null=True, blank=True)
+    cancellation_reason = models.CharField(
+        "注销原因 / cancellation reason",
+        max_length=32,
+        choices=CancellationReason.choices,
+        blank=True,
+    )
+
+    # Replacement: set on the old card when a new one is applied for, which also lifts it
+    # out of the one-card-per-region constraint so the new card can exist beside it.
+    replacement_applied_at = models.DateTimeField("申请补换卡时间", null=True, blank=True)
+    replaces = models.OneToOneField(
+        "self",
+        verbose_name="替换的旧卡 / replaces",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+    )
+    replacement_kind = models.CharField(
+        "补换类型 / replacement kind", max_length=16, choices=ReplacementKind.choices, blank=True
+    )
+    ready_on = models.DateField("可领卡日期 / ready for collection on", null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "实体社保卡 / card"
+        verbose_name_plural = "实体社保卡 / cards"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["holder", "region"],
+                condition=~Q(state="cancelled") & Q(replacement_applied_at__isnull=True),
+                name="card_one_live_per_holder_region",
+                violation_error_message="同一参保人在同一省份只能持有一张有效社保卡。",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=CardState.values), name="card_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="cancelled") | ~Q(cancellation_reason=""),
+                name="card_cancelled_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(received_at__isnull=False) | ~Q(state="active"),
+                name="card_active_was_received",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["formalisation_deadline"],
+                condition=Q(state="temporarily_lost"),
+                name="card_temp_loss_deadline_idx",
+            ),
+            models.Index(
+                fields=["ready_on"],
+                condition=Q(state="sealed", replaces__isnull=False),
+                name="card_replacement_ready_idx",
+            ),
+        ]
+        permissions = [
+            ("operate_card", "可办理卡片业务 / Can operate cards"),
+            ("cancel_card", "可注销卡片 / Can cancel cards"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number_masked} · {self.get_state_display()}"
+
+    @property
+    def number_masked(self) -> str:
+        return mask_card_number(self.number)
+
+    @property
+    def is_received(self) -> bool:
+        return self.received_at is not None
+
+    def is_expired(self, today: datetime.date | None = None) -> bool:
+        return (today or timezone.localdate()) > self.valid_until
+
+    def renewal_opens_on(self) -> datetime.date:
+        return self.valid_until - datetime.timedelta(days=settings.CARD_RENEWAL_WINDOW_DAYS)
+
+    def renewal_open(self, today: datetime.date | None = None) -> bool:
+        return (today or timezone.localdate()) >= self.renewal_opens_on()
+
+
+class ECardChannel(models.TextChoices):
+    NATIONAL_APP = "national_app", "国家社会保险公共服务平台 / national app"
+    WECHAT = "wechat", "微信小程序 / WeChat mini-program"
+    ALIPAY = "alipay", "支付宝小程序 / Alipay mini-program"
+    BANK_APP = "bank_app", "银行App / bank app"
+    CITY_APP = "city_app", "城市服务App / city app"
+
+
+class ECard(models.Model):
+    """The e-card (电子社保卡): 1:1 with a physical card, moved to the new card on replacement."""
+
+    card = models.OneToOneField(
+        Card, verbose_name="实体卡 / card", on_delete=models.PROTECT, related_name="ecard"
+    )
+    # Opaque reference printed in QR codes instead of any personal data.
+    reference = models.CharField("电子卡标识 / reference", max_length=32, unique=True)
+    channel = models.CharField("签发渠道 / channel", max_length=20, choices=ECardChannel.choices)
+    password_hash = models.CharField(max_length=256, editable=False)
+    password_changed_at = models.DateTimeField("密码修改时间", default=timezone.now)
+    transit_payment_method = models.CharField(
+        "乘车码支付方式 / transit payment method", max_length=32, blank=True
+    )
+    issued_at = models.DateTimeField("签发时间 / issued at", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "电子社保卡 / e-card"
+        verbose_name_plural = "电子社保卡 / e-cards"
+
+    def __str__(self) -> str:
+        return f"e-card {self.reference[:8]}…"
+
+
+class ActorKind(models.TextChoices):
+    HOLDER = "holder", "持卡人 / holder"
+    STAFF = "staff", "工作人员 / staff"
+    SYSTEM = "system", "系统 / system"
+
+
+class AuditEvent(models.Model):
+    """One row per state change: who, through which channel, before and after, and why."""
+
+    at = models.DateTimeField("时间 / at", default=timezone.now, db_index=True)
+    action = models.CharField("操作 / action", max_length=64, db_index=True)
+    actor_kind = models.CharField("操作方 / actor", max_length=10, choices=ActorKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField("操作人 / actor label", max_length=150, blank=True)
+    channel = models.CharField("渠道 / channel", max_length=20, choices=Channel.choices)
+    holder = models.ForeignKey(
+        "accounts.Holder",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+    )
+    card = models.ForeignKey(
+        Card, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    state_before = models.CharField("变更前 / before", max_length=20, blank=True)
+    state_after = models.CharField("变更后 / after", max_length=20, blank=True)
+    reason = models.CharField("原因 / reason", max_length=64, blank=True)
+    data = models.JSONField("详情 / data", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "审计事件 / audit event"
+        verbose_name_plural = "审计事件 / audit events"
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action}"
+
+
+class CalendarYear(models.Model):
+    """A year whose holidays and make-up workdays staff entered by hand.
+
+    The working-day package only knows the years the State Council has published. Once a
+    year is listed here, its days not listed below are ordinary (Mon–Fri work).
+    """
+
+    year = models.PositiveSmallIntegerField("年份 / year", unique=True)
+    note = models.CharField("依据 / source", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "节假日安排年份 / holiday schedule year"
+        verbose_name_plural = "节假日安排 / holiday schedules"
+        ordering = ["-year"]
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
+class CalendarDay(models.Model):
+    """A holiday or a make-up workday (调休) that overrides the package."""
+
+    year = models.ForeignKey(CalendarYear, on_delete=models.CASCADE, related_name="days")
+    date = models.DateField("日期 / date", unique=True)
+    is_workday = models.BooleanField("调休上班 / make-up workday", default=False)
+    name = models.CharField("名称 / name", max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = "节假日或调休日 / holiday or make-up workday"
+        verbose_name_plural = "节假日或调休日 / holidays and make-up workdays"
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        kind = "上班" if self.is_workday else "休息"
+        return f"{self.date} {self.name} ({kind})"
+
+    def clean(self):
+        # The year may not be saved yet when its days are validated inline.
+        year = self.year if self.year_id or "year" in self._state.fields_cache else None
+        if year is not None and self.date and self.date.year != year.year:
+            raise ValidationError({"date": f"日期须在{year.year}年内 / must fall in {year.year}"})

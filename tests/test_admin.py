@@ -1,0 +1,271 @@
+"""The outlet staff's admin: operations call the services; roles decide who may do what."""
+
+import datetime
+
+from django.urls import reverse
+from django.utils import timezone
+
+from ecard import services
+from ecard.models import AuditEvent, CalendarDay, Card, CardState
+
+
+def operate_url(card, operation):
+    return reverse("admin:ecard_card_operate", args=[card.pk, operation])
+
+
+def change_url(card):
+    return reverse("admin:ecard_card_change", args=[card.pk])
+
+
+class TestCardOperations:
+    def test_a_clerk_reports_a_formal_loss_from_the_card_page(self, staff_client, clerk, card):
+        client = staff_client(clerk)
+        page = client.get(change_url(card)).content.decode()
+        assert operate_url(card, "formal_loss") in page
+        response = client.post(operate_url(card, "formal_loss"), follow=True)
+        assert response.status_code == 200
+        assert Card.objects.get(pk=card.pk).state == CardState.LOST
+        assert AuditEvent.objects.get(card=card, action="card.loss_formalised").actor == clerk
+        assert "已办理" in response.content.decode()
+
+    def test_the_confirmation_page_shows_the_card_masked(self, staff_client, clerk, card):
+        page = staff_client(clerk).get(operate_url(card, "formal_loss")).content.decode()
+        assert card.holder.id_number_masked in page and card.holder.id_number not in page
+
+    def test_a_refused_operation_shows_the_rules_message(self, staff_client, clerk, card, system):
+        services.card_report_formal_loss(card=card, by=system)
+        response = staff_client(clerk).post(operate_url(card, "lift"), follow=True)
+        text = response.content.decode()
+        assert "正式挂失后不能撤销挂失" in text and "A formal loss report cannot be undone" in text
+        assert Card.objects.get(pk=card.pk).state == CardState.LOST
+
+    def test_a_clerk_applies_for_a_replacement_and_lands_on_the_new_card(
+        self, staff_client, clerk, card, system
+    ):
+        services.card_report_formal_loss(card=card, by=system)
+        response = staff_client(clerk).post(
+            operate_url(card, "replace"), {"kind": "loss", "number": ""}
+        )
+        new = Card.objects.get(replaces=card)
+        assert response.status_code == 302 and response["Location"] == change_url(new)
+        assert new.state == CardState.SEALED
+
+    def test_a_clerk_collects_and_activates_the_new_card(self, staff_client, clerk, card, system):
+        services.card_report_formal_loss(card=card, by=system)
+        new = services.card_apply_replacement(card=card, kind="loss", by=system)
+        client = staff_client(clerk)
+        client.post(operate_url(new, "receive"))
+        client.post(operate_url(new, "enable"))
+        assert Card.objects.get(pk=new.pk).state == CardState.ACTIVE
+        assert Card.objects.get(pk=card.pk).cancellation_reason == "replaced"
+
+    def test_a_clerk_unlocks_a_locked_pin(self, staff_client, clerk, card, system):
+        for _ in range(6):
+            try:
+                services.card_check_pin(card=card, pin="000000", by=system)
+            except Exception:
+                pass
+        staff_client(clerk).post(operate_url(card, "unlock_pin"))
+        assert not Card.objects.get(pk=card.pk).pin_locked
+
+    def test_a_clerk_may_not_cancel_but_a_supervisor_may(
+        self, staff_client, clerk, supervisor, card
+    ):
+        assert (
+            operate_url(card, "cancel")
+            not in staff_client(clerk).get(change_url(card)).content.decode()
+        )
+        assert (
+            staff_client(clerk)
+            .post(operate_url(card, "cancel"), {"reason": "deceased"})
+            .status_code
+            == 403
+        )
+        assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
+        staff_client(supervisor).post(operate_url(card, "cancel"), {"reason": "deceased"})
+        card = Card.objects.get(pk=card.pk)
+        assert card.state == CardState.CANCELLED and card.cancellation_reason == "deceased"
+
+    def test_the_cancel_form_does_not_offer_replaced(self, staff_client, supervisor, card):
+        page = staff_client(supervisor).get(operate_url(card, "cancel")).content.decode()
+        assert 'value="deceased"' in page and 'value="replaced"' not in page
+        response = staff_client(supervisor).post(
+            operate_url(card, "cancel"), {"reason": "replaced"}
+        )
+        assert response.status_code == 200  # the form again, with its error
+        assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
+
+    def test_an_auditor_reads_but_may_not_operate(self, staff_client, auditor, card):
+        client = staff_client(auditor)
+        page = client.get(change_url(card))
+        assert (
+            page.status_code == 200
+            and operate_url(card, "formal_loss") not in page.content.decode()
+        )
+        assert client.get(operate_url(card, "formal_loss")).status_code == 403
+        assert client.post(operate_url(card, "formal_loss")).status_code == 403
+        assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
+
+    def test_an_unknown_operation_is_not_found(self, staff_client, clerk, card):
+        assert staff_client(clerk).post(operate_url(card, "teleport")).status_code == 404
+
+    def test_no_form_lets_staff_edit_the_state(self, staff_client, clerk, supervisor, card):
+        for user in (clerk, supervisor):
+            client = staff_client(user)
+            page = client.get(change_url(card)).content.decode()
+            assert 'name="state"' not in page
+            assert client.post(change_url(card), {"state": "cancelled"}).status_code == 403
+        assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
+        assert staff_client(clerk).get(reverse("admin:ecard_card_add")).status_code == 403
+
+
+class TestCardList:
+    def test_the_list_shows_masked_id_numbers_only(self, staff_client, clerk, card):
+        page = staff_client(clerk).get(reverse("admin:ecard_card_changelist")).content.decode()
+        assert card.holder.id_number_masked in page and card.holder.id_number not in page
+        assert card.holder.name not in page and card.holder.name_masked in page
+
+    def test_staff_find_a_card_by_its_masked_id_number(
+        self, staff_client, clerk, card, make_card, make_holder
+    ):
+        other = make_card(holder=make_holder(name="李四"))
+        url = reverse("admin:ecard_card_changelist")
+        page = staff_client(clerk).get(url, {"q": card.holder.id_number_masked}).content.decode()
+        assert card.number in page and other.number not in page
+
+    def test_staff_find_a_card_by_number_in_lower_case(self, staff_client, clerk, card):
+        page = staff_client(clerk).get(
+            reverse("admin:ecard_card_changelist"), {"q": card.number.lower()}
+        )
+        assert card.number in page.content.decode()
+
+    def test_staff_find_a_card_by_holder_name(
+        self, staff_client, clerk, card, make_card, make_holder
+    ):
+        other = make_card(holder=make_holder(name="李四"))
+        page = (
+            staff_client(clerk)
+            .get(reverse("admin:ecard_card_changelist"), {"q": "张三"})
+            .content.decode()
+        )
+        assert card.number in page and other.number not in page
+
+    def test_the_expiring_filter_lists_cards_within_sixty_days(
+        self, staff_client, clerk, make_card, make_holder
+    ):
+        today = timezone.localdate()
+        soon = make_card(valid_until=today + datetime.timedelta(days=30))
+        later = make_card(
+            holder=make_holder(name="李四"), valid_until=today + datetime.timedelta(days=90)
+        )
+        page = (
+            staff_client(clerk)
+            .get(reverse("admin:ecard_card_changelist"), {"expiry": "60d"})
+            .content.decode()
+        )
+        assert soon.number in page and later.number not in page
+
+    def test_the_pin_locked_filter(self, staff_client, clerk, card, make_card, make_holder, system):
+        locked = make_card(holder=make_holder(name="李四"))
+        for _ in range(6):
+            try:
+                services.card_check_pin(card=locked, pin="000000", by=system)
+            except Exception:
+                pass
+        page = staff_client(clerk).get(
+            reverse("admin:ecard_card_changelist"), {"pin_locked__exact": "1"}
+        )
+        assert locked.number in page.content.decode() and card.number not in page.content.decode()
+
+
+class TestHolderPage:
+    def test_a_clerk_sees_the_full_id_number_on_the_detail_page(self, staff_client, clerk, holder):
+        page = staff_client(clerk).get(reverse("admin:accounts_holder_change", args=[holder.pk]))
+        assert holder.id_number in page.content.decode()
+
+    def test_an_auditor_sees_it_masked(self, staff_client, auditor, holder):
+        page = staff_client(auditor).get(reverse("admin:accounts_holder_change", args=[holder.pk]))
+        text = page.content.decode()
+        assert (
+            page.status_code == 200
+            and holder.id_number not in text
+            and holder.id_number_masked in text
+        )
+
+    def test_a_phone_change_goes_through_the_service_and_is_audited(
+        self, staff_client, clerk, holder
+    ):
+        url = reverse("admin:accounts_holder_change", args=[holder.pk])
+        staff_client(clerk).post(
+            url, {"phone": "139 0000 1234", "guardian": "", "guardian_proof": ""}
+        )
+        holder.refresh_from_db()
+        assert holder.phone == "13900001234"
+        assert AuditEvent.objects.filter(
+            holder=holder, action="holder.phone_changed", actor=clerk
+        ).exists()
+
+    def test_a_bad_phone_is_refused_on_the_form(self, staff_client, clerk, holder):
+        url = reverse("admin:accounts_holder_change", args=[holder.pk])
+        response = staff_client(clerk).post(
+            url, {"phone": "12345", "guardian": "", "guardian_proof": ""}
+        )
+        assert response.status_code == 200 and "手机号码无效" in response.content.decode()
+
+    def test_a_guardian_needs_a_proof_of_relationship(self, staff_client, clerk, make_holder):
+        child = make_holder(name="张小雨", born=datetime.date(2018, 1, 1))
+        parent = make_holder(name="张伟")
+        url = reverse("admin:accounts_holder_change", args=[child.pk])
+        client = staff_client(clerk)
+        client.post(url, {"phone": "", "guardian": parent.pk, "guardian_proof": ""})
+        child.refresh_from_db()
+        assert child.guardian is None
+        client.post(
+            url, {"phone": "", "guardian": parent.pk, "guardian_proof": "birth_certificate"}
+        )
+        child.refresh_from_db()
+        assert child.guardian == parent
+
+
+class TestReadOnlyAndCalendar:
+    def test_audit_events_are_read_only(self, staff_client, supervisor, card):
+        event = AuditEvent.objects.filter(card=card).first()
+        client = staff_client(supervisor)
+        assert client.get(reverse("admin:ecard_auditevent_changelist")).status_code == 200
+        assert (
+            client.post(reverse("admin:ecard_auditevent_change", args=[event.pk]), {}).status_code
+            == 403
+        )
+        assert (
+            client.post(
+                reverse("admin:ecard_auditevent_delete", args=[event.pk]), {"post": "yes"}
+            ).status_code
+            == 403
+        )
+
+    def test_a_clerk_enters_next_years_holidays(self, staff_client, clerk):
+        url = reverse("admin:ecard_calendaryear_add")
+        data = {
+            "year": "2031",
+            "note": "国办发明电",
+            "days-TOTAL_FORMS": "2",
+            "days-INITIAL_FORMS": "0",
+            "days-0-date": "2031-01-01",
+            "days-0-name": "元旦",
+            "days-1-date": "2031-01-04",
+            "days-1-is_workday": "on",
+            "days-1-name": "调休",
+        }
+        response = staff_client(clerk).post(url, data)
+        assert response.status_code == 302
+        assert CalendarDay.objects.filter(date="2031-01-04", is_workday=True).exists()
+
+    def test_a_day_outside_its_year_is_refused(self, staff_client, clerk):
+        data = {
+            "year": "2031",
+            "days-TOTAL_FORMS": "1",
+            "days-INITIAL_FORMS": "0",
+            "days-0-date": "2032-01-01",
+        }
+        response = staff_client(clerk).post(reverse("admin:ecard_calendaryear_add"), data)
+        assert response.status_code == 200 and not CalendarDay.objects.exists()
