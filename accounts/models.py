@@ -1,7 +1,9 @@
 import datetime
+import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from .identity import IdType, mask_id_number, mask_name, mask_phone
@@ -32,6 +34,8 @@ class GuardianProof(models.TextChoices):
 class Holder(models.Model):
     """The person a card belongs to (持卡人 / 参保人)."""
 
+    # What the API calls a holder by (e.g. a guardian choosing a ward): never the row id.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField("姓名 / name", max_length=100)
     id_type = models.CharField(
         "证件类型 / ID type", max_length=32, choices=IdType.choices, default=IdType.RESIDENT_ID
@@ -93,3 +97,51 @@ class Holder(models.Model):
     def is_minor(self, day: datetime.date | None = None) -> bool:
         age = self.age_on(day or datetime.date.today())
         return age is not None and age < settings.HOLDER_GUARDIAN_AGE
+
+
+class TokenFamily(models.Model):
+    """One login session: the chain of refresh tokens rotated from one sign-in."""
+
+    id = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = "登录会话 / login session"
+        verbose_name_plural = "登录会话 / login sessions"
+
+    def __str__(self) -> str:
+        return f"session {str(self.pk)[:8]}"
+
+
+class RefreshToken(models.Model):
+    """A refresh token's record; ``used_at`` set once it has been rotated."""
+
+    jti = models.CharField(max_length=32, primary_key=True)
+    family = models.ForeignKey(TokenFamily, on_delete=models.CASCADE, related_name="refresh_tokens")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh {self.jti[:8]}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a write sent with an ``Idempotency-Key``, replayed on retries."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_key_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"idempotency {self.key[:16]}"

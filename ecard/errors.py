@@ -156,6 +156,84 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "The guardian must be another, adult holder.",
     ),
     "holder.phone_invalid": (400, "手机号码无效。", "Invalid mobile phone number."),
+    # Accounts and client tokens
+    "auth.not_authenticated": (401, "请先登录。", "Sign in first."),
+    "auth.invalid_credentials": (401, "手机号或密码错误。", "Wrong phone number or password."),
+    "auth.token_invalid": (401, "登录凭证无效。", "The token is not valid."),
+    "auth.token_expired": (
+        401,
+        "登录已过期，请重新登录。",
+        "The token has expired; sign in again.",
+    ),
+    "auth.token_revoked": (
+        401,
+        "登录已失效，请重新登录。",
+        "This session has ended; sign in again.",
+    ),
+    "auth.token_reused": (
+        401,
+        "检测到登录凭证被重复使用，已退出该会话，请重新登录。",
+        "A used refresh token was presented again; the session is closed. Sign in again.",
+    ),
+    "account.phone_taken": (409, "该手机号已注册。", "That phone number is already registered."),
+    "account.password_invalid": (400, "{reason}", "{reason}"),
+    "account.already_bound": (
+        409,
+        "该账号已绑定其他持卡人。",
+        "This account is already bound to another holder.",
+    ),
+    "ecard.identity_mismatch": (
+        403,
+        "姓名、证件号码与社保卡号不一致。",
+        "The name, ID number and card number do not match.",
+    ),
+    "ecard.password_wrong": (403, "电子社保卡密码错误。", "Wrong e-card password."),
+    "authorisation.not_needed": (
+        409,
+        "社保卡状态正常，无需本人授权。",
+        "The card is not lost; no authorisation is needed.",
+    ),
+    "authorisation.purpose_invalid": (
+        400,
+        "授权用途无效：{purpose}",
+        "Invalid purpose for an authorisation: {purpose}",
+    ),
+    "authorisation.duration_invalid": (
+        400,
+        "授权时长须为1至{maximum}分钟。",
+        "The duration must be 1 to {maximum} minutes.",
+    ),
+    "authorisation.not_found": (404, "未找到该授权。", "Authorisation not found."),
+    "authorisation.ended": (409, "该授权已结束。", "The authorisation has already ended."),
+    "notice.not_found": (404, "未找到该通知。", "Notice not found."),
+    # Requests
+    "request.invalid": (400, "请求参数有误：{detail}", "Invalid request: {detail}"),
+    "request.unknown_field": (400, "不支持的字段：{name}", "Unknown field: {name}"),
+    "request.malformed": (400, "请求体不是有效的JSON。", "The request body is not valid JSON."),
+    "request.too_large": (413, "请求体过大。", "The request body is too large."),
+    "request.unsupported_media_type": (
+        415,
+        "仅支持 application/json。",
+        "Only application/json is accepted.",
+    ),
+    "request.method_not_allowed": (405, "不支持该请求方法。", "Method not allowed."),
+    "request.not_found": (404, "未找到。", "Not found."),
+    "request.forbidden": (403, "无权访问。", "Forbidden."),
+    "request.throttled": (
+        429,
+        "尝试过于频繁，请{wait}秒后再试。",
+        "Too many attempts; try again in {wait} s.",
+    ),
+    "idempotency.key_reused": (
+        422,
+        "该 Idempotency-Key 已用于另一个请求。",
+        "This Idempotency-Key was used for a different request.",
+    ),
+    "idempotency.in_progress": (
+        409,
+        "相同 Idempotency-Key 的请求正在处理中。",
+        "A request with this Idempotency-Key is still being processed.",
+    ),
     # Working-day calendar
     "calendar.year_unknown": (
         409,

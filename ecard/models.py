@@ -4,6 +4,7 @@ State changes happen only in ``ecard.services``; nothing here changes state.
 """
 
 import datetime
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -321,3 +322,70 @@ class CalendarDay(models.Model):
         year = self.year if self.year_id or "year" in self._state.fields_cache else None
         if year is not None and self.date and self.date.year != year.year:
             raise ValidationError({"date": f"日期须在{year.year}年内 / must fall in {year.year}"})
+
+
+class HolderAuthorisation(models.Model):
+    """经本人授权: the holder lets the e-card work for some purposes while the card is lost.
+
+    Time-limited, withdrawable, and ended by the next change of the card's state.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    ecard = models.ForeignKey(ECard, on_delete=models.CASCADE, related_name="authorisations")
+    purposes = models.JSONField("用途 / purposes")
+    card_state = models.CharField("授权时卡状态 / card state when granted", max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField("到期 / expires at")
+    ended_at = models.DateTimeField("结束 / ended at", null=True, blank=True)
+    end_reason = models.CharField(
+        "结束原因 / end reason", max_length=20, blank=True
+    )  # withdrawn, state_changed, password_changed
+
+    class Meta:
+        verbose_name = "本人授权 / holder authorisation"
+        verbose_name_plural = "本人授权 / holder authorisations"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["ecard", "expires_at"],
+                condition=Q(ended_at__isnull=True),
+                name="auth_live_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"authorisation {','.join(self.purposes)} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    def is_live(self, now=None) -> bool:
+        return self.ended_at is None and (now or timezone.now()) < self.expires_at
+
+
+class Notice(models.Model):
+    """A message to a holder: in-app inbox, and the delivery channels. Never a link."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    holder = models.ForeignKey("accounts.Holder", on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField("类型 / kind", max_length=40)
+    # What the notice is about and which step of it, e.g. card 42 at the 30-day milestone:
+    # one notice per (holder, kind, subject, milestone) however often a job runs.
+    subject = models.CharField(max_length=64)
+    milestone = models.CharField(max_length=32, blank=True)
+    title = models.CharField("标题 / title", max_length=200)
+    body = models.TextField("内容 / body")
+    title_en = models.CharField(max_length=200, blank=True)
+    body_en = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "通知 / notice"
+        verbose_name_plural = "通知 / notices"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["holder", "kind", "subject", "milestone"], name="notice_once_per_milestone"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title

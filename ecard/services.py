@@ -17,12 +17,22 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.identity import normalise_id_number
 from accounts.models import Holder
 
 from . import workdays
 from .audit import Actor, audit_record
 from .errors import DomainError
-from .models import CancellationReason, Card, CardState, ECard, ReplacementKind
+from .matrix import Purpose, Verdict, card_services
+from .models import (
+    CancellationReason,
+    Card,
+    CardState,
+    ECard,
+    HolderAuthorisation,
+    Notice,
+    ReplacementKind,
+)
 
 SHANGHAI_MIDNIGHT = datetime.time(0, 0)
 
@@ -35,6 +45,10 @@ def _transition(card: Card, *, to: str, action: str, by: Actor, reason: str = ""
     before = card.state
     card.state = to
     card.save()
+    # A holder authorisation covers the state it was given in, and ends with it.
+    HolderAuthorisation.objects.filter(ecard__card=card, ended_at__isnull=True).update(
+        ended_at=timezone.now(), end_reason="state_changed"
+    )
     audit_record(
         action=action,
         by=by,
@@ -544,3 +558,201 @@ def ecard_issue(*, card: Card, channel: str, password: str, by: Actor) -> ECard:
         data={"channel": channel},
     )
     return ecard
+
+
+def _bind_account(user, holder: Holder, *, by: Actor) -> None:
+    """Bind an app account to the holder it proved; a holder has one bound account at a time."""
+    from accounts.authtokens import sessions_end_for_holder
+
+    if user.holder_id == holder.pk:
+        return
+    previous = type(user).objects.filter(holder=holder).exclude(pk=user.pk)
+    for account in previous:
+        sessions_end_for_holder(holder=holder, reason="rebound")
+        account.holder = None
+        account.save(update_fields=["holder"])
+    user.holder = holder
+    user.save(update_fields=["holder"])
+    audit_record(action="account.bound", by=by, holder=holder, data={"account": user.pk})
+
+
+def _identity_matches(holder: Holder, *, name: str, id_number: str) -> bool:
+    given = " ".join((name or "").split())
+    try:
+        number, _ = normalise_id_number(holder.id_type, id_number)
+    except DomainError:
+        return False
+    return secrets.compare_digest(given.encode(), holder.name.encode()) and secrets.compare_digest(
+        number.encode(), holder.id_number.encode()
+    )
+
+
+def ecard_apply(
+    *,
+    user,
+    name: str,
+    id_number: str,
+    card_number: str,
+    pin: str,
+    password: str,
+    channel: str,
+    by: Actor,
+) -> tuple[ECard, bool]:
+    """Prove the card (name, ID number, card number, PIN) and get its e-card.
+
+    The proven holder's account is bound to it; a guardian's account applies for a ward
+    under 16 and stays bound to the guardian. If the e-card exists already (a new phone,
+    a new account) the proof resets its password instead. Returns (e-card, created).
+    """
+    validate_new_secret(password, field="password", codes="ecard.password")
+    card = (
+        Card.objects.select_related("holder")
+        .filter(number=(card_number or "").strip().upper())
+        .first()
+    )
+    if card is None or not _identity_matches(card.holder, name=name, id_number=id_number):
+        raise DomainError("ecard.identity_mismatch")
+    holder = card.holder
+    if holder.is_minor():
+        if holder.guardian_id is None or user.holder_id != holder.guardian_id:
+            raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
+    elif user.holder_id not in (None, holder.pk):
+        raise DomainError("account.already_bound")
+    card_check_pin(card=card, pin=pin, by=by)  # commits a failure before refusing
+    with transaction.atomic():
+        existing = ECard.objects.select_for_update().filter(card=card).first()
+        if existing:
+            ecard = _set_ecard_password(existing, password, by=by, action="ecard.password_reset")
+        else:
+            ecard = ecard_issue(card=card, channel=channel, password=password, by=by)
+        if not holder.is_minor():
+            _bind_account(user, holder, by=by)
+    return ecard, existing is None
+
+
+def _set_ecard_password(
+    ecard: ECard, password: str, *, by: Actor, action: str, keep_family=None
+) -> ECard:
+    """New password on every channel at once: grants and other sessions end with the old one."""
+    from accounts.authtokens import sessions_end_for_holder
+
+    ecard.password_hash = make_password(password)
+    ecard.password_changed_at = timezone.now()
+    ecard.save(update_fields=["password_hash", "password_changed_at"])
+    HolderAuthorisation.objects.filter(ecard=ecard, ended_at__isnull=True).update(
+        ended_at=timezone.now(), end_reason="password_changed"
+    )
+    sessions_end_for_holder(
+        holder=ecard.card.holder, keep_family=keep_family, reason="password_changed"
+    )
+    audit_record(
+        action=action,
+        by=by,
+        card=ecard.card,
+        state_before=ecard.card.state,
+        state_after=ecard.card.state,
+    )
+    return ecard
+
+
+def ecard_check_password(*, ecard: ECard, password: str) -> None:
+    if not isinstance(password, str) or not check_password(password, ecard.password_hash):
+        raise DomainError("ecard.password_wrong", field="password")
+
+
+@transaction.atomic
+def ecard_change_password(
+    *, ecard: ECard, old_password: str, new_password: str, by: Actor, keep_family=None
+) -> ECard:
+    ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=ecard.pk)
+    try:
+        ecard_check_password(ecard=ecard, password=old_password)
+    except DomainError as exc:
+        exc.field = "old_password"
+        raise
+    validate_new_secret(
+        new_password, old=old_password, field="new_password", codes="ecard.password"
+    )
+    return _set_ecard_password(
+        ecard, new_password, by=by, action="ecard.password_changed", keep_family=keep_family
+    )
+
+
+# --------------------------------------------------------------------------- holder authorisation
+
+
+@transaction.atomic
+def authorisation_grant(
+    *, ecard: ECard, password: str, purposes: list[str], minutes: int, by: Actor
+) -> HolderAuthorisation:
+    """经本人授权: let the e-card work for these purposes while the card is lost, for a while."""
+    card = _lock(ecard.card)
+    ecard_check_password(ecard=ecard, password=password)
+    if card.state not in (CardState.TEMPORARILY_LOST, CardState.LOST):
+        raise DomainError("authorisation.not_needed")
+    if not purposes or len(set(purposes)) != len(purposes):
+        raise DomainError(
+            "authorisation.purpose_invalid", field="purposes", purpose=",".join(purposes)
+        )
+    verdicts = card_services(card)
+    for purpose in purposes:
+        if (
+            purpose not in Purpose.values
+            or verdicts[purpose].verdict != Verdict.NEEDS_AUTHORISATION
+        ):
+            raise DomainError("authorisation.purpose_invalid", field="purposes", purpose=purpose)
+    maximum = settings.AUTHORISATION_MAX_MINUTES
+    if not isinstance(minutes, int) or not 1 <= minutes <= maximum:
+        raise DomainError("authorisation.duration_invalid", field="minutes", maximum=maximum)
+    now = timezone.now()
+    grant = HolderAuthorisation.objects.create(
+        ecard=ecard,
+        purposes=sorted(purposes),
+        card_state=card.state,
+        created_at=now,
+        expires_at=now + datetime.timedelta(minutes=minutes),
+    )
+    audit_record(
+        action="authorisation.granted",
+        by=by,
+        card=card,
+        state_before=card.state,
+        state_after=card.state,
+        data={
+            "purposes": grant.purposes,
+            "minutes": minutes,
+            "authorisation": str(grant.public_id),
+        },
+    )
+    return grant
+
+
+@transaction.atomic
+def authorisation_withdraw(*, authorisation: HolderAuthorisation, by: Actor) -> HolderAuthorisation:
+    grant = (
+        HolderAuthorisation.objects.select_for_update()
+        .select_related("ecard__card")
+        .get(pk=authorisation.pk)
+    )
+    if not grant.is_live():
+        raise DomainError("authorisation.ended")
+    grant.ended_at = timezone.now()
+    grant.end_reason = "withdrawn"
+    grant.save(update_fields=["ended_at", "end_reason"])
+    audit_record(
+        action="authorisation.withdrawn",
+        by=by,
+        card=grant.ecard.card,
+        data={"authorisation": str(grant.public_id)},
+    )
+    return grant
+
+
+# --------------------------------------------------------------------------- notices
+
+
+def notice_mark_read(*, notice: Notice) -> Notice:
+    if notice.read_at is None:
+        Notice.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=timezone.now())
+        notice.refresh_from_db(fields=["read_at"])
+    return notice

@@ -108,7 +108,48 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["ecard.apicommon.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "ecard.apicommon.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/min"),
+        "login_address": env.str("THROTTLE_LOGIN_ADDRESS", default="60/min"),
+        "secret_account": env.str("THROTTLE_SECRET_ACCOUNT", default="10/min"),
+        "secret_address": env.str("THROTTLE_SECRET_ADDRESS", default="60/min"),
+    },
+    # Behind the load balancer: how many proxies' X-Forwarded-For entries to trust.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ecard API",
+    "DESCRIPTION": (
+        "电子社保卡后台接口 / Electronic social security card backend. Errors share one shape: "
+        '`{"code", "message" (中文), "message_en", "field"?}`; assert on `code`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+# Client tokens (JWT, EdDSA). Keys are PEM files in AUTH_JWT_KEYS_DIR: the newest by name
+# signs, every one verifies, so a key rotates by adding a file and removing the old one
+# after AUTH_REFRESH_TTL.
+AUTH_JWT_ISSUER = env.str("AUTH_JWT_ISSUER", default="ecard")
+AUTH_JWT_KEYS_DIR = env.path("AUTH_JWT_KEYS_DIR", default=BASE_DIR / "var" / "auth-keys")
+AUTH_JWT_GENERATE_KEYS = env.bool("AUTH_JWT_GENERATE_KEYS", default=True)
+AUTH_ACCESS_TTL_SECONDS = env.int("AUTH_ACCESS_TTL_SECONDS", default=15 * 60)
+AUTH_REFRESH_TTL_SECONDS = env.int("AUTH_REFRESH_TTL_SECONDS", default=30 * 24 * 3600)
+# Longest holder authorisation while the card is lost.
+AUTHORISATION_MAX_MINUTES = env.int("AUTHORISATION_MAX_MINUTES", default=24 * 60)
 
 LOGGING = {
     "version": 1,

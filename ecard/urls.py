@@ -1,9 +1,39 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import apis as account_apis
+
+from . import apis
 
 admin.site.site_header = "电子社保卡 服务网点 / e-card service outlet"
 admin.site.site_title = "ecard"
 
+api_v1 = [
+    path("auth/register", account_apis.RegisterApi.as_view()),
+    path("auth/token", account_apis.TokenApi.as_view()),
+    path("auth/token/refresh", account_apis.TokenRefreshApi.as_view()),
+    path("auth/logout", account_apis.LogoutApi.as_view()),
+    path("ecard", apis.ECardApi.as_view()),
+    path("ecard/apply", apis.ECardApplyApi.as_view()),
+    path("ecard/password", apis.ECardPasswordApi.as_view()),
+    path("ecard/authorisations", apis.AuthorisationListApi.as_view()),
+    path("ecard/authorisations/<str:authorisation_id>", apis.AuthorisationDetailApi.as_view()),
+    path("card/loss-report", apis.CardLossReportApi.as_view()),
+    path("card/loss-lift", apis.CardLossLiftApi.as_view()),
+    path("card/enable", apis.CardEnableApi.as_view()),
+    path("card/pin", apis.CardPinApi.as_view()),
+    path("card/renewal", apis.CardRenewalApi.as_view()),
+    path("wards", apis.WardListApi.as_view()),
+    path("notices", apis.NoticeListApi.as_view()),
+    path("notices/<str:notice_id>/read", apis.NoticeReadApi.as_view()),
+]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
+
+handler404 = "ecard.apicommon.api_not_found"

@@ -31,10 +31,16 @@ def make_id_number(
     return body + ric.calc_check_digit(body + "0")
 
 
+@pytest.fixture(scope="session")
+def _auth_keys_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("auth-keys")
+
+
 @pytest.fixture(autouse=True)
-def _fast_hashes_and_clean_cache(settings):
+def _fast_hashes_and_clean_cache(settings, _auth_keys_dir):
     # A slow hash per PIN is the point in production and a waste of minutes here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.AUTH_JWT_KEYS_DIR = _auth_keys_dir
     cache.clear()
     yield
     cache.clear()
@@ -127,3 +133,72 @@ def staff_client(client):
         return client
 
     return login
+
+
+# --------------------------------------------------------------------------- the holders' API
+
+PASSWORD = "s3cure-Passw0rd"
+ECARD_PASSWORD = "802461"
+
+
+@pytest.fixture
+def api():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def register_and_sign_in(api, phone: str) -> dict:
+    assert (
+        api.post(
+            "/api/v1/auth/register", {"phone": phone, "password": PASSWORD}, format="json"
+        ).status_code
+        == 201
+    )
+    tokens = api.post(
+        "/api/v1/auth/token", {"phone": phone, "password": PASSWORD}, format="json"
+    ).json()
+    return tokens
+
+
+class Holder_:
+    """A signed-in app user with an e-card: the client, its tokens, and the card behind it."""
+
+    def __init__(self, api, card, phone):
+        self.api, self.card = api, card
+        self.tokens = register_and_sign_in(api, phone)
+        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {self.tokens['access']}"}
+        response = self.post(
+            "/api/v1/ecard/apply",
+            {
+                "name": card.holder.name,
+                "id_number": card.holder.id_number,
+                "card_number": card.number,
+                "pin": "123456",
+                "password": ECARD_PASSWORD,
+            },
+        )
+        assert response.status_code == 201, response.json()
+
+    def get(self, url, **extra):
+        return self.api.get(url, **self.auth, **extra)
+
+    def post(self, url, body=None, **extra):
+        return self.api.post(url, body or {}, format="json", **self.auth, **extra)
+
+    def delete(self, url, **extra):
+        return self.api.delete(url, **self.auth, **extra)
+
+
+@pytest.fixture
+def app_holder(db, make_card):
+    from rest_framework.test import APIClient
+
+    return Holder_(APIClient(), make_card(), "13800000001")
+
+
+@pytest.fixture
+def other_app_holder(db, make_card, make_holder):
+    from rest_framework.test import APIClient
+
+    return Holder_(APIClient(), make_card(holder=make_holder(name="李四")), "13800000002")

@@ -1,0 +1,133 @@
+"""Holder accounts: register, sign in, refresh, sign out."""
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecard.apicommon import LOGIN_THROTTLES, StrictSerializer, errors
+from ecard.errors import DomainError
+
+from . import authtokens
+from .identity import mask_phone, normalise_phone
+from .models import User
+
+COMMON_ERRORS = (400, 413, 415, 429)
+
+
+class CredentialsIn(StrictSerializer):
+    phone = serializers.CharField(max_length=20)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class TokenPairOut(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="access token lifetime, seconds")
+
+
+def _pair_body(pair: authtokens.TokenPair) -> dict:
+    return {
+        "access": pair.access,
+        "refresh": pair.refresh,
+        "token_type": "Bearer",
+        "expires_in": settings.AUTH_ACCESS_TTL_SECONDS,
+    }
+
+
+class RegisterApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = LOGIN_THROTTLES
+
+    class RegisterOut(serializers.Serializer):
+        phone_masked = serializers.CharField()
+
+    @extend_schema(
+        operation_id="auth_register",
+        request=CredentialsIn,
+        responses={201: RegisterOut, **errors(*COMMON_ERRORS, 409)},
+        auth=[],
+    )
+    def post(self, request):
+        data = CredentialsIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        phone = normalise_phone(data.validated_data["phone"])
+        password = data.validated_data["password"]
+        candidate = User(username=phone, phone=phone)
+        try:
+            validate_password(password, user=candidate)
+        except DjangoValidationError as exc:
+            raise DomainError(
+                "account.password_invalid", field="password", reason=" ".join(exc.messages)
+            ) from None
+        candidate.set_password(password)
+        try:
+            with transaction.atomic():
+                candidate.save()
+        except IntegrityError:
+            raise DomainError("account.phone_taken", field="phone") from None
+        return Response({"phone_masked": mask_phone(phone)}, status=status.HTTP_201_CREATED)
+
+
+class TokenApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = LOGIN_THROTTLES
+
+    @extend_schema(
+        operation_id="auth_token",
+        request=CredentialsIn,
+        responses={200: TokenPairOut, **errors(*COMMON_ERRORS, 401)},
+        auth=[],
+    )
+    def post(self, request):
+        data = CredentialsIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            phone = normalise_phone(data.validated_data["phone"])
+        except DomainError:
+            raise DomainError("auth.invalid_credentials") from None
+        user = authenticate(request, username=phone, password=data.validated_data["password"])
+        if user is None or user.is_staff:
+            # Staff sign in to the admin, not the holders' API.
+            raise DomainError("auth.invalid_credentials")
+        return Response(_pair_body(authtokens.session_start(user=user)))
+
+
+class TokenRefreshApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LOGIN_THROTTLES[1]]
+
+    class RefreshIn(StrictSerializer):
+        refresh = serializers.CharField(max_length=4096)
+
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        request=RefreshIn,
+        responses={200: TokenPairOut, **errors(*COMMON_ERRORS, 401)},
+        auth=[],
+    )
+    def post(self, request):
+        data = self.RefreshIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            _pair_body(authtokens.session_refresh(refresh=data.validated_data["refresh"]))
+        )
+
+
+class LogoutApi(APIView):
+    @extend_schema(
+        operation_id="auth_logout", request=None, responses={204: None, **errors(401, 413, 415)}
+    )
+    def post(self, request):
+        authtokens.session_end(family_id=request.session_family)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,263 @@
+"""What every API view shares: one error shape, strict JSON bodies, throttles, idempotency."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import exceptions, serializers, throttling
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from accounts.models import IdempotencyRecord
+
+from .errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON only, at most ``API_MAX_BODY_BYTES``; anything else is a 4xx, never a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise DomainError("request.too_large")
+        try:
+            return json.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, ValueError):
+            raise DomainError("request.malformed") from None
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know: a typo in a client must not pass silently."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {unknown[0]: ["unknown field"]}, code="unknown_field"
+                )
+        return super().to_internal_value(data)
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="stable machine-readable code, e.g. card.loss_irrevocable"
+    )
+    message = serializers.CharField(help_text="中文")
+    message_en = serializers.CharField()
+    field = serializers.CharField(required=False)
+
+
+def errors(*statuses: int) -> dict:
+    """Schema entries for the error responses a view can give."""
+    return {status: OpenApiResponse(ErrorSerializer, description="error") for status in statuses}
+
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="A retry with the same key and body gets the first response; nothing runs twice.",
+)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _first_validation_error(detail, path=""):
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            found = _first_validation_error(value, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            found = _first_validation_error(
+                value, path if not isinstance(value, dict | list) else f"{path}[{index}]"
+            )
+            if found:
+                return found
+    elif detail is not None:
+        return path, detail
+    return None
+
+
+def _as_domain_error(exc) -> DomainError | None:
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, exceptions.ValidationError):
+        path, detail = _first_validation_error(exc.detail) or ("", "invalid")
+        field = None if path in ("", "non_field_errors") else path
+        if getattr(detail, "code", None) == "unknown_field" or str(detail) == "unknown field":
+            return DomainError("request.unknown_field", field=field, name=field)
+        return DomainError(
+            "request.invalid", field=field, detail=f"{field}: {detail}" if field else str(detail)
+        )
+    if isinstance(exc, exceptions.Throttled):
+        return DomainError("request.throttled", wait=int(exc.wait or 1))
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return DomainError("auth.not_authenticated")
+    if isinstance(exc, exceptions.ParseError):
+        return DomainError("request.malformed")
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return DomainError("request.unsupported_media_type")
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return DomainError("request.method_not_allowed")
+    if isinstance(exc, exceptions.NotFound | Http404):
+        return DomainError("request.not_found")
+    if isinstance(exc, exceptions.PermissionDenied):
+        return DomainError("request.forbidden")
+    return None
+
+
+def exception_handler(exc, context):
+    """Every refusal in one shape: ``{"code", "message", "message_en", "field"?}``."""
+    error = _as_domain_error(exc)
+    if error is None:
+        return drf_exception_handler(exc, context)
+    response = (
+        drf_exception_handler(exc, context) if isinstance(exc, exceptions.APIException) else None
+    )
+    headers = dict(response.items()) if response is not None else {}
+    if error.status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="ecard"')
+    if isinstance(exc, exceptions.Throttled):
+        headers["Retry-After"] = str(int(exc.wait or 1))
+    headers.pop("Content-Type", None)
+    return Response(error.as_dict(), status=error.status, headers=headers)
+
+
+def api_not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse(DomainError("request.not_found").as_dict(), status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+# --------------------------------------------------------------------------- throttles
+
+
+class _FailOpen:
+    """A throttle whose cache is down lets the request through rather than fail it.
+
+    Throttles slow guessing; they are not what keeps a wrong PIN out (the 6-strike lock in
+    the database is), so availability wins here.
+    """
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # the cache backend's own errors (redis.ConnectionError, …)
+            log.warning("throttle %s skipped: cache unavailable", self.scope, exc_info=True)
+            return True
+
+
+class LoginAccountThrottle(_FailOpen, throttling.SimpleRateThrottle):
+    scope = "login_account"
+
+    def get_cache_key(self, request, view):
+        phone = request.data.get("phone") if isinstance(request.data, dict) else None
+        if not isinstance(phone, str) or not phone:
+            return None
+        return self.cache_format % {
+            "scope": self.scope,
+            "ident": hashlib.sha256(phone.encode()).hexdigest(),
+        }
+
+
+class LoginAddressThrottle(_FailOpen, throttling.SimpleRateThrottle):
+    scope = "login_address"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class SecretAccountThrottle(_FailOpen, throttling.SimpleRateThrottle):
+    """Guessing PINs and passwords: per signed-in account."""
+
+    scope = "secret_account"
+
+    def get_cache_key(self, request, view):
+        if not request.user:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class SecretAddressThrottle(LoginAddressThrottle):
+    scope = "secret_address"
+
+
+LOGIN_THROTTLES = [LoginAccountThrottle, LoginAddressThrottle]
+SECRET_THROTTLES = [SecretAccountThrottle, SecretAddressThrottle]
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+def _fingerprint(request) -> str:
+    body = json.dumps(request.data, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{request.method} {request.get_full_path()} {body}".encode()).hexdigest()
+
+
+def idempotent(handler):
+    """Replay the first response to a write retried with the same ``Idempotency-Key``.
+
+    The key is reserved in its own committed row before the work starts, so a concurrent
+    retry sees it and is told the first is still in progress instead of running twice.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return handler(self, request, *args, **kwargs)
+        if not (0 < len(key) <= 128) or not key.isprintable():
+            raise DomainError(
+                "request.invalid",
+                field="Idempotency-Key",
+                detail="Idempotency-Key: 1–128 characters",
+            )
+        fingerprint = _fingerprint(request)
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    user=request.user, key=key, fingerprint=fingerprint
+                )
+        except IntegrityError:
+            first = IdempotencyRecord.objects.get(user=request.user, key=key)
+            if first.fingerprint != fingerprint:
+                raise DomainError("idempotency.key_reused", field="Idempotency-Key") from None
+            if first.status is None:
+                raise DomainError("idempotency.in_progress", field="Idempotency-Key") from None
+            return Response(
+                first.body, status=first.status, headers={"Idempotent-Replayed": "true"}
+            )
+        try:
+            response = handler(self, request, *args, **kwargs)
+        except DomainError as exc:
+            response = Response(exc.as_dict(), status=exc.status)
+        except BaseException:
+            record.delete()
+            raise
+        record.status = response.status_code
+        record.body = response.data
+        record.save(update_fields=["status", "body"])
+        return response
+
+    return wrapper

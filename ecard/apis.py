@@ -1,0 +1,428 @@
+"""The holders' API (/api/v1/): their e-card, card operations, authorisations and notices.
+
+Views parse and shape; the services decide. A holder reaches only their own card or a
+ward's (``?ward=<id>``); anything else is 404.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+from .apicommon import IDEMPOTENCY_HEADER, SECRET_THROTTLES, StrictSerializer, errors, idempotent
+from .audit import Actor
+from .matrix import Purpose, card_services
+from .models import CardState, Channel, ECard, ECardChannel
+
+WARD = OpenApiParameter(
+    "ward",
+    str,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="act for this ward (id from /api/v1/wards)",
+)
+READ_ERRORS = (400, 401, 404, 429)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 429)
+
+
+def holder_schema(*, request=None, responses=None, write=True, parameters=(), **kwargs):
+    parameters = [WARD, IDEMPOTENCY_HEADER, *parameters] if write else [WARD, *parameters]
+    statuses = WRITE_ERRORS if write else READ_ERRORS
+    return extend_schema(
+        request=request,
+        responses={**(responses or {}), **errors(*statuses)},
+        parameters=parameters,
+        **kwargs,
+    )
+
+
+# --------------------------------------------------------------------------- output shapes
+
+
+class VerdictOut(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=["allowed", "needs_authorisation", "denied"])
+    code = serializers.CharField(allow_null=True)
+
+
+class ServicesOut(serializers.Serializer):
+    payment = VerdictOut()
+    transit = VerdictOut()
+    culture = VerdictOut()
+    identity = VerdictOut()
+
+
+class ReplacementOut(serializers.Serializer):
+    number_masked = serializers.CharField()
+    kind = serializers.CharField()
+    state = serializers.ChoiceField(choices=CardState.values)
+    ready_on = serializers.DateField(allow_null=True)
+    received = serializers.BooleanField()
+
+
+class CardOut(serializers.Serializer):
+    number_masked = serializers.CharField()
+    state = serializers.ChoiceField(choices=CardState.values)
+    state_text = serializers.CharField()
+    valid_until = serializers.DateField()
+    renewal_open = serializers.BooleanField()
+    received = serializers.BooleanField()
+    pin_locked = serializers.BooleanField()
+    formalisation_deadline = serializers.DateTimeField(allow_null=True)
+    replacement = ReplacementOut(allow_null=True)
+
+
+class HolderOut(serializers.Serializer):
+    name_masked = serializers.CharField()
+    id_number_masked = serializers.CharField()
+
+
+class ECardInfoOut(serializers.Serializer):
+    channel = serializers.CharField()
+    issued_at = serializers.DateTimeField()
+    transit_payment_linked = serializers.BooleanField()
+
+
+class ECardOut(serializers.Serializer):
+    holder = HolderOut()
+    ecard = ECardInfoOut()
+    card = CardOut()
+    services = ServicesOut()
+
+
+def ecard_body(ecard: ECard) -> dict:
+    card = ecard.card
+    replacement = selectors.replacement_get(card=card)
+    return {
+        "holder": {
+            "name_masked": card.holder.name_masked,
+            "id_number_masked": card.holder.id_number_masked,
+        },
+        "ecard": {
+            "channel": ecard.channel,
+            "issued_at": ecard.issued_at,
+            "transit_payment_linked": bool(ecard.transit_payment_method),
+        },
+        "card": {
+            "number_masked": card.number_masked,
+            "state": card.state,
+            "state_text": card.get_state_display(),
+            "valid_until": card.valid_until,
+            "renewal_open": card.renewal_open() and card.state != CardState.CANCELLED,
+            "received": card.is_received,
+            "pin_locked": card.pin_locked,
+            "formalisation_deadline": card.formalisation_deadline,
+            "replacement": replacement
+            and {
+                "number_masked": replacement.number_masked,
+                "kind": replacement.replacement_kind,
+                "state": replacement.state,
+                "ready_on": replacement.ready_on,
+                "received": replacement.is_received,
+            },
+        },
+        "services": {
+            p: {"verdict": a.verdict, "code": a.code} for p, a in card_services(card).items()
+        },
+    }
+
+
+def ecard_response(ecard: ECard, status_code: int = 200) -> Response:
+    ecard = ECard.objects.select_related("card__holder").get(pk=ecard.pk)
+    return Response(ECardOut(ecard_body(ecard)).data, status=status_code)
+
+
+class HolderApi(APIView):
+    """Base: the request's holder (own or ward), their e-card, and who is acting."""
+
+    def holder(self):
+        return selectors.holder_for_account(
+            self.request.user, ward=self.request.query_params.get("ward")
+        )
+
+    def ecard(self) -> ECard:
+        return selectors.ecard_get(holder=self.holder())
+
+    def actor(self) -> Actor:
+        channel = self.request.headers.get("X-Client-Channel", Channel.APP)
+        if channel not in (Channel.APP, Channel.MINI_PROGRAM):
+            channel = Channel.APP
+        return Actor.holder(self.request.user, channel)
+
+
+# --------------------------------------------------------------------------- e-card
+
+
+class ECardApi(HolderApi):
+    @holder_schema(operation_id="ecard_get", responses={200: ECardOut}, write=False)
+    def get(self, request):
+        return ecard_response(self.ecard())
+
+
+class ECardApplyApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class ECardApplyIn(StrictSerializer):
+        name = serializers.CharField(max_length=100)
+        id_number = serializers.CharField(max_length=32)
+        card_number = serializers.CharField(max_length=20)
+        pin = serializers.CharField(max_length=6, min_length=6)
+        password = serializers.CharField(
+            max_length=6, min_length=6, help_text="the new e-card password"
+        )
+        channel = serializers.ChoiceField(
+            choices=ECardChannel.values, default=ECardChannel.NATIONAL_APP
+        )
+
+    @holder_schema(
+        operation_id="ecard_apply",
+        request=ECardApplyIn,
+        responses={201: ECardOut, 200: ECardOut},
+        description="Prove the card, get its e-card (201); if it exists, reset its password (200).",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.ECardApplyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        ecard, created = services.ecard_apply(
+            user=request.user, by=self.actor(), **data.validated_data
+        )
+        return ecard_response(ecard, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ECardPasswordApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class ECardPasswordIn(StrictSerializer):
+        old_password = serializers.CharField(max_length=6)
+        new_password = serializers.CharField(max_length=6)
+
+    @holder_schema(
+        operation_id="ecard_password_change", request=ECardPasswordIn, responses={204: None}
+    )
+    @idempotent
+    def post(self, request):
+        data = self.ECardPasswordIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.ecard_change_password(
+            ecard=self.ecard(),
+            by=self.actor(),
+            keep_family=request.session_family,
+            **data.validated_data,
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --------------------------------------------------------------------------- card operations
+
+
+class NoBody(StrictSerializer):
+    pass
+
+
+class CardOperationApi(HolderApi):
+    """A card transition with no parameters; answers with the e-card as it is now."""
+
+    operation = None
+    created = False
+
+    @idempotent
+    def post(self, request):
+        NoBody(data=request.data or {}).is_valid(raise_exception=True)
+        ecard = self.ecard()
+        type(self).operation(card=ecard.card, by=self.actor())
+        return ecard_response(
+            ecard, status.HTTP_201_CREATED if self.created else status.HTTP_200_OK
+        )
+
+
+def card_operation(name: str, service, description: str, created: bool = False):
+    code = 201 if created else 200
+    view = type(
+        name,
+        (CardOperationApi,),
+        {"operation": staticmethod(service), "created": created, "__doc__": description},
+    )
+    return extend_schema_view(
+        post=holder_schema(
+            operation_id=f"card_{service.__name__.removeprefix('card_')}",
+            request=None,
+            responses={code: ECardOut},
+            description=description,
+        )
+    )(view)
+
+
+CardLossReportApi = card_operation(
+    "CardLossReportApi",
+    services.card_report_temporary_loss,
+    "临时挂失: at once; card.formalisation_deadline says by when to formalise it at an outlet.",
+)
+CardLossLiftApi = card_operation(
+    "CardLossLiftApi", services.card_lift_loss, "解挂: the card was found."
+)
+CardEnableApi = card_operation(
+    "CardEnableApi", services.card_enable, "启用: enable a received, sealed card."
+)
+CardRenewalApi = card_operation(
+    "CardRenewalApi",
+    services.card_apply_renewal,
+    "换领: apply for a new card from 60 days before expiry; card.replacement shows it.",
+    created=True,
+)
+
+
+class CardPinApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class CardPinIn(StrictSerializer):
+        old_pin = serializers.CharField(max_length=6)
+        new_pin = serializers.CharField(max_length=6)
+
+    @holder_schema(
+        operation_id="card_pin_change",
+        request=CardPinIn,
+        responses={200: ECardOut},
+        description="Change the PIN; the first change of the initial PIN enables the card.",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.CardPinIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        ecard = self.ecard()
+        services.card_change_pin(card=ecard.card, by=self.actor(), **data.validated_data)
+        return ecard_response(ecard)
+
+
+# --------------------------------------------------------------------------- authorisations
+
+
+class AuthorisationOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    purposes = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    live = serializers.SerializerMethodField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_reason = serializers.CharField(allow_blank=True)
+
+    def get_live(self, grant) -> bool:
+        return grant.is_live()
+
+
+class AuthorisationListApi(HolderApi):
+    def get_throttles(self):
+        return [t() for t in SECRET_THROTTLES] if self.request.method == "POST" else []
+
+    class AuthorisationIn(StrictSerializer):
+        password = serializers.CharField(max_length=6)
+        purposes = serializers.ListField(
+            child=serializers.ChoiceField(choices=Purpose.values), min_length=1, max_length=4
+        )
+        minutes = serializers.IntegerField(min_value=1, max_value=60 * 24 * 7)
+
+    @holder_schema(
+        operation_id="authorisation_list", responses={200: AuthorisationOut(many=True)}, write=False
+    )
+    def get(self, request):
+        grants = selectors.authorisation_list(ecard=self.ecard())
+        return Response(AuthorisationOut(grants, many=True).data)
+
+    @holder_schema(
+        operation_id="authorisation_grant",
+        request=AuthorisationIn,
+        responses={201: AuthorisationOut},
+    )
+    @idempotent
+    def post(self, request):
+        data = self.AuthorisationIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        grant = services.authorisation_grant(
+            ecard=self.ecard(), by=self.actor(), **data.validated_data
+        )
+        return Response(AuthorisationOut(grant).data, status=status.HTTP_201_CREATED)
+
+
+class AuthorisationDetailApi(HolderApi):
+    @holder_schema(operation_id="authorisation_withdraw", responses={200: AuthorisationOut})
+    @idempotent
+    def delete(self, request, authorisation_id):
+        grant = selectors.authorisation_get(ecard=self.ecard(), public_id=authorisation_id)
+        grant = services.authorisation_withdraw(authorisation=grant, by=self.actor())
+        return Response(AuthorisationOut(grant).data)
+
+
+# --------------------------------------------------------------------------- wards and notices
+
+
+class WardOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    name_masked = serializers.CharField()
+    id_number_masked = serializers.CharField()
+
+
+class WardListApi(HolderApi):
+    @extend_schema(
+        operation_id="ward_list", responses={200: WardOut(many=True), **errors(*READ_ERRORS)}
+    )
+    def get(self, request):
+        holder = selectors.holder_for_account(request.user)
+        return Response(WardOut(holder.wards.order_by("id"), many=True).data)
+
+
+class NoticeOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    kind = serializers.CharField()
+    title = serializers.CharField()
+    body = serializers.CharField()
+    title_en = serializers.CharField()
+    body_en = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    read = serializers.SerializerMethodField()
+
+    def get_read(self, notice) -> bool:
+        return notice.read_at is not None
+
+
+class NoticePagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class NoticePageOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = NoticeOut(many=True)
+
+
+class NoticeListApi(HolderApi):
+    """The holder's in-app notices, newest first."""
+
+    @holder_schema(
+        operation_id="notice_list",
+        responses={200: NoticePageOut},
+        write=False,
+        parameters=[
+            OpenApiParameter("page", int, OpenApiParameter.QUERY, required=False),
+            OpenApiParameter("page_size", int, OpenApiParameter.QUERY, required=False),
+        ],
+    )
+    def get(self, request):
+        paginator = NoticePagination()
+        page = paginator.paginate_queryset(
+            selectors.notice_list(holder=self.holder()), request, view=self
+        )
+        return paginator.get_paginated_response(NoticeOut(page, many=True).data)
+
+
+class NoticeReadApi(HolderApi):
+    @holder_schema(operation_id="notice_read", request=None, responses={200: NoticeOut})
+    @idempotent
+    def post(self, request, notice_id):
+        notice = selectors.notice_get(holder=self.holder(), public_id=notice_id)
+        return Response(NoticeOut(services.notice_mark_read(notice=notice)).data)

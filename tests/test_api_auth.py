@@ -1,0 +1,260 @@
+"""Holder accounts and client tokens."""
+
+import base64
+import datetime
+import json
+
+import jwt
+import pytest
+import time_machine
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.utils import timezone
+
+from accounts import authtokens
+
+from .conftest import PASSWORD, register_and_sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+def bearer(token):
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def me(api, token):
+    """Any authenticated endpoint: an unbound account gets 404, a bad token 401."""
+    return api.get("/api/v1/ecard", **bearer(token))
+
+
+class TestRegister:
+    def test_a_holder_registers_with_phone_and_password(self, api):
+        response = api.post(
+            "/api/v1/auth/register", {"phone": "13800001234", "password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 201 and response.json() == {"phone_masked": "138****1234"}
+
+    def test_a_weak_password_is_refused_by_djangos_validators(self, api):
+        response = api.post(
+            "/api/v1/auth/register", {"phone": "13800001234", "password": "12345678"}, format="json"
+        )
+        assert response.status_code == 400
+        assert (
+            response.json()["code"] == "account.password_invalid"
+            and response.json()["field"] == "password"
+        )
+
+    def test_a_phone_is_registered_once(self, api):
+        api.post(
+            "/api/v1/auth/register", {"phone": "13800001234", "password": PASSWORD}, format="json"
+        )
+        response = api.post(
+            "/api/v1/auth/register", {"phone": "138 0000 1234", "password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 409 and response.json()["code"] == "account.phone_taken"
+
+    def test_a_bad_phone_number_is_refused(self, api):
+        response = api.post(
+            "/api/v1/auth/register", {"phone": "12345", "password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 400 and response.json()["code"] == "holder.phone_invalid"
+
+
+class TestTokens:
+    def test_sign_in_gives_an_access_and_a_refresh_token(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        assert set(tokens) >= {"access", "refresh"}
+        assert (
+            me(api, tokens["access"]).json()["code"] == "ecard.not_found"
+        )  # signed in, no e-card yet
+
+    def test_a_wrong_password_is_refused(self, api):
+        register_and_sign_in(api, "13800001234")
+        response = api.post(
+            "/api/v1/auth/token", {"phone": "13800001234", "password": "nope"}, format="json"
+        )
+        assert response.status_code == 401 and response.json()["code"] == "auth.invalid_credentials"
+        assert "WWW-Authenticate" in response
+
+    def test_staff_cannot_sign_in_to_the_holder_api(self, api, clerk):
+        clerk.phone = "13800009999"
+        clerk.username = "13800009999"
+        clerk.save()
+        response = api.post(
+            "/api/v1/auth/token", {"phone": "13800009999", "password": "pw-clerk1"}, format="json"
+        )
+        assert response.status_code == 401
+
+    def test_no_token_is_401(self, api):
+        response = api.get("/api/v1/ecard")
+        assert response.status_code == 401 and response.json()["code"] == "auth.not_authenticated"
+
+    def test_the_header_carries_a_key_id_and_the_algorithm_is_eddsa(self, api):
+        header = jwt.get_unverified_header(register_and_sign_in(api, "13800001234")["access"])
+        assert header["alg"] == "EdDSA" and header["kid"] in authtokens.keyring().public_keys
+
+    def test_an_expired_access_token_is_refused(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        with time_machine.travel(timezone.now() + datetime.timedelta(minutes=16)):
+            response = me(api, tokens["access"])
+        assert response.status_code == 401 and response.json()["code"] == "auth.token_expired"
+
+    def test_a_token_signed_by_another_key_is_refused(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        claims = jwt.decode(tokens["access"], options={"verify_signature": False})
+        kid = jwt.get_unverified_header(tokens["access"])["kid"]
+        forged = jwt.encode(
+            claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid}
+        )
+        assert me(api, forged).json()["code"] == "auth.token_invalid"
+
+    def test_alg_none_is_refused(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        claims = jwt.decode(tokens["access"], options={"verify_signature": False})
+        kid = jwt.get_unverified_header(tokens["access"])["kid"]
+
+        def b64(data: dict) -> str:
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        unsigned = f"{b64({'alg': 'none', 'typ': 'JWT', 'kid': kid})}.{b64(claims)}."
+        assert me(api, unsigned).status_code == 401
+
+    def test_an_hs256_token_keyed_with_the_public_key_is_refused(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        claims = jwt.decode(tokens["access"], options={"verify_signature": False})
+        kid = jwt.get_unverified_header(tokens["access"])["kid"]
+        public = (
+            authtokens.keyring()
+            .public_keys[kid]
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+        confused = jwt.encode(claims, public, algorithm="HS256", headers={"kid": kid})
+        assert me(api, confused).json()["code"] == "auth.token_invalid"
+
+    def test_a_refresh_token_is_not_an_access_token(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        assert me(api, tokens["refresh"]).json()["code"] == "auth.token_invalid"
+
+    def test_a_token_from_another_issuer_is_refused(self, api, settings):
+        tokens = register_and_sign_in(api, "13800001234")
+        settings.AUTH_JWT_ISSUER = "someone-else"
+        assert me(api, tokens["access"]).json()["code"] == "auth.token_invalid"
+
+
+class TestRefresh:
+    def test_refresh_rotates_the_token(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        renewed = api.post(
+            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
+        ).json()
+        assert (
+            renewed["refresh"] != tokens["refresh"]
+            and me(api, renewed["access"]).status_code == 404
+        )
+
+    def test_a_reused_refresh_token_revokes_the_whole_family(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        renewed = api.post(
+            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
+        ).json()
+        replay = api.post(
+            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
+        )
+        assert replay.status_code == 401 and replay.json()["code"] == "auth.token_reused"
+        # The thief's and the holder's newer tokens are both dead now.
+        again = api.post(
+            "/api/v1/auth/token/refresh", {"refresh": renewed["refresh"]}, format="json"
+        )
+        assert again.json()["code"] == "auth.token_revoked"
+        assert me(api, renewed["access"]).json()["code"] == "auth.token_revoked"
+
+    def test_another_session_survives_a_reuse_in_this_one(self, api):
+        first = register_and_sign_in(api, "13800001234")
+        second = api.post(
+            "/api/v1/auth/token", {"phone": "13800001234", "password": PASSWORD}, format="json"
+        ).json()
+        api.post("/api/v1/auth/token/refresh", {"refresh": first["refresh"]}, format="json")
+        api.post("/api/v1/auth/token/refresh", {"refresh": first["refresh"]}, format="json")
+        assert me(api, second["access"]).status_code == 404
+
+    def test_an_expired_refresh_token_is_refused(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        with time_machine.travel(timezone.now() + datetime.timedelta(days=31)):
+            response = api.post(
+                "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
+            )
+        assert response.json()["code"] == "auth.token_expired"
+
+    def test_logout_ends_the_session(self, api):
+        tokens = register_and_sign_in(api, "13800001234")
+        assert api.post("/api/v1/auth/logout", **bearer(tokens["access"])).status_code == 204
+        assert me(api, tokens["access"]).json()["code"] == "auth.token_revoked"
+        refresh = api.post(
+            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
+        )
+        assert refresh.json()["code"] == "auth.token_revoked"
+
+
+class TestKeyRotation:
+    def test_a_new_key_signs_and_the_old_one_still_verifies(self, api, settings, tmp_path):
+        settings.AUTH_JWT_KEYS_DIR = tmp_path
+        old_tokens = register_and_sign_in(api, "13800001234")
+        old_kid = jwt.get_unverified_header(old_tokens["access"])["kid"]
+        (tmp_path / "0002-next.pem").write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        authtokens.keyring.cache_clear()
+        new_tokens = api.post(
+            "/api/v1/auth/token", {"phone": "13800001234", "password": PASSWORD}, format="json"
+        ).json()
+        assert jwt.get_unverified_header(new_tokens["access"])["kid"] != old_kid
+        assert me(api, old_tokens["access"]).status_code == 404
+        assert me(api, new_tokens["access"]).status_code == 404
+
+    def test_without_a_key_and_without_generation_it_refuses_to_sign(self, settings, tmp_path):
+        settings.AUTH_JWT_KEYS_DIR = tmp_path / "empty"
+        settings.AUTH_JWT_GENERATE_KEYS = False
+        with pytest.raises(RuntimeError, match="no client-token signing key"):
+            authtokens.keyring()
+
+
+class TestThrottling:
+    def test_repeated_sign_in_failures_for_one_account_get_429_with_retry_after(self, api):
+        register_and_sign_in(api, "13800001234")  # 2 of the 10 attempts a minute
+        codes = [
+            api.post(
+                "/api/v1/auth/token", {"phone": "13800001234", "password": "wrong"}, format="json"
+            ).status_code
+            for _ in range(9)
+        ]
+        assert codes == [401] * 8 + [429]
+        response = api.post(
+            "/api/v1/auth/token", {"phone": "13800001234", "password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 429 and int(response["Retry-After"]) > 0
+        assert response.json()["code"] == "request.throttled"
+
+    def test_the_account_limit_does_not_block_another_account(self, api):
+        register_and_sign_in(api, "13800001234")
+        register_and_sign_in(api, "13800005678")
+        for _ in range(11):
+            api.post(
+                "/api/v1/auth/token", {"phone": "13800001234", "password": "wrong"}, format="json"
+            )
+        response = api.post(
+            "/api/v1/auth/token", {"phone": "13800005678", "password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 200
+
+    def test_pin_guessing_is_throttled_per_account(self, app_holder):
+        codes = [
+            app_holder.post(
+                "/api/v1/card/pin", {"old_pin": "000000", "new_pin": "802461"}
+            ).status_code
+            for _ in range(11)
+        ]
+        assert 429 in codes

@@ -1,0 +1,111 @@
+"""schemathesis against /api/schema/ for the holder endpoints, signed in with an e-card.
+
+Bounded in examples so it stays quick in `make test`; it asserts no 5xx and that every
+response matches the documented status codes, content types and bodies.
+"""
+
+import contextlib
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from ecard.wsgi import application
+
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@contextlib.contextmanager
+def transaction_kept_open():
+    """Requests go straight to the WSGI app, not through Django's test client, so the
+    per-request connection clean-up would close the test's transaction: switch it off as
+    the test client does (and as it undoes after each of its own requests)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def bearer(app_holder):
+    return {"Authorization": f"Bearer {app_holder.tokens['access']}"}
+
+
+@schema.exclude(path_regex=r"^/api/v1/auth/").parametrize()
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+@pytest.mark.django_db
+def test_the_holder_api_matches_its_schema_and_never_fails(case, bearer):
+    with transaction_kept_open():
+        case.call_and_validate(headers=bearer, checks=CHECKS)
+
+
+@schema.include(path_regex=r"^/api/v1/auth/").parametrize()
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+@pytest.mark.django_db
+def test_the_auth_api_matches_its_schema_and_never_fails(case):
+    with transaction_kept_open():
+        case.call_and_validate(checks=CHECKS)
+
+
+def test_the_schema_documents_every_holder_endpoint_and_the_error_shape(client, db):
+    document = client.get("/api/schema/?format=json").json()
+    paths = set(document["paths"])
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/token",
+        "/api/v1/auth/token/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/ecard",
+        "/api/v1/ecard/apply",
+        "/api/v1/ecard/password",
+        "/api/v1/ecard/authorisations",
+        "/api/v1/ecard/authorisations/{authorisation_id}",
+        "/api/v1/card/loss-report",
+        "/api/v1/card/loss-lift",
+        "/api/v1/card/enable",
+        "/api/v1/card/pin",
+        "/api/v1/card/renewal",
+        "/api/v1/notices",
+        "/api/v1/notices/{notice_id}/read",
+    ]:
+        assert path in paths, path
+    assert set(document["components"]["schemas"]["Error"]["properties"]) == {
+        "code",
+        "message",
+        "message_en",
+        "field",
+    }
+    assert client.get("/api/docs/").status_code == 200
