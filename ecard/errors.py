@@ -206,6 +206,67 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "authorisation.not_found": (404, "未找到该授权。", "Authorisation not found."),
     "authorisation.ended": (409, "该授权已结束。", "The authorisation has already ended."),
     "notice.not_found": (404, "未找到该通知。", "Notice not found."),
+    # What the service matrix refuses (also the reasons a scan is rejected)
+    "card.not_enabled": (
+        409,
+        "社保卡尚未启用，请先启用（修改初始密码或到服务网点办理）。",
+        "The card is not enabled yet; enable it first (change the initial PIN or visit an outlet).",
+    ),
+    "card.temporarily_lost": (
+        409,
+        "社保卡已临时挂失，需本人授权后方可使用电子社保卡。",
+        "The card is temporarily reported lost; the e-card works only under your authorisation.",
+    ),
+    "card.lost": (
+        409,
+        "社保卡已正式挂失，需本人授权后方可使用电子社保卡。",
+        "The card is reported lost; the e-card works only under your authorisation.",
+    ),
+    "transit.no_payment_method": (
+        409,
+        "乘车码需先绑定支付方式。",
+        "Link a payment method before using the transit code.",
+    ),
+    "authorisation.required": (
+        409,
+        "社保卡挂失期间，“{purpose}”需本人授权。",
+        "While the card is lost, '{purpose}' needs your authorisation.",
+    ),
+    # Codes, scanners and scan mode
+    "code.not_found": (404, "未找到该二维码。", "Code not found."),
+    "scanner.unauthenticated": (401, "扫码设备未认证。", "The scanner is not authenticated."),
+    "scanner.token_invalid": (401, "扫码设备凭证无效。", "The scanner's token is not valid."),
+    "scanner.token_expired": (401, "扫码设备凭证已过期。", "The scanner's token has expired."),
+    "scanner.disabled": (403, "该扫码设备已停用。", "This scanner is disabled."),
+    "scanner.purpose_not_allowed": (
+        403,
+        "该设备未登记此用途。",
+        "This scanner is not registered for that purpose.",
+    ),
+    "scanner.public_key_invalid": (
+        400,
+        "设备公钥无效（需 Ed25519 的 PEM 或 32 字节 base64）。",
+        "Invalid device public key (Ed25519 PEM or 32 bytes in base64).",
+    ),
+    "scanner.kind_invalid": (400, "设备类型无效。", "Invalid scanner kind."),
+    "scanner.purposes_invalid": (400, "设备用途无效。", "Invalid scanner purposes."),
+    "scanner.organisation_required": (400, "请填写所属机构。", "The organisation is required."),
+    "scanner.upload_invalid": (
+        400,
+        "上传的扫码记录无效：{reason}",
+        "Invalid uploaded scan: {reason}",
+    ),
+    "session.not_found": (404, "未找到该扫码会话。", "Scan session not found."),
+    "session.already_confirmed": (
+        409,
+        "该扫码会话已确认。",
+        "This scan session is already confirmed.",
+    ),
+    "session.expired": (
+        409,
+        "该扫码会话已过期，请重新扫码。",
+        "This scan session has expired; scan again.",
+    ),
     # Requests
     "request.invalid": (400, "请求参数有误：{detail}", "Invalid request: {detail}"),
     "request.unknown_field": (400, "不支持的字段：{name}", "Unknown field: {name}"),

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.identity import normalise_id_number
 from accounts.models import Holder
+from tokens import services as token_services
 
 from . import workdays
 from .audit import Actor, audit_record
@@ -49,6 +50,7 @@ def _transition(card: Card, *, to: str, action: str, by: Actor, reason: str = ""
     HolderAuthorisation.objects.filter(ecard__card=card, ended_at__isnull=True).update(
         ended_at=timezone.now(), end_reason="state_changed"
     )
+    token_services.card_changed(card, before=before, after=to)
     audit_record(
         action=action,
         by=by,
@@ -176,6 +178,7 @@ def _enable(card: Card, *, by: Actor, via: str) -> None:
         if old.state != CardState.CANCELLED:
             _cancel(old, reason=CancellationReason.REPLACED, by=by)
         moved = ECard.objects.filter(card=old).update(card=card)
+        token_services.card_changed(card)
         if moved:
             audit_record(
                 action="ecard.moved",
@@ -244,6 +247,7 @@ def _pin_attempt(card: Card, pin: str, by: Actor) -> DomainError | None:
     if card.pin_failures >= settings.CARD_PIN_MAX_FAILURES:
         card.pin_locked = True
         card.save(update_fields=["pin_failures", "pin_locked", "updated_at"])
+        token_services.card_changed(card)
         audit_record(
             action="card.pin_locked",
             by=by,
@@ -309,6 +313,7 @@ def card_unlock_pin(*, card: Card, by: Actor) -> Card:
     card.pin_locked = False
     card.pin_failures = 0
     card.save(update_fields=["pin_locked", "pin_failures", "updated_at"])
+    token_services.card_changed(card)
     audit_record(
         action="card.pin_unlocked",
         by=by,
@@ -331,6 +336,7 @@ def card_reset_pin(*, card: Card, by: Actor) -> Card:
     card.save(
         update_fields=["pin_hash", "pin_is_initial", "pin_locked", "pin_failures", "updated_at"]
     )
+    token_services.card_changed(card)
     audit_record(
         action="card.pin_reset", by=by, card=card, state_before=card.state, state_after=card.state
     )
@@ -545,7 +551,7 @@ def ecard_issue(*, card: Card, channel: str, password: str, by: Actor) -> ECard:
         raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
     ecard = ECard.objects.create(
         card=card,
-        reference=secrets.token_hex(16),
+        reference=secrets.token_hex(12),
         channel=channel,
         password_hash=make_password(password),
     )
@@ -645,6 +651,7 @@ def _set_ecard_password(
     sessions_end_for_holder(
         holder=ecard.card.holder, keep_family=keep_family, reason="password_changed"
     )
+    token_services.ecard_changed(ecard, revoke_reason="ecard.password_changed")
     audit_record(
         action=action,
         by=by,
@@ -712,6 +719,7 @@ def authorisation_grant(
         created_at=now,
         expires_at=now + datetime.timedelta(minutes=minutes),
     )
+    token_services.ecard_changed(ecard)
     audit_record(
         action="authorisation.granted",
         by=by,
@@ -739,6 +747,7 @@ def authorisation_withdraw(*, authorisation: HolderAuthorisation, by: Actor) -> 
     grant.ended_at = timezone.now()
     grant.end_reason = "withdrawn"
     grant.save(update_fields=["ended_at", "end_reason"])
+    token_services.ecard_changed(grant.ecard, revoke_reason="authorisation.withdrawn")
     audit_record(
         action="authorisation.withdrawn",
         by=by,

@@ -178,3 +178,28 @@ CARD_INITIAL_PIN = env.str("CARD_INITIAL_PIN", default="123456")
 CARD_PIN_MAX_FAILURES = env.int("CARD_PIN_MAX_FAILURES", default=6)
 # Age under which a holder acts through a guardian.
 HOLDER_GUARDIAN_AGE = env.int("HOLDER_GUARDIAN_AGE", default=16)
+
+# ---------------------------------------------------------------------------
+# QR codes and scanners
+# ---------------------------------------------------------------------------
+# Private halves of the QR signing keys: PEM files named <kid>.pem in this folder, or the
+# QR_SIGNING_PRIVATE_KEYS variable (kid:base64url-raw,…). Never in the database.
+QR_SIGNING_KEYS_DIR = env.path("QR_SIGNING_KEYS_DIR", default=BASE_DIR / "var" / "qr-keys")
+QR_SIGNING_PRIVATE_KEYS = env.str("QR_SIGNING_PRIVATE_KEYS", default="")
+QR_SIGNING_GENERATE_KEYS = env.bool("QR_SIGNING_GENERATE_KEYS", default=True)
+QR_KEY_PUBLISH_LEAD_SECONDS = env.int("QR_KEY_PUBLISH_LEAD_SECONDS", default=3600)
+QR_KEYSET_CACHE_SECONDS = env.int("QR_KEYSET_CACHE_SECONDS", default=5)
+QR_LIFETIMES = {
+    "payment": env.int("QR_LIFETIME_PAYMENT", default=60),
+    "transit": env.int("QR_LIFETIME_TRANSIT", default=60),
+    "culture": env.int("QR_LIFETIME_CULTURE", default=120),
+    "identity": env.int("QR_LIFETIME_IDENTITY", default=120),
+}
+QR_CLOCK_SKEW_SECONDS = env.int("QR_CLOCK_SKEW_SECONDS", default=15)
+QR_REVOCATIONS_MAX_AGE_SECONDS = env.int("QR_REVOCATIONS_MAX_AGE_SECONDS", default=600)
+# Single-use codes, card-state snapshots and the scan-record buffer: Redis when configured.
+QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)
+QR_STORE_TIMEOUT_SECONDS = env.float("QR_STORE_TIMEOUT_SECONDS", default=0.5)
+SCANNER_ASSERTION_MAX_SECONDS = 300
+SCANNER_STATE_CACHE_SECONDS = env.float("SCANNER_STATE_CACHE_SECONDS", default=2.0)
+SCAN_SESSION_SECONDS = env.int("SCAN_SESSION_SECONDS", default=120)

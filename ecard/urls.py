@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import apis as account_apis
+from tokens import apis as token_apis
 
 from . import apis
 
@@ -27,10 +29,28 @@ api_v1 = [
     path("wards", apis.WardListApi.as_view()),
     path("notices", apis.NoticeListApi.as_view()),
     path("notices/<str:notice_id>/read", apis.NoticeReadApi.as_view()),
+    path("codes", token_apis.CodeIssueApi.as_view()),
+    # base45 text may hold "/" and ".": the whole rest of the path up to the extension.
+    re_path(r"^codes/(?P<text>.+)\.(?P<fmt>png|svg)$", token_apis.CodeImageApi.as_view()),
+    path("ecard/usage", token_apis.UsageApi.as_view()),
+    path("scan-sessions/confirm", token_apis.ScanSessionConfirmApi.as_view()),
+    path("scanner/keys", token_apis.KeysApi.as_view()),
+    path("scanner/verify", token_apis.VerifyApi.as_view()),
+    path("scanner/scans", token_apis.ScansUploadApi.as_view()),
+    path("scanner/revocations", token_apis.RevocationsApi.as_view()),
+    path("scanner/sessions", token_apis.ScanSessionCreateApi.as_view()),
+    path("scanner/sessions/<str:session_id>", token_apis.ScanSessionStatusApi.as_view()),
 ]
+
+
+def healthz(request):
+    """Process alive; also the bare endpoint benchmarks compare verification against."""
+    return JsonResponse({"status": "ok"})
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

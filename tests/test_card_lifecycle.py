@@ -439,7 +439,7 @@ class TestOneCardPerRegion:
 class TestECardIssue:
     def test_an_e_card_is_issued_for_a_received_card(self, card, system):
         ecard = services.ecard_issue(card=card, channel="wechat", password="802461", by=system)
-        assert ecard.channel == "wechat" and len(ecard.reference) == 32
+        assert ecard.channel == "wechat" and len(ecard.reference) == 24
         assert "802461" not in ecard.password_hash
 
     def test_an_e_card_is_refused_for_an_unreceived_card(self, make_card, system):

@@ -1,0 +1,337 @@
+"""QR codes for holders (/api/v1/codes, usage, scan-mode confirm) and the scanner API."""
+
+from __future__ import annotations
+
+import io
+
+import jwt
+import qrcode
+import qrcode.image.svg
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecard.apicommon import StrictSerializer, errors, idempotent
+from ecard.apis import WARD, HolderApi, holder_schema
+from ecard.errors import DomainError
+from ecard.matrix import Purpose, card_services
+
+from . import keys, services, verifier
+from .authentication import ScannerAuthentication
+from .models import ScanRecord, ScanSession
+
+# --------------------------------------------------------------------------- holder side
+
+
+class CodeIn(StrictSerializer):
+    purpose = serializers.ChoiceField(choices=Purpose.values)
+
+
+class CodeOut(serializers.Serializer):
+    code = serializers.CharField(help_text="the QR text (QR alphanumeric mode)")
+    purpose = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    authorised_by_holder = serializers.BooleanField()
+    verdict = serializers.CharField(
+        help_text="the purpose's matrix verdict: allowed or needs_authorisation"
+    )
+
+
+class CodeIssueApi(HolderApi):
+    @holder_schema(operation_id="code_issue", request=CodeIn, responses={201: CodeOut})
+    @idempotent
+    def post(self, request):
+        data = CodeIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        ecard = self.ecard()
+        purpose = data.validated_data["purpose"]
+        issued = services.code_issue(ecard=ecard, purpose=purpose, by=self.actor())
+        body = {
+            "code": issued.text,
+            "purpose": issued.purpose,
+            "expires_at": issued.expires_at,
+            "authorised_by_holder": issued.authorised_by_holder,
+            "verdict": card_services(ecard.card)[purpose].verdict,
+        }
+        return Response(CodeOut(body).data, status=status.HTTP_201_CREATED)
+
+
+class CodeImageApi(HolderApi):
+    """The code drawn by the server, for clients that cannot draw one."""
+
+    @extend_schema(
+        operation_id="code_image",
+        parameters=[WARD],
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR),
+            **errors(400, 401, 404, 429),
+        },
+    )
+    def get(self, request, text: str, fmt: str):
+        ecard = self.ecard()
+        try:
+            code = verifier.parse(text)
+        except verifier.Refusal:
+            raise DomainError("code.not_found") from None
+        if code.ecard != ecard.reference:
+            raise DomainError("code.not_found")
+        qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4, box_size=8)
+        qr.add_data(text)
+        qr.make(fit=True)
+        buffer = io.BytesIO()
+        if fmt == "svg":
+            qr.make_image(image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
+            content_type = "image/svg+xml"
+        else:
+            qr.make_image().save(buffer, format="PNG")
+            content_type = "image/png"
+        response = HttpResponse(buffer.getvalue(), content_type=content_type)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class UsageOut(serializers.Serializer):
+    scanned_at = serializers.DateTimeField()
+    organisation = serializers.CharField(source="device.organisation")
+    device_kind = serializers.CharField(source="device.kind")
+    purpose = serializers.CharField()
+    result = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class UsagePageOut(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = UsageOut(many=True)
+
+
+class UsageApi(HolderApi):
+    @holder_schema(
+        operation_id="ecard_usage",
+        responses={200: UsagePageOut},
+        write=False,
+        parameters=[OpenApiParameter("page", int, OpenApiParameter.QUERY, required=False)],
+    )
+    def get(self, request):
+        ecard = self.ecard()
+        services.scan_records_flush()
+        scans = ScanRecord.objects.filter(ecard_reference=ecard.reference).select_related("device")
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(scans.order_by("-scanned_at"), request, view=self)
+        return paginator.get_paginated_response(UsageOut(page, many=True).data)
+
+
+class SessionConfirmIn(StrictSerializer):
+    qr = serializers.CharField(max_length=64, help_text="the text of the terminal's QR code")
+    password = serializers.CharField(max_length=6, required=False, help_text="the e-card password")
+    authorisation = serializers.UUIDField(
+        required=False, help_text="or a live holder authorisation's id"
+    )
+
+
+class SessionOut(serializers.Serializer):
+    session = serializers.CharField(source="session_id")
+    purpose = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+    authorised_by_holder = serializers.BooleanField()
+
+    def get_status(self, session) -> str:
+        if session.confirmed_at:
+            return "confirmed"
+        return "expired" if timezone.now() >= session.expires_at else "pending"
+
+
+class ScanSessionConfirmApi(HolderApi):
+    @holder_schema(
+        operation_id="scan_session_confirm", request=SessionConfirmIn, responses={200: SessionOut}
+    )
+    @idempotent
+    def post(self, request):
+        data = SessionConfirmIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "password" not in data.validated_data and "authorisation" not in data.validated_data:
+            raise DomainError(
+                "request.invalid", field="password", detail="password or authorisation"
+            )
+        session = services.scan_session_confirm(
+            ecard=self.ecard(),
+            text=data.validated_data["qr"],
+            password=data.validated_data.get("password"),
+            authorisation_id=data.validated_data.get("authorisation"),
+            by=self.actor(),
+        )
+        return Response(SessionOut(session).data)
+
+
+# --------------------------------------------------------------------------- scanner side
+
+SCANNER_ERRORS = (400, 401, 403, 413, 415)
+
+
+class ScannerApi(APIView):
+    authentication_classes = [ScannerAuthentication]
+    throttle_classes = []
+
+    @property
+    def device(self) -> services.Device:
+        return self.request.user.device
+
+
+class KeysApi(APIView):
+    """The JWK set (OKP / Ed25519, RFC 8037) scanners verify codes with; cache it."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="scanner_keys", responses={200: OpenApiTypes.OBJECT}, auth=[])
+    def get(self, request):
+        return Response(keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+class VerifyIn(StrictSerializer):
+    code = serializers.CharField(max_length=512)
+
+
+class VerifyOut(serializers.Serializer):
+    result = serializers.ChoiceField(choices=["accepted", "rejected"])
+    code = serializers.CharField(allow_null=True, help_text="why it was rejected")
+    purpose = serializers.CharField(allow_null=True)
+    ecard = serializers.CharField(allow_null=True, help_text="opaque e-card reference")
+    holder = serializers.CharField(allow_null=True, help_text="masked name, when accepted")
+    authorised_by_holder = serializers.BooleanField()
+    scan_id = serializers.CharField()
+
+
+class VerifyApi(ScannerApi):
+    @extend_schema(
+        operation_id="scanner_verify",
+        request=VerifyIn,
+        responses={200: VerifyOut, **errors(*SCANNER_ERRORS)},
+    )
+    def post(self, request):
+        data = VerifyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = services.verify_online(device=self.device, text=data.validated_data["code"])
+        return Response(outcome.__dict__)
+
+
+class UploadItemIn(StrictSerializer):
+    code = serializers.CharField(max_length=512)
+    scanned_at = serializers.DateTimeField()
+    result = serializers.ChoiceField(choices=["accepted", "rejected"], default="accepted")
+    reason = serializers.CharField(max_length=40, required=False, default="")
+
+
+class UploadIn(StrictSerializer):
+    scans = UploadItemIn(many=True, max_length=500)
+
+
+class UploadOut(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    replays = serializers.IntegerField()
+
+
+class ScansUploadApi(ScannerApi):
+    @extend_schema(
+        operation_id="scanner_scans_upload",
+        request=UploadIn,
+        responses={200: UploadOut, **errors(*SCANNER_ERRORS)},
+    )
+    def post(self, request):
+        data = UploadIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.scan_records_flush()
+        return Response(
+            services.scans_upload(device=self.device, items=data.validated_data["scans"])
+        )
+
+
+class RevocationsOut(serializers.Serializer):
+    jws = serializers.CharField(help_text="compact JWS (EdDSA, kid of a key in /scanner/keys)")
+    cursor = serializers.IntegerField()
+    more = serializers.BooleanField()
+
+
+class RevocationsApi(ScannerApi):
+    @extend_schema(
+        operation_id="scanner_revocations",
+        parameters=[OpenApiParameter("since", int, OpenApiParameter.QUERY, required=False)],
+        responses={200: RevocationsOut, **errors(*SCANNER_ERRORS)},
+    )
+    def get(self, request):
+        try:
+            since = max(0, int(request.query_params.get("since", "0")))
+        except ValueError:
+            raise DomainError(
+                "request.invalid", field="since", detail="since: an integer cursor"
+            ) from None
+        jws = services.revocations_jws(since=since)
+        payload = jwt.decode(jws, options={"verify_signature": False})
+        return Response({"jws": jws, "cursor": payload["cursor"], "more": payload["more"]})
+
+
+class SessionCreateIn(StrictSerializer):
+    purpose = serializers.ChoiceField(choices=Purpose.values)
+
+
+class SessionCreatedOut(serializers.Serializer):
+    session = serializers.CharField()
+    qr = serializers.CharField(help_text="show this as a QR code")
+    expires_at = serializers.DateTimeField()
+
+
+class ScanSessionCreateApi(ScannerApi):
+    @extend_schema(
+        operation_id="scanner_session_create",
+        request=SessionCreateIn,
+        responses={201: SessionCreatedOut, **errors(*SCANNER_ERRORS)},
+    )
+    def post(self, request):
+        data = SessionCreateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.scan_session_create(
+            device=self.device, purpose=data.validated_data["purpose"]
+        )
+        body = {
+            "session": session.session_id,
+            "qr": services.SESSION_PREFIX + session.session_id,
+            "expires_at": session.expires_at,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SessionStatusOut(SessionOut):
+    holder = serializers.SerializerMethodField()
+    ecard = serializers.SerializerMethodField()
+
+    def get_holder(self, session) -> str | None:
+        return session.ecard.card.holder.name_masked if session.ecard_id else None
+
+    def get_ecard(self, session) -> str | None:
+        return session.ecard.reference if session.ecard_id else None
+
+
+class ScanSessionStatusApi(ScannerApi):
+    @extend_schema(
+        operation_id="scanner_session_status",
+        responses={200: SessionStatusOut, **errors(401, 403, 404)},
+    )
+    def get(self, request, session_id: str):
+        session = (
+            ScanSession.objects.select_related("ecard__card__holder")
+            .filter(session_id=session_id, device_id=self.device.pk)
+            .first()
+        )
+        if session is None:
+            raise DomainError("session.not_found")
+        return Response(SessionStatusOut(session).data)

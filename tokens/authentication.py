@@ -1,0 +1,48 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication
+
+from ecard.errors import DomainError
+
+from .services import Device, scanner_authenticate
+
+
+class ScannerPrincipal:
+    """``request.user`` for a scanner: the device, never a person."""
+
+    is_authenticated = True
+    is_staff = False
+    pk = None
+
+    def __init__(self, device: Device):
+        self.device = device
+
+
+class ScannerAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <JWT signed by the device's own Ed25519 key>``."""
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != b"bearer":
+            raise DomainError("scanner.unauthenticated")
+        if len(header) != 2:
+            raise DomainError("scanner.token_invalid")
+        try:
+            token = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise DomainError("scanner.token_invalid") from None
+        return ScannerPrincipal(scanner_authenticate(token)), None
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="ecard-scanner"'
+
+
+class ScannerAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "tokens.authentication.ScannerAuthentication"
+    name = "scannerJWT"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT (EdDSA, signed by the device; iss=device id, aud=ecard:scanner)",
+        }

@@ -1,0 +1,156 @@
+"""QR signing keys: rotation, the private halves outside the database, and the published key set.
+
+A new key is published ``QR_KEY_PUBLISH_LEAD_SECONDS`` before it signs, so offline
+scanners have it when the first code signed by it arrives. The key it replaces stops
+signing then and keeps verifying until every code it signed has expired.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import verifier
+from .models import SigningKey
+
+
+def _kid(raw_public: bytes) -> str:
+    return hashlib.sha256(raw_public).hexdigest()[:8]
+
+
+def verify_window() -> datetime.timedelta:
+    """How long a key keeps verifying after it stops signing."""
+    return datetime.timedelta(
+        seconds=max(settings.QR_LIFETIMES.values()) + settings.QR_CLOCK_SKEW_SECONDS
+    )
+
+
+def _env_private_keys() -> dict[str, bytes]:
+    """``QR_SIGNING_PRIVATE_KEYS=kid:base64url-raw-private,…`` (e.g. from a secret store)."""
+    keys = {}
+    for item in filter(None, (settings.QR_SIGNING_PRIVATE_KEYS or "").split(",")):
+        kid, _, raw = item.strip().partition(":")
+        keys[kid] = verifier.b64url_decode(raw)
+    return keys
+
+
+def private_key(kid: str) -> Ed25519PrivateKey:
+    raw = _env_private_keys().get(kid)
+    if raw is not None:
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    path = Path(settings.QR_SIGNING_KEYS_DIR) / f"{kid}.pem"
+    try:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"the private key of signing key {kid} is not in {path.parent}"
+        ) from None
+
+
+@transaction.atomic
+def signing_key_rotate(*, now=None) -> SigningKey:
+    """Make a new key; it signs at once if nothing signs now, else after the publish lead."""
+    now = now or timezone.now()
+    private = Ed25519PrivateKey.generate()
+    raw_public = verifier.ALGORITHMS["Ed25519"].public_raw(private.public_key())
+    kid = _kid(raw_public)
+    directory = Path(settings.QR_SIGNING_KEYS_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{kid}.pem"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    current = list(SigningKey.objects.select_for_update().filter(deactivated_at__isnull=True))
+    signing_now = [k for k in current if k.activates_at <= now]
+    activates_at = (
+        now + datetime.timedelta(seconds=settings.QR_KEY_PUBLISH_LEAD_SECONDS)
+        if signing_now
+        else now
+    )
+    for old in current:
+        old.deactivated_at = max(activates_at, old.activates_at)
+        old.retires_at = old.deactivated_at + verify_window()
+        old.save(update_fields=["deactivated_at", "retires_at"])
+    key = SigningKey.objects.create(
+        kid=kid, public_key=verifier.b64url(raw_public), created_at=now, activates_at=activates_at
+    )
+    forget_cached_keys()
+    return key
+
+
+def signing_key_current(now=None) -> SigningKey:
+    now = now or timezone.now()
+    key = (
+        SigningKey.objects.filter(activates_at__lte=now)
+        .exclude(deactivated_at__lte=now)
+        .order_by("-activates_at")
+        .first()
+    )
+    if key is None:
+        if not settings.QR_SIGNING_GENERATE_KEYS:
+            raise RuntimeError("no QR signing key is active: run manage.py rotate_signing_key")
+        key = signing_key_rotate(now=now)
+    return key
+
+
+def _published(now=None):
+    now = now or timezone.now()
+    return SigningKey.objects.exclude(retires_at__lte=now).order_by("activates_at")
+
+
+def jwks(now=None) -> dict:
+    """The key set scanners fetch: every key not yet retired, with its window (RFC 8037 OKP)."""
+    keys = []
+    for key in _published(now):
+        jwk = {
+            "kty": "OKP",
+            "crv": verifier.ALGORITHMS[key.algorithm].jwk_crv,
+            "alg": "EdDSA",
+            "use": "sig",
+            "kid": key.kid,
+            "x": key.public_key,
+            "nbf": int(key.activates_at.timestamp()),
+        }
+        if key.deactivated_at:
+            jwk["ecard_sign_until"] = int(key.deactivated_at.timestamp())
+        if key.retires_at:
+            jwk["exp"] = int(key.retires_at.timestamp())
+        keys.append(jwk)
+    return {"keys": keys}
+
+
+# The verify hot path reads the key set from memory, refreshed every few seconds.
+_cache_lock = threading.Lock()
+_cached: tuple[float, verifier.KeySet] | None = None
+
+
+def keyset() -> verifier.KeySet:
+    global _cached
+    cached = _cached
+    if cached and time.monotonic() - cached[0] < settings.QR_KEYSET_CACHE_SECONDS:
+        return cached[1]
+    with _cache_lock:
+        fresh = verifier.KeySet.from_jwks(jwks())
+        _cached = (time.monotonic(), fresh)
+        return fresh
+
+
+def forget_cached_keys() -> None:
+    global _cached
+    _cached = None

@@ -1,0 +1,169 @@
+"""What the verify hot path keeps outside the database.
+
+- single-use claims: a payment code's nonce is claimed once (``SET NX``);
+- card-state snapshots: what the service matrix needs about an e-card, dropped by the
+  lifecycle services when the card changes;
+- the scan-record buffer: records are appended in the same round trip as the claim and
+  moved to the database in batches (``drain``), so no request waits for an INSERT.
+
+Redis when ``QR_STORE_URL`` is set; in-process otherwise (one process, development).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from django.conf import settings
+
+SCANS = "ecard:scans"
+DRAIN_LOCK = "ecard:scans:drain"
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer: single-use purposes must fail closed."""
+
+
+_CLAIM_AND_RECORD = """
+local claimed = 1
+if KEYS[1] ~= '' then
+  claimed = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+  claimed = claimed and 1 or 0
+end
+if claimed == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+else
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+end
+return claimed
+"""
+
+
+class RedisStore:
+    def __init__(self, url: str):
+        import redis
+
+        self._errors = (redis.RedisError, OSError)
+        timeout = settings.QR_STORE_TIMEOUT_SECONDS
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+        )
+        self._claim = self.client.register_script(_CLAIM_AND_RECORD)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except self._errors as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def snapshot_get(self, ref: str) -> dict | None:
+        raw = self._call(self.client.get, f"ecard:snap:{ref}")
+        return json.loads(raw) if raw else None
+
+    def snapshot_set(self, ref: str, data: dict, ttl: int) -> None:
+        self._call(self.client.set, f"ecard:snap:{ref}", json.dumps(data), ex=ttl)
+
+    def snapshot_forget(self, ref: str) -> None:
+        self._call(self.client.delete, f"ecard:snap:{ref}")
+
+    def record(
+        self,
+        accepted: dict,
+        *,
+        claim: str | None = None,
+        ttl: int = 0,
+        replayed: dict | None = None,
+    ) -> bool:
+        """Claim ``claim`` once (if given) and buffer the matching record; True if claimed."""
+        if claim is None and replayed is None:
+            self._call(self.client.rpush, SCANS, json.dumps(accepted))
+            return True
+        claimed = self._call(
+            self._claim,
+            keys=[claim or "", SCANS],
+            args=[ttl, json.dumps(accepted), json.dumps(replayed or accepted)],
+        )
+        return claimed == 1
+
+    def claim(self, key: str, ttl: int) -> bool:
+        return bool(self._call(self.client.set, key, "1", nx=True, ex=ttl))
+
+    def drain(self, write, limit: int = 1000) -> int:
+        """Hand buffered records to ``write`` in batches, then remove them.
+
+        Records are removed only after ``write`` returned, under a lock so two drainers
+        never trim each other's batch: a crash in between re-delivers, and ``write`` is
+        idempotent (records carry their own primary key).
+        """
+        total = 0
+        if not self._call(self.client.set, DRAIN_LOCK, "1", nx=True, ex=60):
+            return 0
+        try:
+            while True:
+                batch = self._call(self.client.lrange, SCANS, 0, limit - 1)
+                if not batch:
+                    return total
+                write([json.loads(item) for item in batch])
+                self._call(self.client.ltrim, SCANS, len(batch), -1)
+                total += len(batch)
+        finally:
+            self._call(self.client.delete, DRAIN_LOCK)
+
+
+class MemoryStore:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.claims: dict[str, float] = {}
+        self.snapshots: dict[str, dict] = {}
+        self.scans: list[dict] = []
+
+    def snapshot_get(self, ref):
+        return self.snapshots.get(ref)
+
+    def snapshot_set(self, ref, data, ttl):
+        self.snapshots[ref] = data
+
+    def snapshot_forget(self, ref):
+        self.snapshots.pop(ref, None)
+
+    def claim(self, key, ttl) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            if self.claims.get(key, 0) > now:
+                return False
+            self.claims[key] = now + ttl
+            return True
+
+    def record(self, accepted, *, claim=None, ttl=0, replayed=None) -> bool:
+        claimed = self.claim(claim, ttl) if claim else True
+        with self.lock:
+            self.scans.append(accepted if claimed else (replayed or accepted))
+        return claimed
+
+    def drain(self, write, limit=1000) -> int:
+        with self.lock:
+            batch, self.scans = self.scans, []
+        if batch:
+            write(batch)
+        return len(batch)
+
+
+_store = None
+_store_lock = threading.Lock()
+
+
+def get_store():
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                url = settings.QR_STORE_URL
+                _store = RedisStore(url) if url else MemoryStore()
+    return _store
+
+
+def reset_store() -> None:
+    """Forget the store so the next call reads the settings again (tests, after a fork)."""
+    global _store
+    _store = None

@@ -1,0 +1,338 @@
+"""The e-card QR code: its layout, signing, and the offline verifier a scanner embeds.
+
+No Django here: a scanner vendor can copy this module (it needs ``cryptography``,
+``base45`` and PyJWT) and verify codes against a published key set and revocation list.
+The online endpoint runs the same checks first, then the ones only the server can make.
+``docs/qr-format.md`` describes the layout byte by byte.
+
+Layout, version 1 (all integers big-endian), 97 bytes with an Ed25519 signature::
+
+    0  1  version (1)          7 12  e-card reference     25  8  nonce
+    1  1  purpose              19 4  issued at (unix s)   33  .. signature over bytes 0–32
+    2  1  flags (bit 0: issued under holder authorisation)
+    3  4  key id               23 2  lifetime (s)
+
+QR text: ``EC1:`` + base45(bytes), which QR alphanumeric mode encodes at 5.5 bits a
+character: version 6 at error correction level M.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import struct
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import base45
+import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PREFIX = "EC1:"
+VERSION = 1
+BODY = struct.Struct(">BBB4s12sIH8s")  # version, purpose, flags, kid, ref, iat, lifetime, nonce
+FLAG_AUTHORISED = 0x01
+PURPOSES = {1: "payment", 2: "transit", 3: "culture", 4: "identity"}
+PURPOSE_CODES = {name: number for number, name in PURPOSES.items()}
+SINGLE_USE = {"payment", "culture"}  # transit: once per operator; identity: any number of times
+
+
+# --------------------------------------------------------------------------- algorithms
+
+
+class Algorithm(Protocol):
+    """What a key's algorithm must do. Ed25519 now; SM2 with SM3 can join without a new format."""
+
+    name: str
+    jwk_crv: str
+
+    def sign(self, private_key, data: bytes) -> bytes: ...
+
+    def verify(self, public_key, signature: bytes, data: bytes) -> bool: ...
+
+    def public_from_raw(self, raw: bytes): ...
+
+    def public_raw(self, public_key) -> bytes: ...
+
+
+class Ed25519:
+    name = "Ed25519"
+    jwk_crv = "Ed25519"
+    jws_alg = "EdDSA"
+
+    def sign(self, private_key: Ed25519PrivateKey, data: bytes) -> bytes:
+        return private_key.sign(data)
+
+    def verify(self, public_key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
+        try:
+            public_key.verify(signature, data)
+            return True
+        except InvalidSignature:
+            return False
+
+    def public_from_raw(self, raw: bytes) -> Ed25519PublicKey:
+        return Ed25519PublicKey.from_public_bytes(raw)
+
+    def public_raw(self, public_key: Ed25519PublicKey) -> bytes:
+        return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+ALGORITHMS: dict[str, Algorithm] = {"Ed25519": Ed25519()}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@dataclasses.dataclass(frozen=True)
+class PublicKey:
+    kid: str  # 8 hex characters: the code's 4 key-id bytes
+    algorithm: Algorithm
+    key: object
+    not_before: int  # unix seconds: codes issued earlier are not this key's
+    sign_until: int | None  # codes issued later are not this key's
+    verify_until: int | None  # the key verifies nothing after this
+
+
+class KeySet:
+    """Public keys by key id, from the JWK set at ``GET /api/v1/scanner/keys``."""
+
+    def __init__(self, keys: Iterable[PublicKey] = ()):
+        self.keys = {k.kid: k for k in keys}
+
+    @classmethod
+    def from_jwks(cls, jwks: dict) -> KeySet:
+        keys = []
+        for jwk in jwks.get("keys", []):
+            algorithm = next((a for a in ALGORITHMS.values() if a.jwk_crv == jwk.get("crv")), None)
+            if jwk.get("kty") != "OKP" or algorithm is None:
+                continue  # a key type this verifier does not know cannot vouch for a code
+            keys.append(
+                PublicKey(
+                    kid=jwk["kid"],
+                    algorithm=algorithm,
+                    key=algorithm.public_from_raw(b64url_decode(jwk["x"])),
+                    not_before=int(jwk["nbf"]),
+                    sign_until=jwk.get("ecard_sign_until"),
+                    verify_until=jwk.get("exp"),
+                )
+            )
+        return cls(keys)
+
+    def get(self, kid: str) -> PublicKey | None:
+        return self.keys.get(kid)
+
+
+# --------------------------------------------------------------------------- codes
+
+
+@dataclasses.dataclass(frozen=True)
+class Code:
+    version: int
+    purpose: str
+    authorised_by_holder: bool
+    kid: str
+    ecard: str  # hex of the 12-byte e-card reference
+    issued_at: int
+    lifetime: int
+    nonce: str  # hex
+    body: bytes
+    signature: bytes
+
+    @property
+    def expires_at(self) -> int:
+        return self.issued_at + self.lifetime
+
+
+class Refusal(Exception):
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def encode(
+    *,
+    purpose: str,
+    kid: str,
+    ecard: str,
+    issued_at: int,
+    lifetime: int,
+    nonce: bytes,
+    authorised_by_holder: bool,
+    sign: Callable[[bytes], bytes],
+) -> str:
+    """The QR text for a code; ``sign`` is the key's signing function."""
+    body = BODY.pack(
+        VERSION,
+        PURPOSE_CODES[purpose],
+        FLAG_AUTHORISED if authorised_by_holder else 0,
+        bytes.fromhex(kid),
+        bytes.fromhex(ecard),
+        issued_at,
+        lifetime,
+        nonce,
+    )
+    return PREFIX + base45.b45encode(body + sign(body)).decode("ascii")
+
+
+def parse(text: str) -> Code:
+    """Decode the QR text without checking anything but its shape."""
+    if not isinstance(text, str) or not text.startswith(PREFIX):
+        raise Refusal("code.malformed")
+    try:
+        raw = base45.b45decode(text[len(PREFIX) :])
+    except (ValueError, KeyError):
+        raise Refusal("code.malformed") from None
+    if len(raw) < 1:
+        raise Refusal("code.malformed")
+    if raw[0] != VERSION:
+        raise Refusal("code.unsupported_version")
+    if len(raw) <= BODY.size:
+        raise Refusal("code.malformed")
+    version, purpose, flags, kid, ref, issued_at, lifetime, nonce = BODY.unpack_from(raw)
+    if purpose not in PURPOSES or flags & ~FLAG_AUTHORISED:
+        raise Refusal("code.malformed")
+    return Code(
+        version=version,
+        purpose=PURPOSES[purpose],
+        authorised_by_holder=bool(flags & FLAG_AUTHORISED),
+        kid=kid.hex(),
+        ecard=ref.hex(),
+        issued_at=issued_at,
+        lifetime=lifetime,
+        nonce=nonce.hex(),
+        body=raw[: BODY.size],
+        signature=raw[BODY.size :],
+    )
+
+
+# --------------------------------------------------------------------------- revocations
+
+
+@dataclasses.dataclass(frozen=True)
+class Revocation:
+    not_before: int  # every code of the e-card issued before this is refused
+    reason: str
+
+
+class RevocationList:
+    """The server's revocations, kept current by applying signed deltas by cursor."""
+
+    def __init__(self):
+        self.entries: dict[str, Revocation] = {}
+        self.cursor = 0
+        self.fetched_at: int | None = None
+
+    def apply(self, jws: str, keys: KeySet) -> dict:
+        """Check a delta's signature with the key set and fold it in; returns its payload."""
+        try:
+            header = jwt.get_unverified_header(jws)
+            key = keys.get(header.get("kid", ""))
+            if key is None:
+                raise Refusal("revocations.unknown_key")
+            payload = jwt.decode(
+                jws,
+                key.key,
+                algorithms=[key.algorithm.jws_alg],
+                audience="ecard:scanner",
+                options={"require": ["iat"]},
+            )
+        except jwt.PyJWTError:
+            raise Refusal("revocations.bad_signature") from None
+        if payload.get("since", 0) > self.cursor:
+            raise Refusal("revocations.gap")  # a delta that skips entries would hide some
+        for entry in payload["entries"]:
+            if entry.get("lifted"):
+                self.entries.pop(entry["ecard"], None)
+            else:
+                self.entries[entry["ecard"]] = Revocation(entry["not_before"], entry["reason"])
+        self.cursor = max(self.cursor, payload["cursor"])
+        self.fetched_at = payload["iat"]
+        return payload
+
+    def refusal_for(self, code: Code) -> str | None:
+        entry = self.entries.get(code.ecard)
+        if entry and code.issued_at < entry.not_before:
+            return entry.reason
+        return None
+
+
+# --------------------------------------------------------------------------- verifying
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    accepted: bool
+    code: str | None  # the reason when refused
+    parsed: Code | None = None
+
+
+class Verifier:
+    """Verify a code with no server: format, signature, key window, lifetime, purpose, revocations.
+
+    ``revocations=None`` skips the revocation check: the online endpoint checks the card's
+    current state instead. Offline, a revocation list older than ``max_revocation_age``
+    refuses with ``revocations.stale`` so the gate falls back to online verification.
+    """
+
+    def __init__(
+        self,
+        keys: KeySet,
+        revocations: RevocationList | None = None,
+        *,
+        skew: int = 15,
+        max_revocation_age: int = 600,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.keys = keys
+        self.revocations = revocations
+        self.skew = skew
+        self.max_revocation_age = max_revocation_age
+        self.clock = clock
+
+    def check(self, text: str, *, purposes: Iterable[str] | None = None) -> Code:
+        """The parsed code, or ``Refusal`` with the first check it failed."""
+        code = parse(text)
+        key = self.keys.get(code.kid)
+        if key is None:
+            raise Refusal("code.unknown_key")
+        if not key.algorithm.verify(key.key, code.signature, code.body):
+            raise Refusal("code.bad_signature")
+        now = self.clock()
+        if (
+            code.issued_at + self.skew < key.not_before
+            or (key.sign_until is not None and code.issued_at - self.skew > key.sign_until)
+            or (key.verify_until is not None and now > key.verify_until)
+        ):
+            raise Refusal("code.key_not_valid")
+        if code.issued_at > now + self.skew:
+            raise Refusal("code.not_yet_valid")
+        if now > code.expires_at + self.skew:
+            raise Refusal("code.expired")
+        if purposes is not None and code.purpose not in purposes:
+            raise Refusal("code.purpose_not_allowed")
+        if self.revocations is not None:
+            fetched = self.revocations.fetched_at
+            if fetched is None or now - fetched > self.max_revocation_age:
+                raise Refusal("revocations.stale")
+            reason = self.revocations.refusal_for(code)
+            if reason:
+                raise Refusal(reason)
+        return code
+
+    def verify(self, text: str, *, purposes: Iterable[str] | None = None) -> Result:
+        try:
+            code = self.check(text, purposes=purposes)
+        except Refusal as refusal:
+            return Result(False, refusal.code)
+        return Result(True, None, code)
