@@ -36,14 +36,24 @@ def _auth_keys_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("auth-keys")
 
 
+@pytest.fixture(scope="session")
+def _qr_keys_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("qr-keys")
+
+
 @pytest.fixture(autouse=True)
-def _fast_hashes_and_clean_cache(settings, _auth_keys_dir):
+def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir):
+    from tokens.services import reset_caches
+
     # A slow hash per PIN is the point in production and a waste of minutes here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AUTH_JWT_KEYS_DIR = _auth_keys_dir
-    cache.clear()
+    settings.QR_SIGNING_KEYS_DIR = _qr_keys_dir
+    cache.clear()  # on Redis: FLUSHDB, which also empties the single-use store
+    reset_caches()
     yield
     cache.clear()
+    reset_caches()
 
 
 @pytest.fixture
@@ -202,3 +212,88 @@ def other_app_holder(db, make_card, make_holder):
     from rest_framework.test import APIClient
 
     return Holder_(APIClient(), make_card(holder=make_holder(name="李四")), "13800000002")
+
+
+# --------------------------------------------------------------------------- scanners
+
+
+class Scanner:
+    """A registered device holding its private key; signs its own bearer JWTs."""
+
+    def __init__(
+        self,
+        organisation="北京地铁",
+        kind="transit_gate",
+        purposes=("payment", "transit", "culture", "identity"),
+    ):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from rest_framework.test import APIClient
+
+        from tokens.services import scanner_register
+
+        self.key = Ed25519PrivateKey.generate()
+        pem = (
+            self.key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        self.device = scanner_register(
+            organisation=organisation,
+            kind=kind,
+            purposes=list(purposes),
+            public_key=pem,
+            by=Actor.system("tests"),
+        )
+        self.api = APIClient()
+        self.token = self.jwt()
+
+    def jwt(self, **overrides) -> str:
+        import secrets
+        import time
+
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "iss": self.device.device_id,
+            "aud": "ecard:scanner",
+            "iat": now,
+            "exp": now + 300,
+            "jti": secrets.token_hex(8),
+        }
+        claims.update(overrides)
+        return jwt.encode(
+            {k: v for k, v in claims.items() if v is not None}, self.key, algorithm="EdDSA"
+        )
+
+    def auth(self, token=None):
+        return {"HTTP_AUTHORIZATION": f"Bearer {token or self.token}"}
+
+    def verify(self, code: str, token=None):
+        return self.api.post(
+            "/api/v1/scanner/verify", {"code": code}, format="json", **self.auth(token)
+        )
+
+    def verdict(self, code: str) -> dict:
+        response = self.verify(code)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+
+@pytest.fixture
+def scanner(db):
+    return Scanner()
+
+
+@pytest.fixture
+def make_scanner(db):
+    return Scanner
+
+
+def issue_code(holder, purpose="payment") -> str:
+    response = holder.post("/api/v1/codes", {"purpose": purpose})
+    assert response.status_code == 201, response.json()
+    return response.json()["code"]

@@ -305,6 +305,18 @@ _seen: dict[str, float] = {}
 _lock = threading.Lock()
 
 
+def reset_caches() -> None:
+    """Forget every per-process cache (tests; a settings change)."""
+    from .store import reset_store
+
+    _assertions.clear()
+    _devices.clear()
+    _seen.clear()
+    _private_keys.clear()
+    keys.forget_cached_keys()
+    reset_store()
+
+
 def _device(device_id: str) -> Device | None:
     cached = _devices.get(device_id)
     if cached and time.monotonic() - cached[0] < settings.SCANNER_STATE_CACHE_SECONDS:
