@@ -194,6 +194,10 @@ class KeysApi(APIView):
 
     @extend_schema(operation_id="scanner_keys", responses={200: OpenApiTypes.OBJECT}, auth=[])
     def get(self, request):
+        try:
+            keys.signing_key_current()  # a fresh development server makes its first key here
+        except RuntimeError:
+            pass  # nothing signs yet: publish what there is; /readyz reports the missing key
         return Response(keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 

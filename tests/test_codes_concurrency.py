@@ -1,0 +1,148 @@
+"""Codes under concurrency and failure: two scans at once, a loss racing the issue, Redis gone."""
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from ecard import services
+from ecard.errors import DomainError
+from tokens import services as token_services
+from tokens.models import ScanRecord
+
+from .conftest import issue_code, requires_postgres
+
+
+def run_together(count, call):
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def worker(index):
+        try:
+            barrier.wait()
+            results[index] = call(index)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_scans_of_one_payment_code_accept_exactly_one(
+    app_holder, scanner, settings
+):
+    assert settings.QR_STORE_URL, "this test is about the shared single-use store"
+    text = issue_code(app_holder)
+
+    def scan(index):
+        client = APIClient()
+        response = client.post(
+            "/api/v1/scanner/verify", {"code": text}, format="json", **scanner.auth()
+        )
+        return response.status_code, response.json()["result"], response.json()["code"]
+
+    results = run_together(50, scan)
+    assert all(status == 200 for status, _, _ in results)
+    assert sorted(r[1] for r in results).count("accepted") == 1
+    assert {r[2] for r in results if r[1] == "rejected"} == {"code.replayed"}
+    token_services.scan_records_flush()
+    assert ScanRecord.objects.filter(nonce__isnull=False).count() == 50
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(5))
+def test_a_loss_reported_while_a_code_is_issued_never_lets_the_code_through(
+    app_holder, scanner, system, round_
+):
+    def act(index):
+        if index == 0:
+            response = app_holder.api.post(
+                "/api/v1/codes", {"purpose": "payment"}, format="json", **app_holder.auth
+            )
+            return response.json().get("code") if response.status_code == 201 else None
+        services.card_report_temporary_loss(card=app_holder.card, by=system)
+        return None
+
+    text, _ = run_together(2, act)
+    if text is not None:  # issued before the loss: the loss still stops it, online and offline
+        assert scanner.verdict(text)["code"] == "card.temporarily_lost"
+        from .test_offline import offline_gate
+
+        gate, _ = offline_gate(scanner)
+        assert gate.verify(text).code == "card.temporarily_lost"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(settings):
+    """A redis-server of this test's own, so stopping it disturbs nothing else."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    settings.QR_STORE_URL = f"redis://127.0.0.1:{port}/0"
+    token_services.reset_caches()
+    yield process
+    process.kill()
+    process.wait()
+    token_services.reset_caches()
+
+
+@pytest.mark.django_db
+def test_with_redis_stopped_single_use_codes_fail_closed_and_identity_keeps_working(
+    app_holder, scanner, private_redis
+):
+    assert scanner.verdict(issue_code(app_holder))["result"] == "accepted"
+    payment, culture, identity = (
+        issue_code(app_holder, p) for p in ("payment", "culture", "identity")
+    )
+    private_redis.kill()
+    private_redis.wait()
+    for text in (payment, culture):
+        body = scanner.verdict(text)
+        assert (body["result"], body["code"]) == ("rejected", "store.unavailable")
+    assert scanner.verdict(identity)["result"] == "accepted"
+    # Each verification still left its record, straight in the database.
+    assert ScanRecord.objects.filter(reason="store.unavailable").count() == 2
+
+
+@pytest.mark.django_db
+def test_with_redis_stopped_codes_are_still_issued_and_the_card_state_read_from_the_database(
+    app_holder, scanner, private_redis, system
+):
+    text = issue_code(app_holder, "identity")
+    private_redis.kill()
+    private_redis.wait()
+    services.card_report_temporary_loss(card=app_holder.card, by=system)
+    assert scanner.verdict(text)["code"] == "card.temporarily_lost"
+    with pytest.raises(DomainError):
+        app_holder.card.refresh_from_db()
+        token_services.code_issue(ecard=app_holder.card.ecard, purpose="payment", by=system)
