@@ -105,6 +105,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Loaded into django-celery-beat's tables when beat starts; editable in the admin there.
+CELERY_BEAT_SCHEDULE = {
+    "scan-records-flush": {"task": "tokens.scan_records_flush", "schedule": 2.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -24,9 +24,7 @@ requires_postgres = pytest.mark.skipif(
 )
 
 
-def make_id_number(
-    born: datetime.date = datetime.date(1985, 3, 14), sequence: int | None = None
-) -> str:
+def make_id_number(born: datetime.date = datetime.date(1985, 3, 14), sequence: int | None = None) -> str:
     body = f"110105{born:%Y%m%d}{(sequence or next(_sequence)) % 1000:03d}"
     return body + ric.calc_check_digit(body + "0")
 
@@ -63,9 +61,7 @@ def system():
 
 @pytest.fixture
 def make_holder(db, system):
-    def make(
-        name: str = "张三丰", born: datetime.date = datetime.date(1985, 3, 14), **kwargs
-    ) -> Holder:
+    def make(name: str = "张三丰", born: datetime.date = datetime.date(1985, 3, 14), **kwargs) -> Holder:
         holder, _ = holder_get_or_create(
             name=name,
             id_type="resident_id",
@@ -160,14 +156,10 @@ def api():
 
 def register_and_sign_in(api, phone: str) -> dict:
     assert (
-        api.post(
-            "/api/v1/auth/register", {"phone": phone, "password": PASSWORD}, format="json"
-        ).status_code
+        api.post("/api/v1/auth/register", {"phone": phone, "password": PASSWORD}, format="json").status_code
         == 201
     )
-    tokens = api.post(
-        "/api/v1/auth/token", {"phone": phone, "password": PASSWORD}, format="json"
-    ).json()
+    tokens = api.post("/api/v1/auth/token", {"phone": phone, "password": PASSWORD}, format="json").json()
     return tokens
 
 
@@ -235,9 +227,7 @@ class Scanner:
         self.key = Ed25519PrivateKey.generate()
         pem = (
             self.key.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
             .decode()
         )
         self.device = scanner_register(
@@ -265,17 +255,13 @@ class Scanner:
             "jti": secrets.token_hex(8),
         }
         claims.update(overrides)
-        return jwt.encode(
-            {k: v for k, v in claims.items() if v is not None}, self.key, algorithm="EdDSA"
-        )
+        return jwt.encode({k: v for k, v in claims.items() if v is not None}, self.key, algorithm="EdDSA")
 
     def auth(self, token=None):
         return {"HTTP_AUTHORIZATION": f"Bearer {token or self.token}"}
 
     def verify(self, code: str, token=None):
-        return self.api.post(
-            "/api/v1/scanner/verify", {"code": code}, format="json", **self.auth(token)
-        )
+        return self.api.post("/api/v1/scanner/verify", {"code": code}, format="json", **self.auth(token))
 
     def verdict(self, code: str) -> dict:
         response = self.verify(code)

@@ -43,9 +43,7 @@ class TestCardOperations:
         self, staff_client, clerk, card, system
     ):
         services.card_report_formal_loss(card=card, by=system)
-        response = staff_client(clerk).post(
-            operate_url(card, "replace"), {"kind": "loss", "number": ""}
-        )
+        response = staff_client(clerk).post(operate_url(card, "replace"), {"kind": "loss", "number": ""})
         new = Card.objects.get(replaces=card)
         assert response.status_code == 302 and response["Location"] == change_url(new)
         assert new.state == CardState.SEALED
@@ -68,18 +66,10 @@ class TestCardOperations:
         staff_client(clerk).post(operate_url(card, "unlock_pin"))
         assert not Card.objects.get(pk=card.pk).pin_locked
 
-    def test_a_clerk_may_not_cancel_but_a_supervisor_may(
-        self, staff_client, clerk, supervisor, card
-    ):
+    def test_a_clerk_may_not_cancel_but_a_supervisor_may(self, staff_client, clerk, supervisor, card):
+        assert operate_url(card, "cancel") not in staff_client(clerk).get(change_url(card)).content.decode()
         assert (
-            operate_url(card, "cancel")
-            not in staff_client(clerk).get(change_url(card)).content.decode()
-        )
-        assert (
-            staff_client(clerk)
-            .post(operate_url(card, "cancel"), {"reason": "deceased"})
-            .status_code
-            == 403
+            staff_client(clerk).post(operate_url(card, "cancel"), {"reason": "deceased"}).status_code == 403
         )
         assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
         staff_client(supervisor).post(operate_url(card, "cancel"), {"reason": "deceased"})
@@ -89,19 +79,14 @@ class TestCardOperations:
     def test_the_cancel_form_does_not_offer_replaced(self, staff_client, supervisor, card):
         page = staff_client(supervisor).get(operate_url(card, "cancel")).content.decode()
         assert 'value="deceased"' in page and 'value="replaced"' not in page
-        response = staff_client(supervisor).post(
-            operate_url(card, "cancel"), {"reason": "replaced"}
-        )
+        response = staff_client(supervisor).post(operate_url(card, "cancel"), {"reason": "replaced"})
         assert response.status_code == 200  # the form again, with its error
         assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
 
     def test_an_auditor_reads_but_may_not_operate(self, staff_client, auditor, card):
         client = staff_client(auditor)
         page = client.get(change_url(card))
-        assert (
-            page.status_code == 200
-            and operate_url(card, "formal_loss") not in page.content.decode()
-        )
+        assert page.status_code == 200 and operate_url(card, "formal_loss") not in page.content.decode()
         assert client.get(operate_url(card, "formal_loss")).status_code == 403
         assert client.post(operate_url(card, "formal_loss")).status_code == 403
         assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
@@ -134,20 +119,12 @@ class TestCardList:
         assert card.number in page and other.number not in page
 
     def test_staff_find_a_card_by_number_in_lower_case(self, staff_client, clerk, card):
-        page = staff_client(clerk).get(
-            reverse("admin:ecard_card_changelist"), {"q": card.number.lower()}
-        )
+        page = staff_client(clerk).get(reverse("admin:ecard_card_changelist"), {"q": card.number.lower()})
         assert card.number in page.content.decode()
 
-    def test_staff_find_a_card_by_holder_name(
-        self, staff_client, clerk, card, make_card, make_holder
-    ):
+    def test_staff_find_a_card_by_holder_name(self, staff_client, clerk, card, make_card, make_holder):
         other = make_card(holder=make_holder(name="李四"))
-        page = (
-            staff_client(clerk)
-            .get(reverse("admin:ecard_card_changelist"), {"q": "张三"})
-            .content.decode()
-        )
+        page = staff_client(clerk).get(reverse("admin:ecard_card_changelist"), {"q": "张三"}).content.decode()
         assert card.number in page and other.number not in page
 
     def test_the_expiring_filter_lists_cards_within_sixty_days(
@@ -155,9 +132,7 @@ class TestCardList:
     ):
         today = timezone.localdate()
         soon = make_card(valid_until=today + datetime.timedelta(days=30))
-        later = make_card(
-            holder=make_holder(name="李四"), valid_until=today + datetime.timedelta(days=90)
-        )
+        later = make_card(holder=make_holder(name="李四"), valid_until=today + datetime.timedelta(days=90))
         page = (
             staff_client(clerk)
             .get(reverse("admin:ecard_card_changelist"), {"expiry": "60d"})
@@ -172,9 +147,7 @@ class TestCardList:
                 services.card_check_pin(card=locked, pin="000000", by=system)
             except Exception:
                 pass
-        page = staff_client(clerk).get(
-            reverse("admin:ecard_card_changelist"), {"pin_locked__exact": "1"}
-        )
+        page = staff_client(clerk).get(reverse("admin:ecard_card_changelist"), {"pin_locked__exact": "1"})
         assert locked.number in page.content.decode() and card.number not in page.content.decode()
 
 
@@ -186,30 +159,18 @@ class TestHolderPage:
     def test_an_auditor_sees_it_masked(self, staff_client, auditor, holder):
         page = staff_client(auditor).get(reverse("admin:accounts_holder_change", args=[holder.pk]))
         text = page.content.decode()
-        assert (
-            page.status_code == 200
-            and holder.id_number not in text
-            and holder.id_number_masked in text
-        )
+        assert page.status_code == 200 and holder.id_number not in text and holder.id_number_masked in text
 
-    def test_a_phone_change_goes_through_the_service_and_is_audited(
-        self, staff_client, clerk, holder
-    ):
+    def test_a_phone_change_goes_through_the_service_and_is_audited(self, staff_client, clerk, holder):
         url = reverse("admin:accounts_holder_change", args=[holder.pk])
-        staff_client(clerk).post(
-            url, {"phone": "139 0000 1234", "guardian": "", "guardian_proof": ""}
-        )
+        staff_client(clerk).post(url, {"phone": "139 0000 1234", "guardian": "", "guardian_proof": ""})
         holder.refresh_from_db()
         assert holder.phone == "13900001234"
-        assert AuditEvent.objects.filter(
-            holder=holder, action="holder.phone_changed", actor=clerk
-        ).exists()
+        assert AuditEvent.objects.filter(holder=holder, action="holder.phone_changed", actor=clerk).exists()
 
     def test_a_bad_phone_is_refused_on_the_form(self, staff_client, clerk, holder):
         url = reverse("admin:accounts_holder_change", args=[holder.pk])
-        response = staff_client(clerk).post(
-            url, {"phone": "12345", "guardian": "", "guardian_proof": ""}
-        )
+        response = staff_client(clerk).post(url, {"phone": "12345", "guardian": "", "guardian_proof": ""})
         assert response.status_code == 200 and "手机号码无效" in response.content.decode()
 
     def test_a_guardian_needs_a_proof_of_relationship(self, staff_client, clerk, make_holder):
@@ -220,9 +181,7 @@ class TestHolderPage:
         client.post(url, {"phone": "", "guardian": parent.pk, "guardian_proof": ""})
         child.refresh_from_db()
         assert child.guardian is None
-        client.post(
-            url, {"phone": "", "guardian": parent.pk, "guardian_proof": "birth_certificate"}
-        )
+        client.post(url, {"phone": "", "guardian": parent.pk, "guardian_proof": "birth_certificate"})
         child.refresh_from_db()
         assert child.guardian == parent
 
@@ -232,10 +191,7 @@ class TestReadOnlyAndCalendar:
         event = AuditEvent.objects.filter(card=card).first()
         client = staff_client(supervisor)
         assert client.get(reverse("admin:ecard_auditevent_changelist")).status_code == 200
-        assert (
-            client.post(reverse("admin:ecard_auditevent_change", args=[event.pk]), {}).status_code
-            == 403
-        )
+        assert client.post(reverse("admin:ecard_auditevent_change", args=[event.pk]), {}).status_code == 403
         assert (
             client.post(
                 reverse("admin:ecard_auditevent_delete", args=[event.pk]), {"post": "yes"}

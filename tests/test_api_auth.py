@@ -40,23 +40,18 @@ class TestRegister:
         )
         assert response.status_code == 400
         assert (
-            response.json()["code"] == "account.password_invalid"
-            and response.json()["field"] == "password"
+            response.json()["code"] == "account.password_invalid" and response.json()["field"] == "password"
         )
 
     def test_a_phone_is_registered_once(self, api):
-        api.post(
-            "/api/v1/auth/register", {"phone": "13800001234", "password": PASSWORD}, format="json"
-        )
+        api.post("/api/v1/auth/register", {"phone": "13800001234", "password": PASSWORD}, format="json")
         response = api.post(
             "/api/v1/auth/register", {"phone": "138 0000 1234", "password": PASSWORD}, format="json"
         )
         assert response.status_code == 409 and response.json()["code"] == "account.phone_taken"
 
     def test_a_bad_phone_number_is_refused(self, api):
-        response = api.post(
-            "/api/v1/auth/register", {"phone": "12345", "password": PASSWORD}, format="json"
-        )
+        response = api.post("/api/v1/auth/register", {"phone": "12345", "password": PASSWORD}, format="json")
         assert response.status_code == 400 and response.json()["code"] == "holder.phone_invalid"
 
 
@@ -64,15 +59,11 @@ class TestTokens:
     def test_sign_in_gives_an_access_and_a_refresh_token(self, api):
         tokens = register_and_sign_in(api, "13800001234")
         assert set(tokens) >= {"access", "refresh"}
-        assert (
-            me(api, tokens["access"]).json()["code"] == "ecard.not_found"
-        )  # signed in, no e-card yet
+        assert me(api, tokens["access"]).json()["code"] == "ecard.not_found"  # signed in, no e-card yet
 
     def test_a_wrong_password_is_refused(self, api):
         register_and_sign_in(api, "13800001234")
-        response = api.post(
-            "/api/v1/auth/token", {"phone": "13800001234", "password": "nope"}, format="json"
-        )
+        response = api.post("/api/v1/auth/token", {"phone": "13800001234", "password": "nope"}, format="json")
         assert response.status_code == 401 and response.json()["code"] == "auth.invalid_credentials"
         assert "WWW-Authenticate" in response
 
@@ -103,9 +94,7 @@ class TestTokens:
         tokens = register_and_sign_in(api, "13800001234")
         claims = jwt.decode(tokens["access"], options={"verify_signature": False})
         kid = jwt.get_unverified_header(tokens["access"])["kid"]
-        forged = jwt.encode(
-            claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid}
-        )
+        forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid})
         assert me(api, forged).json()["code"] == "auth.token_invalid"
 
     def test_alg_none_is_refused(self, api):
@@ -144,27 +133,16 @@ class TestTokens:
 class TestRefresh:
     def test_refresh_rotates_the_token(self, api):
         tokens = register_and_sign_in(api, "13800001234")
-        renewed = api.post(
-            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
-        ).json()
-        assert (
-            renewed["refresh"] != tokens["refresh"]
-            and me(api, renewed["access"]).status_code == 404
-        )
+        renewed = api.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json").json()
+        assert renewed["refresh"] != tokens["refresh"] and me(api, renewed["access"]).status_code == 404
 
     def test_a_reused_refresh_token_revokes_the_whole_family(self, api):
         tokens = register_and_sign_in(api, "13800001234")
-        renewed = api.post(
-            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
-        ).json()
-        replay = api.post(
-            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
-        )
+        renewed = api.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json").json()
+        replay = api.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
         assert replay.status_code == 401 and replay.json()["code"] == "auth.token_reused"
         # The thief's and the holder's newer tokens are both dead now.
-        again = api.post(
-            "/api/v1/auth/token/refresh", {"refresh": renewed["refresh"]}, format="json"
-        )
+        again = api.post("/api/v1/auth/token/refresh", {"refresh": renewed["refresh"]}, format="json")
         assert again.json()["code"] == "auth.token_revoked"
         assert me(api, renewed["access"]).json()["code"] == "auth.token_revoked"
 
@@ -180,18 +158,14 @@ class TestRefresh:
     def test_an_expired_refresh_token_is_refused(self, api):
         tokens = register_and_sign_in(api, "13800001234")
         with time_machine.travel(timezone.now() + datetime.timedelta(days=31)):
-            response = api.post(
-                "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
-            )
+            response = api.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
         assert response.json()["code"] == "auth.token_expired"
 
     def test_logout_ends_the_session(self, api):
         tokens = register_and_sign_in(api, "13800001234")
         assert api.post("/api/v1/auth/logout", **bearer(tokens["access"])).status_code == 204
         assert me(api, tokens["access"]).json()["code"] == "auth.token_revoked"
-        refresh = api.post(
-            "/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json"
-        )
+        refresh = api.post("/api/v1/auth/token/refresh", {"refresh": tokens["refresh"]}, format="json")
         assert refresh.json()["code"] == "auth.token_revoked"
 
 
@@ -242,9 +216,7 @@ class TestThrottling:
         register_and_sign_in(api, "13800001234")
         register_and_sign_in(api, "13800005678")
         for _ in range(11):
-            api.post(
-                "/api/v1/auth/token", {"phone": "13800001234", "password": "wrong"}, format="json"
-            )
+            api.post("/api/v1/auth/token", {"phone": "13800001234", "password": "wrong"}, format="json")
         response = api.post(
             "/api/v1/auth/token", {"phone": "13800005678", "password": PASSWORD}, format="json"
         )
@@ -252,9 +224,7 @@ class TestThrottling:
 
     def test_pin_guessing_is_throttled_per_account(self, app_holder):
         codes = [
-            app_holder.post(
-                "/api/v1/card/pin", {"old_pin": "000000", "new_pin": "802461"}
-            ).status_code
+            app_holder.post("/api/v1/card/pin", {"old_pin": "000000", "new_pin": "802461"}).status_code
             for _ in range(11)
         ]
         assert 429 in codes

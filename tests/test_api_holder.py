@@ -67,9 +67,7 @@ class TestIsolation:
             ("post", "/api/v1/card/renewal"),
         ],
     )
-    def test_another_holder_is_not_reachable_as_a_ward(
-        self, app_holder, other_app_holder, method, url
-    ):
+    def test_another_holder_is_not_reachable_as_a_ward(self, app_holder, other_app_holder, method, url):
         ward = other_app_holder.card.holder.public_id
         response = getattr(app_holder, method)(f"{url}?ward={ward}")
         assert response.status_code == 404
@@ -88,17 +86,14 @@ class TestIsolation:
         )
         card = make_card(holder=child)
         wards = app_holder.get("/api/v1/wards").json()
-        assert [w["id"] for w in wards] == [str(child.public_id)] and wards[0][
-            "name_masked"
-        ] == "张*雨"
+        assert [w["id"] for w in wards] == [str(child.public_id)] and wards[0]["name_masked"] == "张*雨"
         response = app_holder.post(f"/api/v1/ecard/apply?ward={child.public_id}", apply_body(card))
         assert response.status_code == 201
         body = app_holder.get(f"/api/v1/ecard?ward={child.public_id}").json()
         assert body["card"]["number_masked"] == card.number_masked
         # The guardian's own card is untouched; the account stays the guardian's.
         assert (
-            app_holder.get("/api/v1/ecard").json()["card"]["number_masked"]
-            == app_holder.card.number_masked
+            app_holder.get("/api/v1/ecard").json()["card"]["number_masked"] == app_holder.card.number_masked
         )
         app_holder.post(f"/api/v1/card/loss-report?ward={child.public_id}")
         assert Card.objects.get(pk=card.pk).state == "temporarily_lost"
@@ -135,10 +130,7 @@ class TestErrorShape:
             "/api/v1/card/pin", {"old_pin": "123456", "new_pin": "802461", "pin2": "x"}
         )
         assert response.status_code == 400
-        assert (
-            response.json()["code"] == "request.unknown_field"
-            and response.json()["field"] == "pin2"
-        )
+        assert response.json()["code"] == "request.unknown_field" and response.json()["field"] == "pin2"
 
     def test_a_body_on_a_no_body_operation_is_refused(self, app_holder):
         response = app_holder.post("/api/v1/card/loss-report", {"reason": "lost"})
@@ -146,17 +138,12 @@ class TestErrorShape:
         assert Card.objects.get(pk=app_holder.card.pk).state == "active"
 
     def test_an_oversized_body_is_413(self, app_holder):
-        response = app_holder.post(
-            "/api/v1/card/pin", {"old_pin": "1" * 20000, "new_pin": "802461"}
-        )
+        response = app_holder.post("/api/v1/card/pin", {"old_pin": "1" * 20000, "new_pin": "802461"})
         assert response.status_code == 413 and response.json()["code"] == "request.too_large"
 
     def test_a_form_body_is_415(self, app_holder):
         response = app_holder.api.post("/api/v1/card/pin", {"old_pin": "123456"}, **app_holder.auth)
-        assert (
-            response.status_code == 415
-            and response.json()["code"] == "request.unsupported_media_type"
-        )
+        assert response.status_code == 415 and response.json()["code"] == "request.unsupported_media_type"
 
     def test_a_non_object_body_is_400(self, app_holder):
         response = app_holder.post("/api/v1/card/pin", ["old_pin"])
@@ -168,9 +155,7 @@ class TestErrorShape:
 
     def test_a_wrong_method_is_405(self, app_holder):
         response = app_holder.get("/api/v1/card/loss-report")
-        assert (
-            response.status_code == 405 and response.json()["code"] == "request.method_not_allowed"
-        )
+        assert response.status_code == 405 and response.json()["code"] == "request.method_not_allowed"
 
     def test_domain_codes_pass_through_unchanged(self, app_holder, system):
         services.card_report_formal_loss(card=app_holder.card, by=system)
@@ -190,17 +175,11 @@ class TestIdempotency:
         second = app_holder.post("/api/v1/card/loss-report", HTTP_IDEMPOTENCY_KEY="k-1")
         assert first.status_code == second.status_code == 200
         assert first.json() == second.json() and second["Idempotent-Replayed"] == "true"
-        assert (
-            AuditEvent.objects.filter(card=app_holder.card, action="card.loss_reported").count()
-            == 1
-        )
+        assert AuditEvent.objects.filter(card=app_holder.card, action="card.loss_reported").count() == 1
 
     def test_without_a_key_a_retry_is_a_second_request(self, app_holder):
         app_holder.post("/api/v1/card/loss-report")
-        assert (
-            app_holder.post("/api/v1/card/loss-report").json()["code"]
-            == "card.already_temporarily_lost"
-        )
+        assert app_holder.post("/api/v1/card/loss-report").json()["code"] == "card.already_temporarily_lost"
 
     def test_a_refusal_is_replayed_too(self, app_holder):
         first = app_holder.post(
@@ -258,18 +237,14 @@ class TestApply:
         from rest_framework.test import APIClient
 
         new_phone = SignedIn(APIClient(), "13800008888")
-        response = new_phone.post(
-            "/api/v1/ecard/apply", apply_body(app_holder.card, password="730519")
-        )
+        response = new_phone.post("/api/v1/ecard/apply", apply_body(app_holder.card, password="730519"))
         assert response.status_code == 200
         assert app_holder.get("/api/v1/ecard").json()["code"] == "auth.token_revoked"
         assert new_phone.get("/api/v1/ecard").status_code == 200
 
 
 class TestPasswordAndAuthorisations:
-    def test_a_password_change_ends_other_sessions_and_grants_but_not_this_one(
-        self, app_holder, system
-    ):
+    def test_a_password_change_ends_other_sessions_and_grants_but_not_this_one(self, app_holder, system):
         from rest_framework.test import APIClient
 
         second = APIClient()
@@ -288,10 +263,7 @@ class TestPasswordAndAuthorisations:
         )
         assert response.status_code == 204
         assert app_holder.get("/api/v1/ecard").status_code == 200
-        assert (
-            second.get("/api/v1/ecard", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}").status_code
-            == 401
-        )
+        assert second.get("/api/v1/ecard", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}").status_code == 401
         assert not HolderAuthorisation.objects.get().is_live()
 
     def test_a_wrong_old_password_changes_nothing(self, app_holder):
@@ -314,10 +286,7 @@ class TestPasswordAndAuthorisations:
             "/api/v1/ecard/authorisations",
             {"password": ECARD_PASSWORD, "purposes": ["payment"], "minutes": 61},
         )
-        assert (
-            response.status_code == 400
-            and response.json()["code"] == "authorisation.duration_invalid"
-        )
+        assert response.status_code == 400 and response.json()["code"] == "authorisation.duration_invalid"
 
     def test_an_authorisation_ends_by_itself_when_the_card_state_changes(self, app_holder, system):
         services.card_report_temporary_loss(card=app_holder.card, by=system)
@@ -327,11 +296,7 @@ class TestPasswordAndAuthorisations:
         ).json()
         services.card_report_formal_loss(card=app_holder.card, by=system)
         listed = app_holder.get("/api/v1/ecard/authorisations").json()[0]
-        assert (
-            listed["id"] == grant["id"]
-            and not listed["live"]
-            and listed["end_reason"] == "state_changed"
-        )
+        assert listed["id"] == grant["id"] and not listed["live"] and listed["end_reason"] == "state_changed"
 
     def test_an_authorisation_expires(self, app_holder, system):
         services.card_report_temporary_loss(card=app_holder.card, by=system)
@@ -361,9 +326,7 @@ class TestPasswordAndAuthorisations:
         assert response.status_code == 201
         replacement = response.json()["card"]["replacement"]
         assert (
-            replacement["kind"] == "renewal"
-            and replacement["state"] == "sealed"
-            and replacement["ready_on"]
+            replacement["kind"] == "renewal" and replacement["state"] == "sealed" and replacement["ready_on"]
         )
 
     def test_renewal_outside_the_window_is_refused(self, app_holder):
@@ -384,11 +347,7 @@ class TestNotices:
                 created_at=timezone.now() + datetime.timedelta(seconds=i),
             )
         page = app_holder.get("/api/v1/notices").json()
-        assert (
-            page["count"] == 25
-            and len(page["results"]) == 20
-            and page["results"][0]["title"] == "n24"
-        )
+        assert page["count"] == 25 and len(page["results"]) == 20 and page["results"][0]["title"] == "n24"
         assert len(app_holder.get("/api/v1/notices?page=2").json()["results"]) == 5
 
     def test_a_bad_notice_id_is_404(self, app_holder):

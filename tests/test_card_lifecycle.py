@@ -67,9 +67,7 @@ class TestEnabling:
         card = reload(card)
         assert card.state == CardState.ACTIVE
         assert not card.pin_is_initial
-        actions = list(
-            AuditEvent.objects.filter(card=card).order_by("id").values_list("action", "reason")
-        )
+        actions = list(AuditEvent.objects.filter(card=card).order_by("id").values_list("action", "reason"))
         assert ("card.pin_changed", "") in actions and (
             "card.enabled",
             "first_pin_change",
@@ -160,22 +158,16 @@ class TestTemporaryLoss:
         assert reload(card).state == CardState.TEMPORARILY_LOST
         assert card.formalisation_deadline > timezone.now()
 
-    def test_the_deadline_is_three_working_days_across_a_holiday_and_a_make_up_workday(
-        self, card, system
-    ):
+    def test_the_deadline_is_three_working_days_across_a_holiday_and_a_make_up_workday(self, card, system):
         # Reported on Tue 30 Sep 2025. 1–8 Oct is the National Day holiday and Sat 11 Oct a
         # make-up workday, so the working days are 9, 10 and 11 Oct: a weekday-only count
         # would have ended on 3 Oct.
-        with time_machine.travel(
-            datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False
-        ):
+        with time_machine.travel(datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False):
             card = services.card_report_temporary_loss(card=card, by=system)
         assert card.formalisation_deadline == datetime.datetime(2025, 10, 12, 0, 0, tzinfo=SHANGHAI)
 
     def test_temporary_loss_lapses_after_the_configured_working_days(self, card, system):
-        with time_machine.travel(
-            datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False
-        ):
+        with time_machine.travel(datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False):
             card = services.card_report_temporary_loss(card=card, by=system)
         with refused("card.deadline_not_passed"):
             services.card_lapse_temporary_loss(
@@ -196,9 +188,7 @@ class TestTemporaryLoss:
 
     def test_the_window_length_is_a_setting(self, card, system, settings):
         settings.CARD_TEMPORARY_LOSS_WORKING_DAYS = 1
-        with time_machine.travel(
-            datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False
-        ):
+        with time_machine.travel(datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False):
             card = services.card_report_temporary_loss(card=card, by=system)
         assert card.formalisation_deadline == datetime.datetime(2025, 10, 10, 0, 0, tzinfo=SHANGHAI)
 
@@ -258,9 +248,7 @@ class TestReplacement:
         self, card, system
     ):
         services.card_report_formal_loss(card=card, by=system)
-        with time_machine.travel(
-            datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False
-        ):
+        with time_machine.travel(datetime.datetime(2025, 9, 30, 10, 0, tzinfo=SHANGHAI), tick=False):
             new = services.card_apply_replacement(card=card, kind="loss", by=system)
         assert new.state == CardState.SEALED and new.received_at is None
         assert new.replaces_id == card.pk and new.replacement_kind == "loss"
@@ -269,24 +257,18 @@ class TestReplacement:
         assert reload(card).replacement_applied_at is not None
 
     def test_damage_replacement_is_ready_after_seven_working_days(self, card, system):
-        with time_machine.travel(
-            datetime.datetime(2025, 11, 3, 10, 0, tzinfo=SHANGHAI), tick=False
-        ):
+        with time_machine.travel(datetime.datetime(2025, 11, 3, 10, 0, tzinfo=SHANGHAI), tick=False):
             new = services.card_apply_replacement(card=card, kind="damage", by=system)
         assert new.ready_on == datetime.date(2025, 11, 12)
 
-    def test_lift_is_refused_after_a_replacement_application_even_if_the_card_is_found(
-        self, card, system
-    ):
+    def test_lift_is_refused_after_a_replacement_application_even_if_the_card_is_found(self, card, system):
         services.card_report_temporary_loss(card=card, by=system)
         services.card_apply_replacement(card=card, kind="loss", by=system)
         with refused("card.replacement_applied"):
             services.card_lift_loss(card=card, by=system)
         assert reload(card).state == CardState.TEMPORARILY_LOST
 
-    def test_a_temporary_loss_with_a_replacement_applied_does_not_lapse_back_to_active(
-        self, card, system
-    ):
+    def test_a_temporary_loss_with_a_replacement_applied_does_not_lapse_back_to_active(self, card, system):
         card = services.card_report_temporary_loss(card=card, by=system)
         services.card_apply_replacement(card=card, kind="loss", by=system)
         with refused("card.replacement_applied"):
@@ -302,9 +284,7 @@ class TestReplacement:
             services.card_apply_replacement(card=card, kind="damage", by=system)
 
     def test_activating_a_replacement_cancels_the_old_card_and_moves_the_e_card(self, card, system):
-        ecard = services.ecard_issue(
-            card=card, channel="national_app", password="802461", by=system
-        )
+        ecard = services.ecard_issue(card=card, channel="national_app", password="802461", by=system)
         services.card_report_formal_loss(card=card, by=system)
         new = services.card_apply_replacement(card=card, kind="loss", by=system)
         services.card_mark_received(card=new, by=system)
@@ -341,9 +321,7 @@ class TestRenewal:
         card = make_card(valid_until=today + datetime.timedelta(days=61))
         with refused("card.renewal_not_open"):
             services.card_apply_renewal(card=card, by=system)
-        new = services.card_apply_renewal(
-            card=card, by=system, today=today + datetime.timedelta(days=1)
-        )
+        new = services.card_apply_renewal(card=card, by=system, today=today + datetime.timedelta(days=1))
         assert new.replacement_kind == "renewal" and new.replaces_id == card.pk
 
     def test_an_expired_card_can_be_renewed(self, make_card, system):
@@ -397,9 +375,7 @@ class TestCancellation:
             lambda c, by: services.card_report_formal_loss(card=c, by=by),
             lambda c, by: services.card_lift_loss(card=c, by=by),
             lambda c, by: services.card_unlock_pin(card=c, by=by),
-            lambda c, by: services.card_change_pin(
-                card=c, old_pin="123456", new_pin="802461", by=by
-            ),
+            lambda c, by: services.card_change_pin(card=c, old_pin="123456", new_pin="802461", by=by),
         ],
     )
     def test_a_cancelled_card_refuses_every_operation(self, card, system, operation):
@@ -457,9 +433,7 @@ class TestECardIssue:
             services.ecard_issue(card=card, channel="wechat", password="802461", by=system)
 
     def test_a_sealed_but_received_card_gets_an_e_card(self, make_card, system):
-        assert services.ecard_issue(
-            card=make_card("sealed"), channel="wechat", password="802461", by=system
-        )
+        assert services.ecard_issue(card=make_card("sealed"), channel="wechat", password="802461", by=system)
 
     def test_one_card_has_one_e_card(self, card, system):
         services.ecard_issue(card=card, channel="wechat", password="802461", by=system)
@@ -489,16 +463,12 @@ class TestAudit:
         by = Actor.staff(clerk)
         services.card_report_temporary_loss(card=card, by=by)
         services.card_report_formal_loss(card=card, by=by)
-        events = list(
-            AuditEvent.objects.filter(card=card).exclude(action="card.created").order_by("id")
-        )
+        events = list(AuditEvent.objects.filter(card=card).exclude(action="card.created").order_by("id"))
         assert [(e.action, e.state_before, e.state_after) for e in events] == [
             ("card.loss_reported", "active", "temporarily_lost"),
             ("card.loss_formalised", "temporarily_lost", "lost"),
         ]
-        assert all(
-            e.actor == clerk and e.actor_kind == "staff" and e.channel == "outlet" for e in events
-        )
+        assert all(e.actor == clerk and e.actor_kind == "staff" and e.channel == "outlet" for e in events)
 
     def test_a_refused_transition_writes_nothing(self, card, system):
         before = AuditEvent.objects.count()

@@ -37,9 +37,7 @@ def authorise(holder, purposes=("payment",), minutes=30):
 
 
 class TestIssuing:
-    def test_an_active_card_gets_a_code_for_each_purpose_but_transit_without_payment(
-        self, app_holder
-    ):
+    def test_an_active_card_gets_a_code_for_each_purpose_but_transit_without_payment(self, app_holder):
         for purpose in ("payment", "culture", "identity"):
             body = app_holder.post("/api/v1/codes", {"purpose": purpose}).json()
             assert (
@@ -49,9 +47,7 @@ class TestIssuing:
             )
             assert body["verdict"] == "allowed"
         response = app_holder.post("/api/v1/codes", {"purpose": "transit"})
-        assert (
-            response.status_code == 409 and response.json()["code"] == "transit.no_payment_method"
-        )
+        assert response.status_code == 409 and response.json()["code"] == "transit.no_payment_method"
 
     def test_the_lifetime_is_the_purposes_setting(self, app_holder):
         before = timezone.now()
@@ -82,10 +78,7 @@ class TestIssuing:
 
     def test_a_cancelled_card_gets_no_code(self, app_holder, system):
         services.card_cancel(card=app_holder.card, reason="emigrated", by=system)
-        assert (
-            app_holder.post("/api/v1/codes", {"purpose": "identity"}).json()["code"]
-            == "card.cancelled"
-        )
+        assert app_holder.post("/api/v1/codes", {"purpose": "identity"}).json()["code"] == "card.cancelled"
 
     def test_the_code_carries_no_personal_data(self, app_holder):
         text = issue_code(app_holder)
@@ -127,9 +120,7 @@ class TestIssuing:
 class TestVerify:
     def test_a_good_code_is_accepted_with_the_masked_holder(self, app_holder, scanner):
         body = scanner.verdict(issue_code(app_holder))
-        assert (
-            body["result"] == "accepted" and body["code"] is None and body["purpose"] == "payment"
-        )
+        assert body["result"] == "accepted" and body["code"] is None and body["purpose"] == "payment"
         assert body["holder"] == app_holder.card.holder.name_masked and body["scan_id"]
         assert body["ecard"] == ECard.objects.get(card=app_holder.card).reference
 
@@ -164,9 +155,7 @@ class TestVerify:
 
     def test_a_purpose_the_device_is_not_registered_for_is_refused(self, app_holder, make_scanner):
         library = make_scanner(organisation="首都图书馆", kind="culture", purposes=("culture",))
-        assert (
-            library.verdict(issue_code(app_holder, "payment"))["code"] == "code.purpose_not_allowed"
-        )
+        assert library.verdict(issue_code(app_holder, "payment"))["code"] == "code.purpose_not_allowed"
         assert library.verdict(issue_code(app_holder, "culture"))["result"] == "accepted"
 
     def test_a_loss_reported_between_issue_and_scan_is_caught(self, app_holder, scanner, system):
@@ -174,9 +163,7 @@ class TestVerify:
         services.card_report_temporary_loss(card=app_holder.card, by=system)
         assert scanner.verdict(text)["code"] == "card.temporarily_lost"
 
-    def test_with_a_live_authorisation_it_is_accepted_and_flagged(
-        self, app_holder, scanner, system
-    ):
+    def test_with_a_live_authorisation_it_is_accepted_and_flagged(self, app_holder, scanner, system):
         text = issue_code(app_holder)
         services.card_report_temporary_loss(card=app_holder.card, by=system)
         authorise(app_holder)
@@ -200,9 +187,7 @@ class TestVerify:
         services.card_cancel(card=app_holder.card, reason="deceased", by=system)
         assert scanner.verdict(text)["code"] == "card.cancelled"
 
-    def test_a_pin_locked_card_is_refused_for_payment_but_not_identity(
-        self, app_holder, scanner, system
-    ):
+    def test_a_pin_locked_card_is_refused_for_payment_but_not_identity(self, app_holder, scanner, system):
         payment, identity = issue_code(app_holder), issue_code(app_holder, "identity")
         for _ in range(6):
             try:
@@ -215,9 +200,7 @@ class TestVerify:
     def test_a_password_change_revokes_earlier_codes(self, app_holder, scanner):
         text = issue_code(app_holder, "identity")
         time.sleep(1.05)  # codes carry whole seconds
-        app_holder.post(
-            "/api/v1/ecard/password", {"old_password": ECARD_PASSWORD, "new_password": "730519"}
-        )
+        app_holder.post("/api/v1/ecard/password", {"old_password": ECARD_PASSWORD, "new_password": "730519"})
         assert scanner.verdict(text)["code"] == "code.revoked"
         assert scanner.verdict(issue_code(app_holder, "identity"))["result"] == "accepted"
 
@@ -304,9 +287,7 @@ class TestScannerAuthentication:
         assert response.status_code == 403 and response.json()["code"] == "scanner.disabled"
 
     def test_a_holders_token_is_not_a_scanners(self, app_holder, scanner):
-        response = scanner.api.post(
-            "/api/v1/scanner/verify", {"code": "x"}, format="json", **app_holder.auth
-        )
+        response = scanner.api.post("/api/v1/scanner/verify", {"code": "x"}, format="json", **app_holder.auth)
         assert response.status_code == 401
 
 
@@ -331,9 +312,7 @@ class TestKeys:
             old_kid,
             new.kid,
         }
-        assert (
-            verifier.parse(issue_code(app_holder, "identity")).kid == old_kid
-        )  # still the old one signing
+        assert verifier.parse(issue_code(app_holder, "identity")).kid == old_kid  # still the old one signing
         lead = settings.QR_KEY_PUBLISH_LEAD_SECONDS
         with time_machine.travel(time.time() + lead + 1):
             keys.forget_cached_keys()

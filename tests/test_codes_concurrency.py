@@ -39,17 +39,13 @@ def run_together(count, call):
 
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
-def test_fifty_concurrent_scans_of_one_payment_code_accept_exactly_one(
-    app_holder, scanner, settings
-):
+def test_fifty_concurrent_scans_of_one_payment_code_accept_exactly_one(app_holder, scanner, settings):
     assert settings.QR_STORE_URL, "this test is about the shared single-use store"
     text = issue_code(app_holder)
 
     def scan(index):
         client = APIClient()
-        response = client.post(
-            "/api/v1/scanner/verify", {"code": text}, format="json", **scanner.auth()
-        )
+        response = client.post("/api/v1/scanner/verify", {"code": text}, format="json", **scanner.auth())
         return response.status_code, response.json()["result"], response.json()["code"]
 
     results = run_together(50, scan)
@@ -121,9 +117,7 @@ def test_with_redis_stopped_single_use_codes_fail_closed_and_identity_keeps_work
     app_holder, scanner, private_redis
 ):
     assert scanner.verdict(issue_code(app_holder))["result"] == "accepted"
-    payment, culture, identity = (
-        issue_code(app_holder, p) for p in ("payment", "culture", "identity")
-    )
+    payment, culture, identity = (issue_code(app_holder, p) for p in ("payment", "culture", "identity"))
     private_redis.kill()
     private_redis.wait()
     for text in (payment, culture):

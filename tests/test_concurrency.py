@@ -37,9 +37,7 @@ def race(*calls):
 
 
 def assert_audit_chain_is_consistent(card):
-    events = (
-        AuditEvent.objects.filter(card=card).exclude(state_before="", state_after="").order_by("id")
-    )
+    events = AuditEvent.objects.filter(card=card).exclude(state_before="", state_after="").order_by("id")
     state = None
     for event in events:
         if event.state_before != event.state_after:
@@ -60,10 +58,7 @@ def test_lift_and_lapse_at_once_one_wins(make_card, system, round_):
     assert sorted(r[0] for r in results) == ["ok", "refused"], results
     assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
     assert (
-        AuditEvent.objects.filter(
-            card=card, action__in=["card.loss_lifted", "card.loss_lapsed"]
-        ).count()
-        == 1
+        AuditEvent.objects.filter(card=card, action__in=["card.loss_lifted", "card.loss_lapsed"]).count() == 1
     )
     assert_audit_chain_is_consistent(card)
 
@@ -92,9 +87,7 @@ def test_two_temporary_loss_reports_at_once_make_one(make_card, system):
 
 def test_two_replacement_applications_at_once_make_one_new_card(make_card, system):
     card = services.card_report_formal_loss(card=make_card(), by=system)
-    results = race(
-        *[lambda: services.card_apply_replacement(card=card, kind="loss", by=system)] * 2
-    )
+    results = race(*[lambda: services.card_apply_replacement(card=card, kind="loss", by=system)] * 2)
     assert sorted(r[0] for r in results) == ["ok", "refused"]
     assert Card.objects.filter(replaces=card).count() == 1
 

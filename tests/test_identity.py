@@ -55,10 +55,6 @@ def test_other_accepted_documents_are_recorded_with_their_number(id_type, number
 
 def test_masks():
     assert mask_id_number("110105194912310021") == "1101**********0021"
-    assert (
-        mask_name("张三") == "张*"
-        and mask_name("张三丰") == "张*丰"
-        and mask_name("欧阳修文") == "欧**文"
-    )
+    assert mask_name("张三") == "张*" and mask_name("张三丰") == "张*丰" and mask_name("欧阳修文") == "欧**文"
     assert mask_phone("13800001234") == "138****1234"
     assert mask_card_number("A12345678") == "A*****678"

@@ -15,15 +15,11 @@ HEADER = ",".join(COLUMNS)
 
 def csv_file(tmp_path, *lines, bom=False):
     path = tmp_path / "cards.csv"
-    path.write_text(
-        ("\ufeff" if bom else "") + "\n".join([HEADER, *lines]) + "\n", encoding="utf-8"
-    )
+    path.write_text(("\ufeff" if bom else "") + "\n".join([HEADER, *lines]) + "\n", encoding="utf-8")
     return str(path)
 
 
-def good_line(
-    number="A20000001", name="王五", id_number=None, region="11", received="yes", state="active"
-):
+def good_line(number="A20000001", name="王五", id_number=None, region="11", received="yes", state="active"):
     id_number = id_number or make_id_number()
     fields = [name, "resident_id", id_number, "13800001111", region, number, "3"]
     return ",".join([*fields, "2024-01-02", "2034-01-02", received, state])
@@ -46,12 +42,7 @@ def test_a_good_file_creates_holders_and_cards(tmp_path, db):
     out, _ = run(path)
     assert "2 created" in out
     card = Card.objects.get(number="A20000001")
-    assert (
-        card.state == "active"
-        and card.is_received
-        and card.pin_is_initial
-        and card.holder.name == "王五"
-    )
+    assert card.state == "active" and card.is_received and card.pin_is_initial and card.holder.name == "王五"
     assert Card.objects.get(number="A20000002").received_at is None
 
 

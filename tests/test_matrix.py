@@ -39,10 +39,7 @@ def test_every_purpose_has_a_row_for_every_state():
 
 def test_denials_carry_the_reason():
     assert service_verdict(purpose="payment", state="sealed").code == "card.not_enabled"
-    assert (
-        service_verdict(purpose="payment", state="active", pin_locked=True).code
-        == "card.pin_locked"
-    )
+    assert service_verdict(purpose="payment", state="active", pin_locked=True).code == "card.pin_locked"
     assert service_verdict(purpose="identity", state="cancelled").code == "card.cancelled"
     assert service_verdict(purpose="culture", state="lost").code == "card.lost"
 

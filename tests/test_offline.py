@@ -1,4 +1,4 @@
-"""Offline scanning: the embeddable verifier with published keys and revocations, uploads, scan mode."""
+"""Offline scanning: the embeddable verifier, published keys and revocations, uploads, scan mode."""
 
 import datetime
 import time
@@ -64,21 +64,15 @@ class TestOfflineVerifier:
         result = gate.verify(text)
         assert result.accepted and result.parsed.authorised_by_holder
 
-    def test_a_password_change_is_one_entry_that_revokes_every_earlier_code(
-        self, app_holder, scanner
-    ):
+    def test_a_password_change_is_one_entry_that_revokes_every_earlier_code(self, app_holder, scanner):
         texts = [issue_code(app_holder, "identity") for _ in range(3)]
         time.sleep(1.05)
-        app_holder.post(
-            "/api/v1/ecard/password", {"old_password": ECARD_PASSWORD, "new_password": "730519"}
-        )
+        app_holder.post("/api/v1/ecard/password", {"old_password": ECARD_PASSWORD, "new_password": "730519"})
         gate, revocations = offline_gate(scanner)
         assert len(revocations.entries) == 1
         assert {gate.verify(t).code for t in texts} == {"ecard.password_changed"}
 
-    def test_a_stale_revocation_list_refuses_instead_of_accepting_on_old_data(
-        self, app_holder, scanner
-    ):
+    def test_a_stale_revocation_list_refuses_instead_of_accepting_on_old_data(self, app_holder, scanner):
         gate, _ = offline_gate(scanner, max_age=600)
         with time_machine.travel(time.time() + 601):
             text = issue_code(app_holder)
@@ -88,9 +82,7 @@ class TestOfflineVerifier:
         _, revocations = offline_gate(scanner)
         cursor = revocations.cursor
         services.card_report_temporary_loss(card=app_holder.card, by=system)
-        page = scanner.api.get(
-            f"/api/v1/scanner/revocations?since={cursor}", **scanner.auth()
-        ).json()
+        page = scanner.api.get(f"/api/v1/scanner/revocations?since={cursor}", **scanner.auth()).json()
         payload = revocations.apply(
             page["jws"], verifier.KeySet.from_jwks(scanner.api.get("/api/v1/scanner/keys").json())
         )
@@ -177,13 +169,8 @@ class TestScanMode:
             "/api/v1/scan-sessions/confirm", {"qr": session["qr"], "password": ECARD_PASSWORD}
         )
         assert response.status_code == 200 and response.json()["status"] == "confirmed"
-        status = scanner.api.get(
-            f"/api/v1/scanner/sessions/{session['session']}", **scanner.auth()
-        ).json()
-        assert (
-            status["status"] == "confirmed"
-            and status["holder"] == app_holder.card.holder.name_masked
-        )
+        status = scanner.api.get(f"/api/v1/scanner/sessions/{session['session']}", **scanner.auth()).json()
+        assert status["status"] == "confirmed" and status["holder"] == app_holder.card.holder.name_masked
         again = app_holder.post(
             "/api/v1/scan-sessions/confirm", {"qr": session["qr"], "password": ECARD_PASSWORD}
         )
@@ -203,9 +190,7 @@ class TestScanMode:
             "/api/v1/scan-sessions/confirm", {"qr": session["qr"], "password": "111222"}
         )
         assert response.json()["code"] == "ecard.password_wrong"
-        status = scanner.api.get(
-            f"/api/v1/scanner/sessions/{session['session']}", **scanner.auth()
-        ).json()
+        status = scanner.api.get(f"/api/v1/scanner/sessions/{session['session']}", **scanner.auth()).json()
         assert status["status"] == "pending"
 
     def test_a_lost_card_confirms_with_a_live_authorisation(self, app_holder, scanner, system):
@@ -229,16 +214,11 @@ class TestScanMode:
         response = library.api.post(
             "/api/v1/scanner/sessions", {"purpose": "payment"}, format="json", **library.auth()
         )
-        assert (
-            response.status_code == 403 and response.json()["code"] == "scanner.purpose_not_allowed"
-        )
+        assert response.status_code == 403 and response.json()["code"] == "scanner.purpose_not_allowed"
 
     def test_another_devices_session_is_not_found(self, scanner, make_scanner):
         session = self.open_session(scanner)
         other = make_scanner()
         assert (
-            other.api.get(
-                f"/api/v1/scanner/sessions/{session['session']}", **other.auth()
-            ).status_code
-            == 404
+            other.api.get(f"/api/v1/scanner/sessions/{session['session']}", **other.auth()).status_code == 404
         )

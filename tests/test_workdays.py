@@ -27,9 +27,7 @@ def test_a_year_nobody_knows_is_an_error_naming_the_year(db):
 def test_a_year_entered_by_staff_is_used_with_its_holidays_and_make_up_days(db):
     year = CalendarYear.objects.create(year=2031, note="国务院办公厅通知")
     CalendarDay.objects.create(year=year, date=datetime.date(2031, 1, 1), name="元旦")
-    CalendarDay.objects.create(
-        year=year, date=datetime.date(2031, 1, 4), is_workday=True, name="调休"
-    )
+    CalendarDay.objects.create(year=year, date=datetime.date(2031, 1, 4), is_workday=True, name="调休")
     assert not workdays.is_workday(datetime.date(2031, 1, 1))  # a Wednesday holiday
     assert workdays.is_workday(datetime.date(2031, 1, 4))  # a Saturday make-up workday
     assert workdays.is_workday(datetime.date(2031, 1, 2))  # an ordinary Thursday

@@ -1,0 +1,84 @@
+"""docs/qr-format.md is the contract: its test vectors are checked against the implementation."""
+
+import re
+from pathlib import Path
+
+import pytest
+import qrcode
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from qrcode.constants import ERROR_CORRECT_M
+
+from tokens import verifier
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "qr-format.md"
+KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+def vectors():
+    block = re.search(r"```text vectors\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S).group(1)
+    public, *codes = block.strip().split("\n\n")
+    parsed = [dict(line.split(": ", 1) for line in chunk.splitlines()) for chunk in codes]
+    return public.split(": ", 1)[1], parsed
+
+
+PUBLIC, VECTORS = vectors()
+
+
+def test_the_documents_public_key_is_the_fixed_keys():
+    assert verifier.ALGORITHMS["Ed25519"].public_raw(KEY.public_key()).hex() == PUBLIC
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["purpose"] for v in VECTORS])
+def test_encoding_the_vectors_fields_gives_its_bytes_and_text(vector):
+    text = verifier.encode(
+        purpose=vector["purpose"],
+        kid="5a1e0c0d",
+        ecard="00112233445566778899aabb",
+        issued_at=1767225600,
+        lifetime=int(vector["lifetime"]),
+        nonce=bytes.fromhex("0102030405060708"),
+        authorised_by_holder=vector["authorised_by_holder"] == "yes",
+        sign=KEY.sign,
+    )
+    assert text == vector["text"]
+    code = verifier.parse(text)
+    assert code.body.hex() == vector["body"] and code.signature.hex() == vector["signature"]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["purpose"] for v in VECTORS])
+def test_the_vectors_text_verifies_against_the_documented_key_and_fits_version_6(vector):
+    jwks = {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "kid": "5a1e0c0d",
+                "x": verifier.b64url(bytes.fromhex(PUBLIC)),
+                "nbf": 1767225600,
+            }
+        ]
+    }
+    gate = verifier.Verifier(verifier.KeySet.from_jwks(jwks), clock=lambda: 1767225630)
+    result = gate.verify(vector["text"])
+    assert result.accepted and result.parsed.purpose == vector["purpose"]
+    assert result.parsed.authorised_by_holder == (vector["authorised_by_holder"] == "yes")
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M)
+    qr.add_data(vector["text"])
+    qr.make(fit=True)
+    assert qr.version == 6
+
+
+def test_a_key_outside_its_window_refuses():
+    jwks = {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "kid": "5a1e0c0d",
+                "x": verifier.b64url(bytes.fromhex(PUBLIC)),
+                "nbf": 1767225600 + 3600,
+            }
+        ]
+    }
+    gate = verifier.Verifier(verifier.KeySet.from_jwks(jwks), clock=lambda: 1767225630)
+    assert gate.verify(VECTORS[0]["text"]).code == "code.key_not_valid"

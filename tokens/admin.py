@@ -1,0 +1,179 @@
+"""Staff: scanner devices, QR signing keys, scan records with a daily count per purpose."""
+
+from __future__ import annotations
+
+import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import timezone
+
+from ecard.admin import ReadOnlyAdmin
+from ecard.audit import Actor
+from ecard.errors import DomainError
+
+from . import keys, services
+from .models import Revocation, ScannerDevice, ScanRecord, SigningKey
+from .verifier import PURPOSE_CODES
+
+
+class DeviceForm(forms.ModelForm):
+    """Registration and key rotation through the services; the key is checked before saving."""
+
+    purposes = forms.MultipleChoiceField(
+        label="可受理用途 / purposes",
+        choices=[(p, p) for p in PURPOSE_CODES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    public_key = forms.CharField(
+        label="设备公钥 / public key",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Ed25519: PEM or base64",
+    )
+
+    class Meta:
+        model = ScannerDevice
+        fields = ["organisation", "kind", "purposes", "public_key"]
+
+    def clean_public_key(self):
+        text = self.cleaned_data["public_key"]
+        try:
+            services._load_public_key(text)
+        except DomainError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return text
+
+
+@admin.register(ScannerDevice)
+class ScannerDeviceAdmin(admin.ModelAdmin):
+    form = DeviceForm
+    list_display = ["device_id", "organisation", "kind", "purposes", "enabled", "last_seen_at"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["device_id", "organisation"]
+    actions = ["disable", "enable"]
+    readonly_fields = ["device_id", "enabled", "created_at", "last_seen_at"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["organisation", "kind", "purposes", "public_key"]
+        return [
+            "device_id",
+            "organisation",
+            "kind",
+            "purposes",
+            "public_key",
+            "enabled",
+            "created_at",
+            "last_seen_at",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields + (["organisation", "kind", "purposes"] if obj else [])
+
+    def save_model(self, request, obj, form, change):
+        by = Actor.staff(request.user)
+        data = form.cleaned_data
+        if not change:
+            device = services.scanner_register(
+                organisation=data["organisation"],
+                kind=data["kind"],
+                purposes=data["purposes"],
+                public_key=data["public_key"],
+                by=by,
+            )
+            obj.pk = device.pk
+            messages.success(request, f"设备号 / device id: {device.device_id}")
+        elif "public_key" in form.changed_data:
+            current = ScannerDevice.objects.get(pk=obj.pk)
+            services.scanner_rotate_key(device=current, public_key=data["public_key"], by=by)
+
+    @admin.action(description="停用所选设备 / disable")
+    def disable(self, request, queryset):
+        for device in queryset:
+            services.scanner_set_enabled(device=device, enabled=False, by=Actor.staff(request.user))
+
+    @admin.action(description="启用所选设备 / enable")
+    def enable(self, request, queryset):
+        for device in queryset:
+            services.scanner_set_enabled(device=device, enabled=True, by=Actor.staff(request.user))
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(ReadOnlyAdmin):
+    list_display = [
+        "kid",
+        "algorithm",
+        "state_now",
+        "created_at",
+        "activates_at",
+        "deactivated_at",
+        "retires_at",
+    ]
+    exclude = ["public_key"]
+    change_list_template = "admin/tokens/signingkey/change_list.html"
+
+    @admin.display(description="状态 / state")
+    def state_now(self, key):
+        return key.state()
+
+    def get_urls(self):
+        return [
+            path(
+                "rotate/",
+                self.admin_site.admin_view(self.rotate_view),
+                name="tokens_signingkey_rotate",
+            )
+        ] + super().get_urls()
+
+    def rotate_view(self, request):
+        if request.method != "POST" or not request.user.has_perm("tokens.add_signingkey"):
+            raise PermissionDenied
+        key = keys.signing_key_rotate()
+        messages.success(
+            request, f"{key.kid}: 已发布，{key.activates_at:%Y-%m-%d %H:%M} 起签名 / published"
+        )
+        return redirect(reverse("admin:tokens_signingkey_changelist"))
+
+
+@admin.register(ScanRecord)
+class ScanRecordAdmin(ReadOnlyAdmin):
+    list_display = [
+        "scanned_at",
+        "device",
+        "purpose",
+        "result",
+        "reason",
+        "authorised_by_holder",
+        "offline",
+        "replay",
+    ]
+    list_filter = ["purpose", "result", "replay", "offline", "device__kind", "device"]
+    list_select_related = ["device"]
+    date_hierarchy = "scanned_at"
+    show_full_result_count = False
+    change_list_template = "admin/tokens/scanrecord/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        services.scan_records_flush()
+        since = timezone.localdate() - datetime.timedelta(days=6)
+        daily = (
+            ScanRecord.objects.filter(scanned_at__date__gte=since)
+            .annotate(day=TruncDate("scanned_at"))
+            .values("day", "purpose", "result")
+            .annotate(n=Count("id"))
+            .order_by("-day", "purpose", "result")
+        )
+        return super().changelist_view(
+            request, {**(extra_context or {}), "daily_counts": list(daily)}
+        )
+
+
+@admin.register(Revocation)
+class RevocationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "reason", "not_before", "lifted", "created_at"]
+    list_filter = ["reason", "lifted"]
