@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,3 +35,7 @@ test: $(STAMP) lint
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
+
+# Every benchmark under bench/; each prints ratios against a baseline measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python bench/verify.py

@@ -79,9 +79,7 @@ class HolderAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         id_field = (
-            "id_number"
-            if request.user.has_perm("accounts.view_full_id_number")
-            else "id_number_masked"
+            "id_number" if request.user.has_perm("accounts.view_full_id_number") else "id_number_masked"
         )
         return ["name", "id_type", id_field, "date_of_birth", "phone", "guardian", "guardian_proof"]
 

@@ -119,15 +119,11 @@ class TokenRefreshApi(APIView):
     def post(self, request):
         data = self.RefreshIn(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(
-            _pair_body(authtokens.session_refresh(refresh=data.validated_data["refresh"]))
-        )
+        return Response(_pair_body(authtokens.session_refresh(refresh=data.validated_data["refresh"])))
 
 
 class LogoutApi(APIView):
-    @extend_schema(
-        operation_id="auth_logout", request=None, responses={204: None, **errors(401, 413, 415)}
-    )
+    @extend_schema(operation_id="auth_logout", request=None, responses={204: None, **errors(401, 413, 415)})
     def post(self, request):
         authtokens.session_end(family_id=request.session_family)
         return Response(status=status.HTTP_204_NO_CONTENT)

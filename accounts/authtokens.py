@@ -95,9 +95,7 @@ setting_changed.connect(_forget_keys)
 
 def _encode(claims: dict) -> str:
     ring = keyring()
-    return jwt.encode(
-        claims, ring.signing_key, algorithm=ALGORITHM, headers={"kid": ring.signing_kid}
-    )
+    return jwt.encode(claims, ring.signing_key, algorithm=ALGORITHM, headers={"kid": ring.signing_kid})
 
 
 def decode(token: str, *, audience: str) -> dict:
@@ -145,12 +143,8 @@ def _pair(user: User, family: TokenFamily) -> TokenPair:
         }
     )
     refresh_expires = now + datetime.timedelta(seconds=settings.AUTH_REFRESH_TTL_SECONDS)
-    record = RefreshToken.objects.create(
-        jti=secrets.token_hex(16), family=family, expires_at=refresh_expires
-    )
-    refresh = _encode(
-        {**common, "aud": REFRESH_AUDIENCE, "jti": record.jti, "exp": refresh_expires}
-    )
+    record = RefreshToken.objects.create(jti=secrets.token_hex(16), family=family, expires_at=refresh_expires)
+    refresh = _encode({**common, "aud": REFRESH_AUDIENCE, "jti": record.jti, "exp": refresh_expires})
     return TokenPair(access, refresh, family.pk)
 
 
@@ -208,9 +202,7 @@ def sessions_end_for_holder(*, holder, keep_family=None, reason: str) -> int:
 def authenticate_access(token: str) -> tuple[User, dict]:
     claims = decode(token, audience=ACCESS_AUDIENCE)
     family = (
-        TokenFamily.objects.select_related("user")
-        .filter(pk=claims.get("fam"), user_id=claims["sub"])
-        .first()
+        TokenFamily.objects.select_related("user").filter(pk=claims.get("fam"), user_id=claims["sub"]).first()
     )
     if family is None:
         raise DomainError("auth.token_invalid")

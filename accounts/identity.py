@@ -52,9 +52,7 @@ def _gb11643(number: str) -> datetime.date:
     try:
         return ric.get_birth_date(number)
     except stdnum_errors.ValidationError as exc:
-        raise DomainError(
-            "holder.id_number_invalid", field="id_number", reason="出生日期无效"
-        ) from exc
+        raise DomainError("holder.id_number_invalid", field="id_number", reason="出生日期无效") from exc
 
 
 def normalise_id_number(id_type: str, number: str) -> tuple[str, datetime.date | None]:
@@ -70,9 +68,7 @@ def normalise_id_number(id_type: str, number: str) -> tuple[str, datetime.date |
         try:
             number = ric.validate(number)
         except stdnum_errors.InvalidChecksum as exc:
-            raise DomainError(
-                "holder.id_number_invalid", field="id_number", reason="校验位错误"
-            ) from exc
+            raise DomainError("holder.id_number_invalid", field="id_number", reason="校验位错误") from exc
         except stdnum_errors.ValidationError as exc:
             raise DomainError(
                 "holder.id_number_invalid",
@@ -82,9 +78,7 @@ def normalise_id_number(id_type: str, number: str) -> tuple[str, datetime.date |
         return number, ric.get_birth_date(number)
     if id_type == IdType.HK_MO_TW_RESIDENCE_PERMIT:
         if not number.startswith(_RESIDENCE_PERMIT_REGIONS):
-            raise DomainError(
-                "holder.id_number_invalid", field="id_number", reason="须以81、82或83开头"
-            )
+            raise DomainError("holder.id_number_invalid", field="id_number", reason="须以81、82或83开头")
         return number, _gb11643(number)
     if id_type == IdType.FOREIGN_PERMANENT_RESIDENCE:
         if _OLD_PERMANENT_RESIDENCE.fullmatch(number):
@@ -143,9 +137,7 @@ def mask_card_number(number: str) -> str:
     """``A12345678`` → ``A*****678``."""
     if not number:
         return ""
-    return (
-        number[:1] + "*" * (len(number) - 4) + number[-3:] if len(number) > 4 else "*" * len(number)
-    )
+    return number[:1] + "*" * (len(number) - 4) + number[-3:] if len(number) > 4 else "*" * len(number)
 
 
 _MASKED_ID = re.compile(r"([0-9A-Z]{1,6})\*+([0-9A-Z]{1,6})")

@@ -63,9 +63,7 @@ class Holder(models.Model):
         verbose_name = "持卡人 / holder"
         verbose_name_plural = "持卡人 / holders"
         constraints = [
-            models.UniqueConstraint(
-                fields=["id_type", "id_number"], name="holder_unique_id_document"
-            ),
+            models.UniqueConstraint(fields=["id_type", "id_number"], name="holder_unique_id_document"),
             models.CheckConstraint(
                 condition=models.Q(guardian__isnull=True) | ~models.Q(guardian_proof=""),
                 name="holder_guardian_has_proof",

@@ -26,9 +26,7 @@ def holder_get_or_create(
         if existing.name != name:
             raise DomainError("holder.name_mismatch", field="name")
         return existing, False
-    holder = Holder(
-        name=name, id_type=id_type, id_number=id_number, date_of_birth=born, phone=phone
-    )
+    holder = Holder(name=name, id_type=id_type, id_number=id_number, date_of_birth=born, phone=phone)
     try:
         with transaction.atomic():
             holder.save(force_insert=True)

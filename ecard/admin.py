@@ -159,9 +159,7 @@ class CardAdmin(ReadOnlyAdmin):
         obj = kwargs.get("obj")
         if obj is not None:
             context["operations"] = [
-                (name, op.label)
-                for name, op in OPERATIONS.items()
-                if request.user.has_perm(op.permission)
+                (name, op.label) for name, op in OPERATIONS.items() if request.user.has_perm(op.permission)
             ]
         return super().render_change_form(request, context, *args, **kwargs)
 
@@ -175,9 +173,7 @@ class CardAdmin(ReadOnlyAdmin):
         change_url = reverse("admin:ecard_card_change", args=[card.pk])
         form = op.form(request.POST or None) if op.form else None
         if request.method == "POST" and (form is None or form.is_valid()):
-            params = {
-                k: v for k, v in (form.cleaned_data if form else {}).items() if v not in ("", None)
-            }
+            params = {k: v for k, v in (form.cleaned_data if form else {}).items() if v not in ("", None)}
             try:
                 result = op.service(card=card, by=Actor.staff(request.user), **params)
             except DomainError as exc:

@@ -47,16 +47,12 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError(
-                    {unknown[0]: ["unknown field"]}, code="unknown_field"
-                )
+                raise serializers.ValidationError({unknown[0]: ["unknown field"]}, code="unknown_field")
         return super().to_internal_value(data)
 
 
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(
-        help_text="stable machine-readable code, e.g. card.loss_irrevocable"
-    )
+    code = serializers.CharField(help_text="stable machine-readable code, e.g. card.loss_irrevocable")
     message = serializers.CharField(help_text="中文")
     message_en = serializers.CharField()
     field = serializers.CharField(required=False)
@@ -130,9 +126,7 @@ def exception_handler(exc, context):
     error = _as_domain_error(exc)
     if error is None:
         return drf_exception_handler(exc, context)
-    response = (
-        drf_exception_handler(exc, context) if isinstance(exc, exceptions.APIException) else None
-    )
+    response = drf_exception_handler(exc, context) if isinstance(exc, exceptions.APIException) else None
     headers = dict(response.items()) if response is not None else {}
     if error.status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="ecard"')
@@ -236,18 +230,14 @@ def idempotent(handler):
         fingerprint = _fingerprint(request)
         try:
             with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    user=request.user, key=key, fingerprint=fingerprint
-                )
+                record = IdempotencyRecord.objects.create(user=request.user, key=key, fingerprint=fingerprint)
         except IntegrityError:
             first = IdempotencyRecord.objects.get(user=request.user, key=key)
             if first.fingerprint != fingerprint:
                 raise DomainError("idempotency.key_reused", field="Idempotency-Key") from None
             if first.status is None:
                 raise DomainError("idempotency.in_progress", field="Idempotency-Key") from None
-            return Response(
-                first.body, status=first.status, headers={"Idempotent-Replayed": "true"}
-            )
+            return Response(first.body, status=first.status, headers={"Idempotent-Replayed": "true"})
         try:
             response = handler(self, request, *args, **kwargs)
         except DomainError as exc:

@@ -124,9 +124,7 @@ def ecard_body(ecard: ECard) -> dict:
                 "received": replacement.is_received,
             },
         },
-        "services": {
-            p: {"verdict": a.verdict, "code": a.code} for p, a in card_services(card).items()
-        },
+        "services": {p: {"verdict": a.verdict, "code": a.code} for p, a in card_services(card).items()},
     }
 
 
@@ -139,9 +137,7 @@ class HolderApi(APIView):
     """Base: the request's holder (own or ward), their e-card, and who is acting."""
 
     def holder(self):
-        return selectors.holder_for_account(
-            self.request.user, ward=self.request.query_params.get("ward")
-        )
+        return selectors.holder_for_account(self.request.user, ward=self.request.query_params.get("ward"))
 
     def ecard(self) -> ECard:
         return selectors.ecard_get(holder=self.holder())
@@ -170,12 +166,8 @@ class ECardApplyApi(HolderApi):
         id_number = serializers.CharField(max_length=32)
         card_number = serializers.CharField(max_length=20)
         pin = serializers.CharField(max_length=6, min_length=6)
-        password = serializers.CharField(
-            max_length=6, min_length=6, help_text="the new e-card password"
-        )
-        channel = serializers.ChoiceField(
-            choices=ECardChannel.values, default=ECardChannel.NATIONAL_APP
-        )
+        password = serializers.CharField(max_length=6, min_length=6, help_text="the new e-card password")
+        channel = serializers.ChoiceField(choices=ECardChannel.values, default=ECardChannel.NATIONAL_APP)
 
     @holder_schema(
         operation_id="ecard_apply",
@@ -187,9 +179,7 @@ class ECardApplyApi(HolderApi):
     def post(self, request):
         data = self.ECardApplyIn(data=request.data)
         data.is_valid(raise_exception=True)
-        ecard, created = services.ecard_apply(
-            user=request.user, by=self.actor(), **data.validated_data
-        )
+        ecard, created = services.ecard_apply(user=request.user, by=self.actor(), **data.validated_data)
         return ecard_response(ecard, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -200,9 +190,7 @@ class ECardPasswordApi(HolderApi):
         old_password = serializers.CharField(max_length=6)
         new_password = serializers.CharField(max_length=6)
 
-    @holder_schema(
-        operation_id="ecard_password_change", request=ECardPasswordIn, responses={204: None}
-    )
+    @holder_schema(operation_id="ecard_password_change", request=ECardPasswordIn, responses={204: None})
     @idempotent
     def post(self, request):
         data = self.ECardPasswordIn(data=request.data)
@@ -234,9 +222,7 @@ class CardOperationApi(HolderApi):
         NoBody(data=request.data or {}).is_valid(raise_exception=True)
         ecard = self.ecard()
         type(self).operation(card=ecard.card, by=self.actor())
-        return ecard_response(
-            ecard, status.HTTP_201_CREATED if self.created else status.HTTP_200_OK
-        )
+        return ecard_response(ecard, status.HTTP_201_CREATED if self.created else status.HTTP_200_OK)
 
 
 def card_operation(name: str, service, description: str, created: bool = False):
@@ -261,12 +247,8 @@ CardLossReportApi = card_operation(
     services.card_report_temporary_loss,
     "临时挂失: at once; card.formalisation_deadline says by when to formalise it at an outlet.",
 )
-CardLossLiftApi = card_operation(
-    "CardLossLiftApi", services.card_lift_loss, "解挂: the card was found."
-)
-CardEnableApi = card_operation(
-    "CardEnableApi", services.card_enable, "启用: enable a received, sealed card."
-)
+CardLossLiftApi = card_operation("CardLossLiftApi", services.card_lift_loss, "解挂: the card was found.")
+CardEnableApi = card_operation("CardEnableApi", services.card_enable, "启用: enable a received, sealed card.")
 CardRenewalApi = card_operation(
     "CardRenewalApi",
     services.card_apply_renewal,
@@ -320,9 +302,7 @@ class AuthorisationListApi(HolderApi):
     class AuthorisationIn(StrictSerializer):
         password = serializers.CharField(max_length=6)
         purposes = serializers.ListField(
-            child=serializers.CharField(
-                max_length=16, help_text="payment, transit, culture or identity"
-            ),
+            child=serializers.CharField(max_length=16, help_text="payment, transit, culture or identity"),
             min_length=1,
             max_length=4,
         )
@@ -344,9 +324,7 @@ class AuthorisationListApi(HolderApi):
     def post(self, request):
         data = self.AuthorisationIn(data=request.data)
         data.is_valid(raise_exception=True)
-        grant = services.authorisation_grant(
-            ecard=self.ecard(), by=self.actor(), **data.validated_data
-        )
+        grant = services.authorisation_grant(ecard=self.ecard(), by=self.actor(), **data.validated_data)
         return Response(AuthorisationOut(grant).data, status=status.HTTP_201_CREATED)
 
 
@@ -369,9 +347,7 @@ class WardOut(serializers.Serializer):
 
 
 class WardListApi(HolderApi):
-    @extend_schema(
-        operation_id="ward_list", responses={200: WardOut(many=True), **errors(*READ_ERRORS)}
-    )
+    @extend_schema(operation_id="ward_list", responses={200: WardOut(many=True), **errors(*READ_ERRORS)})
     def get(self, request):
         holder = selectors.holder_for_account(request.user)
         return Response(WardOut(holder.wards.order_by("id"), many=True).data)
@@ -418,9 +394,7 @@ class NoticeListApi(HolderApi):
     )
     def get(self, request):
         paginator = NoticePagination()
-        page = paginator.paginate_queryset(
-            selectors.notice_list(holder=self.holder()), request, view=self
-        )
+        page = paginator.paginate_queryset(selectors.notice_list(holder=self.holder()), request, view=self)
         return paginator.get_paginated_response(NoticeOut(page, many=True).data)
 
 

@@ -131,9 +131,7 @@ def read_rows(lines: Iterable[str]) -> Iterable[tuple[int, dict]]:
             yield reader.line_num, row
 
 
-def import_cards(
-    lines: Iterable[str], *, skip_bad: bool = False, by: Actor | None = None
-) -> ImportReport:
+def import_cards(lines: Iterable[str], *, skip_bad: bool = False, by: Actor | None = None) -> ImportReport:
     """Import every line, or nothing when any line is bad and ``skip_bad`` is not given.
 
     Idempotent by card number: a card already on file is counted as existing and left as it

@@ -112,9 +112,7 @@ class Card(models.Model):
     pin_is_initial = models.BooleanField("初始密码 / initial PIN", default=True, editable=False)
     pin_failures = models.PositiveSmallIntegerField("密码连续错误次数 / PIN failures", default=0)
     pin_locked = models.BooleanField("密码锁定 / PIN locked", default=False)
-    financial_active = models.BooleanField(
-        "金融功能已激活 / financial function active", default=False
-    )
+    financial_active = models.BooleanField("金融功能已激活 / financial function active", default=False)
 
     temporarily_lost_at = models.DateTimeField("临时挂失时间", null=True, blank=True)
     formalisation_deadline = models.DateTimeField(
@@ -158,9 +156,7 @@ class Card(models.Model):
                 name="card_one_live_per_holder_region",
                 violation_error_message="同一参保人在同一省份只能持有一张有效社保卡。",
             ),
-            models.CheckConstraint(
-                condition=Q(state__in=CardState.values), name="card_state_valid"
-            ),
+            models.CheckConstraint(condition=Q(state__in=CardState.values), name="card_state_valid"),
             models.CheckConstraint(
                 condition=~Q(state="cancelled") | ~Q(cancellation_reason=""),
                 name="card_cancelled_has_reason",

@@ -68,9 +68,7 @@ def _refuse_if_cancelled(card: Card) -> None:
 
 
 def _start_of_day_after(day: datetime.date) -> datetime.datetime:
-    return timezone.make_aware(
-        datetime.datetime.combine(day + datetime.timedelta(days=1), SHANGHAI_MIDNIGHT)
-    )
+    return timezone.make_aware(datetime.datetime.combine(day + datetime.timedelta(days=1), SHANGHAI_MIDNIGHT))
 
 
 # --------------------------------------------------------------------------- creation
@@ -158,9 +156,7 @@ def card_mark_received(*, card: Card, by: Actor) -> Card:
         raise DomainError("card.already_received")
     card.received_at = timezone.now()
     card.save(update_fields=["received_at", "updated_at"])
-    audit_record(
-        action="card.received", by=by, card=card, state_before=card.state, state_after=card.state
-    )
+    audit_record(action="card.received", by=by, card=card, state_before=card.state, state_after=card.state)
     return card
 
 
@@ -333,13 +329,9 @@ def card_reset_pin(*, card: Card, by: Actor) -> Card:
     card.pin_is_initial = True
     card.pin_locked = False
     card.pin_failures = 0
-    card.save(
-        update_fields=["pin_hash", "pin_is_initial", "pin_locked", "pin_failures", "updated_at"]
-    )
+    card.save(update_fields=["pin_hash", "pin_is_initial", "pin_locked", "pin_failures", "updated_at"])
     token_services.card_changed(card)
-    audit_record(
-        action="card.pin_reset", by=by, card=card, state_before=card.state, state_after=card.state
-    )
+    audit_record(action="card.pin_reset", by=by, card=card, state_before=card.state, state_after=card.state)
     return card
 
 
@@ -525,9 +517,7 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
     if card.state == CardState.CANCELLED:
         raise DomainError("card.already_cancelled")
     _cancel(card, reason=reason, by=by)
-    pending = (
-        Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED)
-    )
+    pending = Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED)
     for successor in pending:
         _cancel(successor, reason=reason, by=by)
     return card
@@ -611,11 +601,7 @@ def ecard_apply(
     a new account) the proof resets its password instead. Returns (e-card, created).
     """
     validate_new_secret(password, field="password", codes="ecard.password")
-    card = (
-        Card.objects.select_related("holder")
-        .filter(number=(card_number or "").strip().upper())
-        .first()
-    )
+    card = Card.objects.select_related("holder").filter(number=(card_number or "").strip().upper()).first()
     if card is None or not _identity_matches(card.holder, name=name, id_number=id_number):
         raise DomainError("ecard.identity_mismatch")
     holder = card.holder
@@ -636,9 +622,7 @@ def ecard_apply(
     return ecard, existing is None
 
 
-def _set_ecard_password(
-    ecard: ECard, password: str, *, by: Actor, action: str, keep_family=None
-) -> ECard:
+def _set_ecard_password(ecard: ECard, password: str, *, by: Actor, action: str, keep_family=None) -> ECard:
     """New password on every channel at once: grants and other sessions end with the old one."""
     from accounts.authtokens import sessions_end_for_holder
 
@@ -648,9 +632,7 @@ def _set_ecard_password(
     HolderAuthorisation.objects.filter(ecard=ecard, ended_at__isnull=True).update(
         ended_at=timezone.now(), end_reason="password_changed"
     )
-    sessions_end_for_holder(
-        holder=ecard.card.holder, keep_family=keep_family, reason="password_changed"
-    )
+    sessions_end_for_holder(holder=ecard.card.holder, keep_family=keep_family, reason="password_changed")
     token_services.ecard_changed(ecard, revoke_reason="ecard.password_changed")
     audit_record(
         action=action,
@@ -677,9 +659,7 @@ def ecard_change_password(
     except DomainError as exc:
         exc.field = "old_password"
         raise
-    validate_new_secret(
-        new_password, old=old_password, field="new_password", codes="ecard.password"
-    )
+    validate_new_secret(new_password, old=old_password, field="new_password", codes="ecard.password")
     return _set_ecard_password(
         ecard, new_password, by=by, action="ecard.password_changed", keep_family=keep_family
     )
@@ -698,15 +678,10 @@ def authorisation_grant(
     if card.state not in (CardState.TEMPORARILY_LOST, CardState.LOST):
         raise DomainError("authorisation.not_needed")
     if not purposes or len(set(purposes)) != len(purposes):
-        raise DomainError(
-            "authorisation.purpose_invalid", field="purposes", purpose=",".join(purposes)
-        )
+        raise DomainError("authorisation.purpose_invalid", field="purposes", purpose=",".join(purposes))
     verdicts = card_services(card)
     for purpose in purposes:
-        if (
-            purpose not in Purpose.values
-            or verdicts[purpose].verdict != Verdict.NEEDS_AUTHORISATION
-        ):
+        if purpose not in Purpose.values or verdicts[purpose].verdict != Verdict.NEEDS_AUTHORISATION:
             raise DomainError("authorisation.purpose_invalid", field="purposes", purpose=purpose)
     maximum = settings.AUTHORISATION_MAX_MINUTES
     if not isinstance(minutes, int) or not 1 <= minutes <= maximum:
@@ -738,9 +713,7 @@ def authorisation_grant(
 @transaction.atomic
 def authorisation_withdraw(*, authorisation: HolderAuthorisation, by: Actor) -> HolderAuthorisation:
     grant = (
-        HolderAuthorisation.objects.select_for_update()
-        .select_related("ecard__card")
-        .get(pk=authorisation.pk)
+        HolderAuthorisation.objects.select_for_update().select_related("ecard__card").get(pk=authorisation.pk)
     )
     if not grant.is_live():
         raise DomainError("authorisation.ended")

@@ -204,6 +204,9 @@ QR_REVOCATIONS_MAX_AGE_SECONDS = env.int("QR_REVOCATIONS_MAX_AGE_SECONDS", defau
 # Single-use codes, card-state snapshots and the scan-record buffer: Redis when configured.
 QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)
 QR_STORE_TIMEOUT_SECONDS = env.float("QR_STORE_TIMEOUT_SECONDS", default=0.5)
+# How long a web process may use its own copy of a card's state; changes evict it at once
+# (Redis pub/sub), this only bounds a missed eviction.
+QR_SNAPSHOT_LOCAL_SECONDS = env.float("QR_SNAPSHOT_LOCAL_SECONDS", default=2.0)
 SCANNER_ASSERTION_MAX_SECONDS = 300
 SCANNER_STATE_CACHE_SECONDS = env.float("SCANNER_STATE_CACHE_SECONDS", default=2.0)
 SCAN_SESSION_SECONDS = env.int("SCAN_SESSION_SECONDS", default=120)

@@ -140,3 +140,42 @@ def test_with_redis_stopped_codes_are_still_issued_and_the_card_state_read_from_
     with pytest.raises(DomainError):
         app_holder.card.refresh_from_db()
         token_services.code_issue(ecard=app_holder.card.ecard, purpose="payment", by=system)
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_change_made_by_another_process_evicts_this_processs_copy_of_the_card(
+    app_holder, scanner, settings, system
+):
+    from tokens import store as store_module
+
+    text = issue_code(app_holder, "identity")
+    for _ in range(2):  # the second read comes from Redis, and this process keeps a copy
+        assert scanner.verdict(text)["result"] == "accepted"
+    reference = app_holder.card.ecard.reference
+    stale = token_services._local_snapshots[reference][1]
+    services.card_report_temporary_loss(card=app_holder.card, by=system)
+    # Pretend the loss was reported in another web process: this one still has the old
+    # copy until that process's word arrives through Redis.
+    token_services._local_snapshots[reference] = (time.monotonic(), stale)
+    other_process = store_module.RedisStore(settings.QR_STORE_URL)
+    other_process.snapshot_replace(reference, token_services._snapshot_from_db(reference), 60)
+    for _ in range(100):
+        if reference not in token_services._local_snapshots:
+            break
+        time.sleep(0.01)
+    assert scanner.verdict(text)["code"] == "card.temporarily_lost"
+
+
+@pytest.mark.django_db
+def test_a_reader_never_overwrites_a_fresher_shared_copy(
+    app_holder, system, django_capture_on_commit_callbacks
+):
+    from tokens.store import get_store
+
+    reference = app_holder.card.ecard.reference
+    old = token_services._snapshot_from_db(reference)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.card_report_temporary_loss(card=app_holder.card, by=system)  # writes the fresh copy
+    get_store().snapshot_fill(reference, old, 60)  # a slow reader arriving with what it read before
+    assert get_store().snapshot_get(reference)["state"] == "temporarily_lost"

@@ -82,3 +82,16 @@ def test_a_key_outside_its_window_refuses():
     }
     gate = verifier.Verifier(verifier.KeySet.from_jwks(jwks), clock=lambda: 1767225630)
     assert gate.verify(VECTORS[0]["text"]).code == "code.key_not_valid"
+
+
+def test_the_fast_base45_decoder_agrees_with_the_base45_package():
+    import os
+
+    import base45
+
+    for size in range(0, 120):
+        data = os.urandom(size)
+        assert verifier.b45decode(base45.b45encode(data).decode()) == data
+    for bad in ("A", "GGW", "::::", "abc", "ÄÄÄ"):
+        with pytest.raises((ValueError, UnicodeEncodeError)):
+            verifier.b45decode(bad)

@@ -134,9 +134,7 @@ class SigningKeyAdmin(ReadOnlyAdmin):
         if request.method != "POST" or not request.user.has_perm("tokens.add_signingkey"):
             raise PermissionDenied
         key = keys.signing_key_rotate()
-        messages.success(
-            request, f"{key.kid}: 已发布，{key.activates_at:%Y-%m-%d %H:%M} 起签名 / published"
-        )
+        messages.success(request, f"{key.kid}: 已发布，{key.activates_at:%Y-%m-%d %H:%M} 起签名 / published")
         return redirect(reverse("admin:tokens_signingkey_changelist"))
 
 
@@ -168,9 +166,7 @@ class ScanRecordAdmin(ReadOnlyAdmin):
             .annotate(n=Count("id"))
             .order_by("-day", "purpose", "result")
         )
-        return super().changelist_view(
-            request, {**(extra_context or {}), "daily_counts": list(daily)}
-        )
+        return super().changelist_view(request, {**(extra_context or {}), "daily_counts": list(daily)})
 
 
 @admin.register(Revocation)

@@ -30,9 +30,7 @@ def _kid(raw_public: bytes) -> str:
 
 def verify_window() -> datetime.timedelta:
     """How long a key keeps verifying after it stops signing."""
-    return datetime.timedelta(
-        seconds=max(settings.QR_LIFETIMES.values()) + settings.QR_CLOCK_SKEW_SECONDS
-    )
+    return datetime.timedelta(seconds=max(settings.QR_LIFETIMES.values()) + settings.QR_CLOCK_SKEW_SECONDS)
 
 
 def _env_private_keys() -> dict[str, bytes]:
@@ -52,9 +50,7 @@ def private_key(kid: str) -> Ed25519PrivateKey:
     try:
         return serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
-        raise RuntimeError(
-            f"the private key of signing key {kid} is not in {path.parent}"
-        ) from None
+        raise RuntimeError(f"the private key of signing key {kid} is not in {path.parent}") from None
 
 
 @transaction.atomic
@@ -79,9 +75,7 @@ def signing_key_rotate(*, now=None) -> SigningKey:
     current = list(SigningKey.objects.select_for_update().filter(deactivated_at__isnull=True))
     signing_now = [k for k in current if k.activates_at <= now]
     activates_at = (
-        now + datetime.timedelta(seconds=settings.QR_KEY_PUBLISH_LEAD_SECONDS)
-        if signing_now
-        else now
+        now + datetime.timedelta(seconds=settings.QR_KEY_PUBLISH_LEAD_SECONDS) if signing_now else now
     )
     for old in current:
         old.deactivated_at = max(activates_at, old.activates_at)

@@ -30,7 +30,7 @@ from .store import MemoryStore, StoreUnavailable, get_store
 log = logging.getLogger(__name__)
 
 SCANNER_AUDIENCE = "ecard:scanner"
-SNAPSHOT_TTL = 300
+SNAPSHOT_TTL = 60
 
 
 def _lifetime(purpose: str) -> int:
@@ -39,9 +39,7 @@ def _lifetime(purpose: str) -> int:
 
 def _live_grant(ecard: ECard, purpose: str, now=None) -> HolderAuthorisation | None:
     now = now or timezone.now()
-    grants = HolderAuthorisation.objects.filter(
-        ecard=ecard, ended_at__isnull=True, expires_at__gt=now
-    )
+    grants = HolderAuthorisation.objects.filter(ecard=ecard, ended_at__isnull=True, expires_at__gt=now)
     return next((g for g in grants if purpose in g.purposes), None)
 
 
@@ -109,16 +107,13 @@ def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
     if reference is None:
         return
     now = timezone.now()
-    if (
-        after in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED)
-        and before != after
-    ):
+    if after in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED) and before != after:
         Revocation.objects.create(ecard_reference=reference, not_before=now, reason=f"card.{after}")
     elif after == CardState.ACTIVE and before == CardState.TEMPORARILY_LOST:
         Revocation.objects.create(
             ecard_reference=reference, not_before=now, reason="card.loss_lifted", lifted=True
         )
-    transaction.on_commit(lambda: snapshot_forget(reference))
+    transaction.on_commit(lambda: snapshot_refresh(reference))
 
 
 def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
@@ -128,7 +123,7 @@ def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
             ecard_reference=ecard.reference, not_before=timezone.now(), reason=revoke_reason
         )
     reference = ecard.reference
-    transaction.on_commit(lambda: snapshot_forget(reference))
+    transaction.on_commit(lambda: snapshot_refresh(reference))
 
 
 def revocations_since(cursor: int, *, limit: int = 1000) -> tuple[list[dict], int, bool]:
@@ -161,9 +156,7 @@ def revocations_jws(*, since: int) -> str:
         "more": more,
         "entries": entries,
     }
-    return jwt.encode(
-        payload, keys.private_key(key.kid), algorithm="EdDSA", headers={"kid": key.kid}
-    )
+    return jwt.encode(payload, keys.private_key(key.kid), algorithm="EdDSA", headers={"kid": key.kid})
 
 
 # --------------------------------------------------------------------------- card snapshots
@@ -188,29 +181,62 @@ def _snapshot_from_db(reference: str) -> dict | None:
     }
 
 
+# Each process keeps the snapshots it used for a moment, evicted by the lifecycle services
+# through Redis pub/sub: the verify hot path then reads no card state at all in the steady
+# state. The lifetime bounds how stale a copy can be if an eviction is ever missed.
+_local_snapshots: dict[str, tuple[float, dict]] = {}
+_listener_generation = 0
+_listening = 0
+
+
+def _forget_local(reference: str) -> None:
+    _local_snapshots.pop(reference, None)
+
+
+def _listen() -> None:
+    global _listening
+    with _lock:
+        if _listening != _listener_generation + 1:
+            _listening = generation = _listener_generation + 1
+            get_store().listen_for_changes(
+                _forget_local, _local_snapshots.clear, lambda: _listening == generation
+            )
+
+
 def snapshot_get(reference: str) -> dict | None:
+    local = _local_snapshots.get(reference)
+    if local is not None and time.monotonic() - local[0] < settings.QR_SNAPSHOT_LOCAL_SECONDS:
+        return local[1]
+    if _listening != _listener_generation + 1:
+        _listen()
     store = get_store()
     try:
-        cached = store.snapshot_get(reference)
+        snapshot = store.snapshot_get(reference)
     except StoreUnavailable:
         return _snapshot_from_db(reference)
-    if cached is not None:
-        return cached
+    if snapshot is not None:
+        # Only a copy read from the shared store is kept here: one read from the database
+        # may predate a change whose eviction message already went by.
+        _local_snapshots[reference] = (time.monotonic(), snapshot)
+        return snapshot
     snapshot = _snapshot_from_db(reference)
     if snapshot is not None:
         try:
-            store.snapshot_set(reference, snapshot, SNAPSHOT_TTL)
+            store.snapshot_fill(reference, snapshot, SNAPSHOT_TTL)
         except StoreUnavailable:
             pass
     return snapshot
 
 
-def snapshot_forget(reference: str) -> None:
+def snapshot_refresh(reference: str) -> None:
+    """After a change commits: the fresh state for everyone, and every process drops its copy."""
+    _forget_local(reference)
     try:
-        get_store().snapshot_forget(reference)
+        get_store().snapshot_replace(reference, _snapshot_from_db(reference), SNAPSHOT_TTL)
     except StoreUnavailable:
-        # Redis is down, so nobody reads the snapshot from it either; it expires by itself.
-        log.warning("could not drop the card snapshot of an e-card: store unavailable")
+        # While Redis is unreachable nobody reads the shared copy; if it comes back with the
+        # old copy still in it, SNAPSHOT_TTL bounds how long that copy lives.
+        log.warning("could not refresh the card snapshot of an e-card: store unavailable")
 
 
 # --------------------------------------------------------------------------- scanners
@@ -309,6 +335,9 @@ def reset_caches() -> None:
     """Forget every per-process cache (tests; a settings change)."""
     from .store import reset_store
 
+    global _listener_generation
+    _listener_generation += 1  # running listeners see they are stale and stop
+    _local_snapshots.clear()
     _assertions.clear()
     _devices.clear()
     _seen.clear()
@@ -409,9 +438,7 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
         return None, False
     if answer.verdict == Verdict.NEEDS_AUTHORISATION:
         now = time.time()
-        if any(
-            code.purpose in purposes and expires > now for purposes, expires in snapshot["grants"]
-        ):
+        if any(code.purpose in purposes and expires > now for purposes, expires in snapshot["grants"]):
             return None, True
         return answer.code, False
     return answer.code, False
@@ -455,9 +482,7 @@ def verify_online(*, device: Device, text: str) -> Outcome:
     claim = _claim_key(parsed, device) if parsed and reason is None else None
     try:
         if reason is not None:
-            store.record(
-                {**record, "result": "rejected", "reason": reason, "authorised_by_holder": False}
-            )
+            store.record({**record, "result": "rejected", "reason": reason, "authorised_by_holder": False})
         elif claim is None:
             store.record(accepted)
         else:
@@ -470,9 +495,7 @@ def verify_online(*, device: Device, text: str) -> Outcome:
             # Without the single-use store a second scan of this code could not be told
             # apart: refuse rather than accept a possible replay.
             reason, authorised = "store.unavailable", False
-        _write_records(
-            [{**record, "result": "rejected" if reason else "accepted", "reason": reason or ""}]
-        )
+        _write_records([{**record, "result": "rejected" if reason else "accepted", "reason": reason or ""}])
     if isinstance(store, MemoryStore):
         scan_records_flush()
     return Outcome(
@@ -532,13 +555,9 @@ def scans_upload(*, device: Device, items: list[dict]) -> dict:
             if key is None or not key.algorithm.verify(key.key, code.signature, code.body):
                 raise verifier.Refusal("code.bad_signature")
         except verifier.Refusal as refusal:
-            raise DomainError(
-                "scanner.upload_invalid", field="scans", reason=refusal.code
-            ) from None
+            raise DomainError("scanner.upload_invalid", field="scans", reason=refusal.code) from None
         with transaction.atomic():
-            if ScanRecord.objects.filter(
-                device_id=device.pk, nonce=code.nonce, offline=True
-            ).exists():
+            if ScanRecord.objects.filter(device_id=device.pk, nonce=code.nonce, offline=True).exists():
                 duplicates += 1
                 continue
             others = ScanRecord.objects.select_for_update().filter(
@@ -594,9 +613,7 @@ def scan_session_confirm(
         raise DomainError("session.not_found")
     with transaction.atomic():
         session = (
-            ScanSession.objects.select_for_update()
-            .filter(session_id=text[len(SESSION_PREFIX) :])
-            .first()
+            ScanSession.objects.select_for_update().filter(session_id=text[len(SESSION_PREFIX) :]).first()
         )
         if session is None:
             raise DomainError("session.not_found")
@@ -616,11 +633,7 @@ def scan_session_confirm(
             authorised = True
         if password is not None:
             ecard_check_password(ecard=ecard, password=password)
-        elif (
-            authorisation_id is None
-            or grant is None
-            or str(grant.public_id) != str(authorisation_id)
-        ):
+        elif authorisation_id is None or grant is None or str(grant.public_id) != str(authorisation_id):
             raise DomainError("ecard.password_wrong", field="password")
         session.confirmed_at = timezone.now()
         session.ecard = ecard

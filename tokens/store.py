@@ -19,6 +19,7 @@ from django.conf import settings
 
 SCANS = "ecard:scans"
 DRAIN_LOCK = "ecard:scans:drain"
+CHANGED = "ecard:snapshots:changed"
 
 
 class StoreUnavailable(Exception):
@@ -61,11 +62,43 @@ class RedisStore:
         raw = self._call(self.client.get, f"ecard:snap:{ref}")
         return json.loads(raw) if raw else None
 
-    def snapshot_set(self, ref: str, data: dict, ttl: int) -> None:
-        self._call(self.client.set, f"ecard:snap:{ref}", json.dumps(data), ex=ttl)
+    def snapshot_fill(self, ref: str, data: dict, ttl: int) -> None:
+        """A reader's copy, only where none is: it may have read the database before a change."""
+        self._call(self.client.set, f"ecard:snap:{ref}", json.dumps(data), ex=ttl, nx=True)
 
-    def snapshot_forget(self, ref: str) -> None:
-        self._call(self.client.delete, f"ecard:snap:{ref}")
+    def snapshot_replace(self, ref: str, data: dict | None, ttl: int) -> None:
+        """The writer's fresh copy after its commit, and word to every process to drop theirs."""
+        pipe = self.client.pipeline(transaction=False)
+        if data is None:
+            pipe.delete(f"ecard:snap:{ref}")
+        else:
+            pipe.set(f"ecard:snap:{ref}", json.dumps(data), ex=ttl)
+        pipe.publish(CHANGED, ref)
+        self._call(pipe.execute)
+
+    def listen_for_changes(self, forget, forget_all, alive) -> None:
+        """Evict this process's copies when any process changes a card (a daemon thread).
+
+        On a lost subscription everything local is dropped: a missed message must not
+        leave a stale state behind. The thread ends once ``alive()`` turns false.
+        """
+
+        def run():
+            while alive():
+                try:
+                    pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(CHANGED)
+                    forget_all()
+                    while alive():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message and message.get("type") == "message":
+                            forget(message["data"].decode())
+                    pubsub.close()
+                except Exception:  # the connection dropped: start again, clean
+                    forget_all()
+                    time.sleep(0.5)
+
+        threading.Thread(target=run, name="ecard-snapshot-listener", daemon=True).start()
 
     def record(
         self,
@@ -121,11 +154,17 @@ class MemoryStore:
     def snapshot_get(self, ref):
         return self.snapshots.get(ref)
 
-    def snapshot_set(self, ref, data, ttl):
-        self.snapshots[ref] = data
+    def snapshot_fill(self, ref, data, ttl):
+        self.snapshots.setdefault(ref, data)
 
-    def snapshot_forget(self, ref):
-        self.snapshots.pop(ref, None)
+    def snapshot_replace(self, ref, data, ttl):
+        if data is None:
+            self.snapshots.pop(ref, None)
+        else:
+            self.snapshots[ref] = data
+
+    def listen_for_changes(self, forget, forget_all, alive):
+        pass  # one process: nothing to hear from
 
     def claim(self, key, ttl) -> bool:
         now = time.monotonic()

@@ -83,6 +83,36 @@ class Ed25519:
 ALGORITHMS: dict[str, Algorithm] = {"Ed25519": Ed25519()}
 
 
+_ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+_VALUES = bytes(_ALPHABET.index(i) if i in _ALPHABET else 255 for i in range(256))
+
+
+def b45decode(text: str) -> bytes:
+    """RFC 9285 base45, decoded with C-speed translate and pack.
+
+    The ``base45`` package (used to encode) decodes in a Python loop that costs about a
+    sixth of an Ed25519 verification; a gate verifies thousands of codes a minute.
+    """
+    values = text.encode("ascii").translate(_VALUES)
+    if b"\xff" in values:
+        raise ValueError("not base45")
+    size = len(values)
+    whole = size - size % 3
+    words = [values[i] + values[i + 1] * 45 + values[i + 2] * 2025 for i in range(0, whole, 3)]
+    try:
+        raw = struct.pack(f">{len(words)}H", *words)
+    except struct.error:
+        raise ValueError("not base45") from None
+    if size - whole == 2:
+        last = values[whole] + values[whole + 1] * 45
+        if last > 255:
+            raise ValueError("not base45")
+        raw += bytes((last,))
+    elif size - whole == 1:
+        raise ValueError("not base45")
+    return raw
+
+
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -190,8 +220,8 @@ def parse(text: str) -> Code:
     if not isinstance(text, str) or not text.startswith(PREFIX):
         raise Refusal("code.malformed")
     try:
-        raw = base45.b45decode(text[len(PREFIX) :])
-    except (ValueError, KeyError):
+        raw = b45decode(text[len(PREFIX) :])
+    except (ValueError, UnicodeEncodeError):
         raise Refusal("code.malformed") from None
     if len(raw) < 1:
         raise Refusal("code.malformed")

@@ -5,17 +5,13 @@ from ecard.importing import COLUMNS, BadLine, import_cards
 
 class Command(BaseCommand):
     help = (
-        "Load the card centre's CSV (UTF-8, header: "
-        + ",".join(COLUMNS)
-        + ") into holders and cards. "
+        "Load the card centre's CSV (UTF-8, header: " + ",".join(COLUMNS) + ") into holders and cards. "
         "Idempotent by card number. Any bad line aborts the whole file unless --skip-bad is given."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
-        parser.add_argument(
-            "--skip-bad", action="store_true", help="import the good lines, report the bad"
-        )
+        parser.add_argument("--skip-bad", action="store_true", help="import the good lines, report the bad")
 
     def handle(self, *args, file, skip_bad, **options):
         try:
@@ -30,11 +26,7 @@ class Command(BaseCommand):
 
         for line_number, reason in report.bad:
             self.stderr.write(f"line {line_number}: {reason}")
-        summary = (
-            f"{report.created} created, {report.existing} already imported, {len(report.bad)} bad"
-        )
+        summary = f"{report.created} created, {report.existing} already imported, {len(report.bad)} bad"
         if not report.written:
-            raise CommandError(
-                f"nothing written: {summary} (use --skip-bad to import the good lines)"
-            )
+            raise CommandError(f"nothing written: {summary} (use --skip-bad to import the good lines)")
         self.stdout.write(self.style.SUCCESS(summary))

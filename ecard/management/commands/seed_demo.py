@@ -37,9 +37,7 @@ DEMO = [
 
 
 class Command(BaseCommand):
-    help = (
-        "Create demo holders and cards in different states, and staff logins (credentials printed)."
-    )
+    help = "Create demo holders and cards in different states, and staff logins (credentials printed)."
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -63,9 +61,7 @@ class Command(BaseCommand):
                 by=by,
             )
             holders[scenario] = holder
-            issued = (
-                today - datetime.timedelta(days=365 * 10 - 40) if scenario == "expiring" else today
-            )
+            issued = today - datetime.timedelta(days=365 * 10 - 40) if scenario == "expiring" else today
             card = services.card_create(
                 holder=holder,
                 region="11",
@@ -83,9 +79,7 @@ class Command(BaseCommand):
                     by=by,
                 )
             if scenario in ("active_with_ecard", "temporarily_lost", "minor"):
-                services.ecard_issue(
-                    card=card, channel=ECardChannel.NATIONAL_APP, password="258013", by=by
-                )
+                services.ecard_issue(card=card, channel=ECardChannel.NATIONAL_APP, password="258013", by=by)
             if scenario == "temporarily_lost":
                 services.card_report_temporary_loss(card=card, by=by)
             if scenario == "lost_replacement_pending":
@@ -100,9 +94,7 @@ class Command(BaseCommand):
                     except DomainError:
                         pass
         self.stdout.write(f"{len(DEMO)} demo holders and cards created")
-        self.stdout.write(
-            "demo e-card password for 张伟, 刘洋 and 张小雨's cards: 258013; card PINs: 123456"
-        )
+        self.stdout.write("demo e-card password for 张伟, 刘洋 and 张小雨's cards: 258013; card PINs: 123456")
 
     def _staff(self):
         lines = []

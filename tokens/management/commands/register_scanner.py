@@ -15,9 +15,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--purposes", required=True, help="comma-separated: payment,transit,culture,identity"
         )
-        parser.add_argument(
-            "--public-key", required=True, help="file with the PEM or raw base64 public key"
-        )
+        parser.add_argument("--public-key", required=True, help="file with the PEM or raw base64 public key")
 
     def handle(self, *args, org, kind, purposes, public_key, **options):
         try:
