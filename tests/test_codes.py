@@ -342,3 +342,34 @@ class TestKeys:
 
         reset_caches()
         assert scanner.verdict(issue_code(app_holder, "identity"))["result"] == "accepted"
+
+
+class TestMoreReasons:
+    def test_a_well_signed_code_for_an_e_card_that_does_not_exist_is_refused(self, app_holder, scanner):
+        issue_code(app_holder)  # makes sure a signing key exists
+        key = SigningKey.objects.get()
+        text = verifier.encode(
+            purpose="identity",
+            kid=key.kid,
+            ecard="ffffffffffffffffffffffff",
+            issued_at=int(time.time()),
+            lifetime=120,
+            nonce=b"\x00" * 8,
+            authorised_by_holder=False,
+            sign=keys.private_key(key.kid).sign,
+        )
+        assert scanner.verdict(text)["code"] == "ecard.unknown"
+
+    def test_an_expired_card_is_refused_where_the_city_says_so(self, app_holder, scanner, settings):
+        from ecard.models import Card
+
+        text = issue_code(app_holder, "identity")
+        Card.objects.filter(pk=app_holder.card.pk).update(
+            valid_until=timezone.localdate() - datetime.timedelta(days=1)
+        )
+        from tokens.services import reset_caches
+
+        reset_caches()
+        assert scanner.verdict(text)["result"] == "accepted"  # default: usable until replaced
+        settings.CARD_EXPIRED_USABLE = False
+        assert scanner.verdict(text)["code"] == "card.expired"
