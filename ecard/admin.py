@@ -31,6 +31,8 @@ from .models import (
     CancellationReason,
     Card,
     ECard,
+    Notice,
+    NoticeDelivery,
     ReplacementKind,
 )
 
@@ -237,3 +239,30 @@ class CalendarDayInline(admin.TabularInline):
 class CalendarYearAdmin(admin.ModelAdmin):
     list_display = ["year", "note"]
     inlines = [CalendarDayInline]
+
+
+@admin.register(Notice)
+class NoticeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "holder_name", "milestone", "is_read", "delivered_at"]
+    list_filter = ["kind", "milestone", ("delivered_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["holder"]
+    search_fields = ["kind", "subject"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    exclude = ["holder"]
+    readonly_fields = ["holder_name"]
+
+    @admin.display(description="持卡人 / holder")
+    def holder_name(self, notice):
+        return notice.holder.name_masked
+
+    @admin.display(description="已读 / read", boolean=True)
+    def is_read(self, notice):
+        return notice.read_at is not None
+
+
+@admin.register(NoticeDelivery)
+class NoticeDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "notice", "channel", "ok", "error"]
+    list_filter = ["channel", "ok"]
+    list_select_related = ["notice"]

@@ -372,6 +372,8 @@ class Notice(models.Model):
     body_en = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    # Set once the delivery channels took it: the deliverer claims notices by this.
+    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "通知 / notice"
@@ -382,6 +384,27 @@ class Notice(models.Model):
                 fields=["holder", "kind", "subject", "milestone"], name="notice_once_per_milestone"
             )
         ]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(delivered_at__isnull=True), name="notice_undelivered_idx")
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+
+class NoticeDelivery(models.Model):
+    """One attempt to deliver a notice through one channel (the delivery log)."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField("渠道 / channel", max_length=40)
+    ok = models.BooleanField("成功 / delivered")
+    error = models.CharField("错误 / error", max_length=200, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "通知投递记录 / delivery"
+        verbose_name_plural = "通知投递记录 / delivery log"
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {'ok' if self.ok else 'failed'}"

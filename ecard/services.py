@@ -21,11 +21,12 @@ from accounts.identity import normalise_id_number
 from accounts.models import Holder
 from tokens import services as token_services
 
-from . import workdays
+from . import notices, workdays
 from .audit import Actor, audit_record
 from .errors import DomainError
 from .matrix import Purpose, Verdict, card_services
 from .models import (
+    ActorKind,
     CancellationReason,
     Card,
     CardState,
@@ -51,7 +52,7 @@ def _transition(card: Card, *, to: str, action: str, by: Actor, reason: str = ""
         ended_at=timezone.now(), end_reason="state_changed"
     )
     token_services.card_changed(card, before=before, after=to)
-    audit_record(
+    event = audit_record(
         action=action,
         by=by,
         card=card,
@@ -59,6 +60,26 @@ def _transition(card: Card, *, to: str, action: str, by: Actor, reason: str = ""
         state_after=to,
         reason=reason,
         data=data,
+    )
+    _notify_holder(card, action, by, event)
+
+
+def _notify_holder(card: Card, action: str, by: Actor, event) -> None:
+    """A change the holder did not make themselves is told to them, once it has committed."""
+    if by.kind == ActorKind.HOLDER or action not in notices.TEMPLATES:
+        return
+    params = notices.card_params(
+        card,
+        deadline=(
+            timezone.localtime(card.formalisation_deadline).strftime("%Y-%m-%d %H:%M")
+            if card.formalisation_deadline
+            else ""
+        ),
+        reason=card.get_cancellation_reason_display() if card.cancellation_reason else "",
+    )
+    holder_id, subject = card.holder_id, str(event.pk)
+    transaction.on_commit(
+        lambda: notices.notice_send(holder=holder_id, kind=action, subject=subject, params=params)
     )
 
 
@@ -310,13 +331,14 @@ def card_unlock_pin(*, card: Card, by: Actor) -> Card:
     card.pin_failures = 0
     card.save(update_fields=["pin_locked", "pin_failures", "updated_at"])
     token_services.card_changed(card)
-    audit_record(
+    event = audit_record(
         action="card.pin_unlocked",
         by=by,
         card=card,
         state_before=card.state,
         state_after=card.state,
     )
+    _notify_holder(card, "card.pin_unlocked", by, event)
     return card
 
 
@@ -331,7 +353,10 @@ def card_reset_pin(*, card: Card, by: Actor) -> Card:
     card.pin_failures = 0
     card.save(update_fields=["pin_hash", "pin_is_initial", "pin_locked", "pin_failures", "updated_at"])
     token_services.card_changed(card)
-    audit_record(action="card.pin_reset", by=by, card=card, state_before=card.state, state_after=card.state)
+    event = audit_record(
+        action="card.pin_reset", by=by, card=card, state_before=card.state, state_after=card.state
+    )
+    _notify_holder(card, "card.pin_reset", by, event)
     return card
 
 

@@ -8,6 +8,7 @@ and real Celery workers.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -104,10 +105,17 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Loaded into django-celery-beat's tables when beat starts; editable in the admin there.
 CELERY_BEAT_SCHEDULE = {
     "scan-records-flush": {"task": "tokens.scan_records_flush", "schedule": 2.0},
+    "expiry-notices": {"task": "ecard.expiry_notices", "schedule": crontab(hour=8, minute=0)},
+    "loss-deadlines": {"task": "ecard.loss_deadlines", "schedule": crontab(minute="*/10")},
+    "replacement-ready": {"task": "ecard.replacement_ready", "schedule": crontab(hour=9, minute=0)},
+    "housekeeping": {"task": "ecard.housekeeping", "schedule": crontab(hour=3, minute=30)},
+    # Backstop for deliveries queued while the broker was away.
+    "notices-deliver": {"task": "ecard.notices_deliver", "schedule": 60.0},
 }
 
 REST_FRAMEWORK = {
@@ -180,6 +188,10 @@ CARD_RENEWAL_WINDOW_DAYS = env.int("CARD_RENEWAL_WINDOW_DAYS", default=60)
 CARD_EXPIRED_USABLE = env.bool("CARD_EXPIRED_USABLE", default=True)
 CARD_INITIAL_PIN = env.str("CARD_INITIAL_PIN", default="123456")
 CARD_PIN_MAX_FAILURES = env.int("CARD_PIN_MAX_FAILURES", default=6)
+# Notices: delivery channels (dotted paths to classes with send(notice)) and job chunking.
+NOTICE_CHANNELS = env.list("NOTICE_CHANNELS", default=["ecard.notices.LoggingChannel"])
+NOTICE_CHUNK_SIZE = env.int("NOTICE_CHUNK_SIZE", default=10000)
+IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 # Age under which a holder acts through a guardian.
 HOLDER_GUARDIAN_AGE = env.int("HOLDER_GUARDIAN_AGE", default=16)
 

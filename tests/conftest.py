@@ -34,6 +34,16 @@ def _auth_keys_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("auth-keys")
 
 
+@pytest.fixture(autouse=True)
+def _celery_in_process():
+    # Tasks run inline here; test_celery_worker.py switches this off to use a real worker.
+    from ecard.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
 @pytest.fixture(scope="session")
 def _qr_keys_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("qr-keys")

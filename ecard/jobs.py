@@ -1,0 +1,163 @@
+"""The scheduled jobs. Celery tasks and ``manage.py run_job`` call these; each is idempotent."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from .audit import Actor
+from .errors import DomainError
+from .models import Card, CardState, Notice
+from .notices import card_params, notice_send, notices_create_bulk
+from .services import card_lapse_temporary_loss
+
+# Days before valid_until at which a holder hears about it: 60, 30, 7 and the day itself.
+EXPIRY_MILESTONES = ((0, "0d"), (7, "7d"), (30, "30d"), (60, "60d"))
+
+
+def expiry_milestone(days_left: int) -> str | None:
+    """The latest milestone reached: a job that missed a day still sends the one it owes."""
+    for limit, name in EXPIRY_MILESTONES:
+        if 0 <= days_left <= limit:
+            return name
+    return None
+
+
+def expiry_chunks(*, size: int | None = None) -> list[tuple[int, int]]:
+    """Primary-key ranges covering every card, so no job ever loads all cards at once."""
+    size = size or settings.NOTICE_CHUNK_SIZE
+    bounds = Card.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return []
+    return [
+        (low, min(low + size, bounds["high"] + 1)) for low in range(bounds["low"], bounds["high"] + 1, size)
+    ]
+
+
+def expiring_cards(low: int, high: int, today: datetime.date):
+    horizon = today + datetime.timedelta(days=EXPIRY_MILESTONES[-1][0])
+    return (
+        Card.objects.filter(pk__gte=low, pk__lt=high, valid_until__gte=today, valid_until__lte=horizon)
+        .exclude(state=CardState.CANCELLED)
+        .filter(replacement_applied_at__isnull=True)
+    )
+
+
+@transaction.atomic
+def expiry_notices_chunk(*, low: int, high: int, today: datetime.date) -> int:
+    """The notices one chunk of cards owes today, written in one transaction.
+
+    A chunk killed half-way leaves nothing; run again it writes them all, and the unique
+    constraint turns a second run (or a second beat) into no notice at all.
+    """
+    rows = []
+    for pk, holder_id, number, valid_until in expiring_cards(low, high, today).values_list(
+        "pk", "holder_id", "number", "valid_until"
+    ):
+        milestone = expiry_milestone((valid_until - today).days)
+        rows.append(
+            {
+                "holder_id": holder_id,
+                "kind": "card.expiring",
+                "subject": str(pk),
+                "milestone": milestone,
+                "params": {"card_tail": number[-4:], "valid_until": valid_until.isoformat()},
+            }
+        )
+    if not rows:
+        return 0
+    sent = set(
+        Notice.objects.filter(kind="card.expiring", subject__in=[r["subject"] for r in rows]).values_list(
+            "subject", "milestone"
+        )
+    )
+    return notices_create_bulk([r for r in rows if (r["subject"], r["milestone"]) not in sent])
+
+
+@dataclasses.dataclass
+class LossDeadlineReport:
+    reminded: int = 0
+    lapsed: int = 0
+    skipped: int = 0
+
+
+def loss_deadlines(*, now: datetime.datetime | None = None) -> LossDeadlineReport:
+    """Remind on the last working day before a temporary loss ends; lapse the ones that ended.
+
+    The lapse goes through the domain service, which re-checks under the row lock, so a
+    lift or formal loss made at the same moment wins cleanly and is skipped here.
+    """
+    now = now or timezone.now()
+    report = LossDeadlineReport()
+    overdue = Card.objects.filter(state=CardState.TEMPORARILY_LOST, formalisation_deadline__lte=now)
+    for card in overdue.iterator(chunk_size=500):
+        try:
+            card_lapse_temporary_loss(card=card, by=Actor.system("loss_deadlines"), now=now)
+            report.lapsed += 1
+        except DomainError:
+            report.skipped += 1
+    today = timezone.localdate(now)
+    # The deadline is the start of the day after the last working day of the window.
+    upcoming = Card.objects.filter(
+        state=CardState.TEMPORARILY_LOST,
+        formalisation_deadline__gt=now,
+        formalisation_deadline__lte=now + datetime.timedelta(days=1),
+    )
+    for card in upcoming.iterator(chunk_size=500):
+        deadline = timezone.localtime(card.formalisation_deadline)
+        if today >= deadline.date() - datetime.timedelta(days=1):
+            notice = notice_send(
+                holder=card.holder_id,
+                kind="loss.deadline_reminder",
+                subject=str(card.pk),
+                milestone=deadline.isoformat(),
+                params=card_params(card, deadline=deadline.strftime("%Y-%m-%d %H:%M")),
+            )
+            report.reminded += notice is not None
+    return report
+
+
+def replacement_ready(*, today: datetime.date | None = None) -> int:
+    """Tell holders their new card can be collected, once its pick-up date has come."""
+    today = today or timezone.localdate()
+    ready = Card.objects.filter(
+        state=CardState.SEALED, replaces__isnull=False, received_at__isnull=True, ready_on__lte=today
+    )
+    sent = 0
+    for card in ready.iterator(chunk_size=500):
+        notice = notice_send(
+            holder=card.holder_id, kind="replacement.ready", subject=str(card.pk), params=card_params(card)
+        )
+        sent += notice is not None
+    return sent
+
+
+def housekeeping(*, now: datetime.datetime | None = None) -> dict[str, int]:
+    """Purge what has expired: idempotency keys, used sessions and tokens, single-use claims."""
+    from accounts.models import IdempotencyRecord, RefreshToken
+    from tokens.models import ScanSession
+    from tokens.store import MemoryStore, get_store
+
+    now = now or timezone.now()
+    keep = datetime.timedelta(hours=settings.IDEMPOTENCY_KEEP_HOURS)
+    purged = {
+        "idempotency_keys": IdempotencyRecord.objects.filter(created_at__lt=now - keep).delete()[0],
+        "refresh_tokens": RefreshToken.objects.filter(expires_at__lt=now).delete()[0],
+        "scan_sessions": ScanSession.objects.filter(expires_at__lt=now - datetime.timedelta(days=1)).delete()[
+            0
+        ],
+    }
+    store = get_store()
+    if isinstance(store, MemoryStore):  # Redis expires single-use claims by itself
+        with store.lock:
+            expired = [key for key, until in store.claims.items() if until <= time.monotonic()]
+            for key in expired:
+                del store.claims[key]
+        purged["single_use_claims"] = len(expired)
+    return purged

@@ -1,0 +1,252 @@
+"""Notices to holders: templates, the once-only record, and delivery through pluggable channels.
+
+Holders are warned never to click links in messages about their card [seed 003], so no
+notice has a link: it says where to go in the app or which outlet to visit, and gives the
+hotline 12333. A test renders every template and looks for anything like a link.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from accounts.models import Holder
+
+from .models import Notice, NoticeDelivery
+
+log = logging.getLogger(__name__)
+
+HOTLINE = "如有疑问请拨打12333。"
+HOTLINE_EN = "Questions: call 12333."
+
+# kind: (title, body, title_en, body_en); fields from the params given to notice_send.
+TEMPLATES: dict[str, tuple[str, str, str, str]] = {
+    "card.expiring": (
+        "社保卡即将到期",
+        "您尾号{card_tail}的社保卡将于{valid_until}到期。请在App“社保卡-换领”中申请换领，"
+        "或携带身份证件到就近的社保卡服务网点办理。" + HOTLINE,
+        "Your social security card is expiring",
+        "Your card ending {card_tail} expires on {valid_until}. Apply for a renewal in the app "
+        "(Card > Renewal) or at a card service outlet with your ID. " + HOTLINE_EN,
+    ),
+    "card.expired": (
+        "社保卡已到期",
+        "您尾号{card_tail}的社保卡已于{valid_until}到期。请在App“社保卡-换领”中申请换领，"
+        "或携带身份证件到就近的社保卡服务网点办理。" + HOTLINE,
+        "Your social security card has expired",
+        "Your card ending {card_tail} expired on {valid_until}. Apply for a renewal in the app "
+        "(Card > Renewal) or at a card service outlet with your ID. " + HOTLINE_EN,
+    ),
+    "loss.deadline_reminder": (
+        "临时挂失即将失效",
+        "您尾号{card_tail}的社保卡临时挂失将于{deadline}失效，届时卡片自动恢复正常使用。"
+        "如卡片确已丢失，请在此之前携带身份证件到社保卡服务网点办理正式挂失。" + HOTLINE,
+        "Your temporary loss report ends soon",
+        "The temporary loss report on your card ending {card_tail} ends at {deadline} and the "
+        "card works again. If it is really lost, report the loss formally at a card service "
+        "outlet with your ID before then. " + HOTLINE_EN,
+    ),
+    "replacement.ready": (
+        "新社保卡可以领取",
+        "您申请的新社保卡（尾号{card_tail}）已制作完成，请携带身份证件和领卡证明到办理补换卡的"
+        "社保卡服务网点领取。" + HOTLINE,
+        "Your new card is ready",
+        "Your new card (ending {card_tail}) is ready. Collect it at the card service outlet "
+        "where you applied, with your ID and the collection slip. " + HOTLINE_EN,
+    ),
+    # State changes the holder did not make themselves.
+    "card.loss_reported": (
+        "社保卡已临时挂失",
+        "您尾号{card_tail}的社保卡已临时挂失，{deadline}前未办理正式挂失将自动恢复。"
+        "如非本人操作，请立即拨打12333。",
+        "Your card was reported lost",
+        "Your card ending {card_tail} was temporarily reported lost; unless formalised by "
+        "{deadline} it works again. If this was not you, call 12333 now.",
+    ),
+    "card.loss_formalised": (
+        "社保卡已正式挂失",
+        "您尾号{card_tail}的社保卡已正式挂失，挂失不可撤销。可在服务网点申请补领新卡。" + HOTLINE,
+        "Your card is formally reported lost",
+        "Your card ending {card_tail} is formally reported lost; this cannot be undone. Apply "
+        "for a new card at a card service outlet. " + HOTLINE_EN,
+    ),
+    "card.loss_lifted": (
+        "社保卡已解除挂失",
+        "您尾号{card_tail}的社保卡已解除挂失，可正常使用。如非本人操作，请立即拨打12333。",
+        "Your card's loss report was lifted",
+        "The loss report on your card ending {card_tail} was lifted; the card works again. "
+        "If this was not you, call 12333 now.",
+    ),
+    "card.loss_lapsed": (
+        "临时挂失已自动解除",
+        "您尾号{card_tail}的社保卡临时挂失期限已过且未办理正式挂失，卡片已自动恢复正常使用。"
+        "如卡片仍未找到，请在App中重新挂失或携带身份证件到服务网点办理正式挂失。" + HOTLINE,
+        "Your temporary loss report has ended",
+        "The temporary loss report on your card ending {card_tail} was not formalised in time, "
+        "so the card works again. If it is still missing, report it again in the app or "
+        "formally at a card service outlet. " + HOTLINE_EN,
+    ),
+    "card.cancelled": (
+        "社保卡已注销",
+        "您尾号{card_tail}的社保卡已注销（{reason}）。" + HOTLINE,
+        "Your card was cancelled",
+        "Your card ending {card_tail} was cancelled ({reason}). " + HOTLINE_EN,
+    ),
+    "card.enabled": (
+        "社保卡已启用",
+        "您尾号{card_tail}的社保卡已启用。如为补换的新卡，原卡已同时注销，电子社保卡已转至新卡。" + HOTLINE,
+        "Your card is enabled",
+        "Your card ending {card_tail} is enabled. If it replaces an old card, the old one is "
+        "cancelled and your e-card moved to the new one. " + HOTLINE_EN,
+    ),
+    "card.pin_unlocked": (
+        "社保卡密码已解锁",
+        "您尾号{card_tail}的社保卡密码已在服务网点解锁。如非本人操作，请立即拨打12333。",
+        "Your card's PIN is unlocked",
+        "The PIN of your card ending {card_tail} was unlocked at an outlet. If this was not "
+        "you, call 12333 now.",
+    ),
+    "card.pin_reset": (
+        "社保卡密码已重置",
+        "您尾号{card_tail}的社保卡密码已在服务网点重置为初始密码，请尽快在App中修改。"
+        "如非本人操作，请立即拨打12333。",
+        "Your card's PIN was reset",
+        "The PIN of your card ending {card_tail} was reset to the initial PIN at an outlet; "
+        "change it in the app soon. If this was not you, call 12333 now.",
+    ),
+}
+
+
+def render(kind: str, params: dict) -> tuple[str, str, str, str]:
+    return tuple(part.format(**params) for part in TEMPLATES[kind])
+
+
+def card_params(card, **extra) -> dict:
+    return {"card_tail": card.number[-4:], **extra}
+
+
+def notice_send(
+    *, holder: Holder | int, kind: str, subject: str, milestone: str = "", params: dict
+) -> Notice | None:
+    """Record a notice once per (holder, kind, subject, milestone) and deliver it after commit.
+
+    Returns the new notice, or None when it had been sent already: a job run twice, two beat
+    processes or a retry after a crash all end with one notice.
+    """
+    title, body, title_en, body_en = render(kind, params)
+    holder_id = holder if isinstance(holder, int) else holder.pk
+    try:
+        with transaction.atomic():
+            notice = Notice.objects.create(
+                holder_id=holder_id,
+                kind=kind,
+                subject=str(subject),
+                milestone=milestone,
+                title=title,
+                body=body,
+                title_en=title_en,
+                body_en=body_en,
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(deliver_soon)
+    return notice
+
+
+def notices_create_bulk(rows: list[dict]) -> int:
+    """Many notices at once (the expiry job); the unique constraint drops any already sent.
+
+    Returns how many were written, less any a concurrent run wrote first.
+    """
+    objects = []
+    for row in rows:
+        title, body, title_en, body_en = render(row["kind"], row["params"])
+        objects.append(
+            Notice(
+                holder_id=row["holder_id"],
+                kind=row["kind"],
+                subject=str(row["subject"]),
+                milestone=row["milestone"],
+                title=title,
+                body=body,
+                title_en=title_en,
+                body_en=body_en,
+            )
+        )
+    if not objects:
+        return 0
+    Notice.objects.bulk_create(objects, ignore_conflicts=True, batch_size=1000)
+    transaction.on_commit(deliver_soon)
+    return len(objects)
+
+
+def deliver_soon() -> None:
+    from .tasks import notices_deliver
+
+    try:
+        notices_deliver.delay()
+    except Exception:  # the broker is down: the beat backstop delivers later
+        log.warning("could not queue notice delivery; beat will deliver later", exc_info=True)
+
+
+# --------------------------------------------------------------------------- channels
+
+
+class TransientDeliveryError(Exception):
+    """The channel may work on a retry (gateway busy, timeout)."""
+
+
+class LoggingChannel:
+    """Default channel: writes that a notice went out, with no personal data."""
+
+    name = "log"
+
+    def send(self, notice: Notice) -> None:
+        log.info("notice %s kind=%s holder=%s", notice.public_id, notice.kind, notice.holder_id)
+
+
+def channels() -> list:
+    return [import_string(path)() for path in settings.NOTICE_CHANNELS]
+
+
+def notices_deliver(*, limit: int = 500) -> int:
+    """Hand undelivered notices to every channel; each notice is claimed by one deliverer.
+
+    A channel's transient failure leaves the notice undelivered for the retry; the in-app
+    inbox has it either way.
+    """
+    delivered = 0
+    senders = channels()
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Notice.objects.select_for_update(skip_locked=True)
+                .filter(delivered_at__isnull=True)
+                .order_by("id")[:limit]
+            )
+            if not batch:
+                return delivered
+            failed = None
+            for notice in batch:
+                for channel in senders:
+                    try:
+                        channel.send(notice)
+                    except TransientDeliveryError as exc:
+                        NoticeDelivery.objects.create(
+                            notice=notice, channel=channel.name, ok=False, error=str(exc)[:200]
+                        )
+                        failed = exc
+                        break
+                    NoticeDelivery.objects.create(notice=notice, channel=channel.name, ok=True)
+                else:
+                    notice.delivered_at = timezone.now()
+                    notice.save(update_fields=["delivered_at"])
+                    delivered += 1
+                    continue
+                break
+        if failed is not None:
+            raise failed
