@@ -39,3 +39,4 @@ clean:
 # Every benchmark under bench/; each prints ratios against a baseline measured in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/notices.py
