@@ -72,11 +72,12 @@ def fill(total: int) -> None:
         )
         cursor.execute(
             """
-            INSERT INTO ecard_card (number, holder_id, region, generation, issued_on, received_at, valid_until,
-                state, pin_hash, pin_is_initial, pin_failures, pin_locked, financial_active,
+            INSERT INTO ecard_card (number, holder_id, region, generation, issued_on, received_at,
+                valid_until, state, pin_hash, pin_is_initial, pin_failures, pin_locked, financial_active,
                 cancellation_reason, replacement_kind, created_at, updated_at)
             SELECT 'B' || lpad(i::text, 9, '0'), i, '11', 3,
-                current_date + (i::bigint * 7919 %% 3650)::int - 3650, now(), current_date + (i::bigint * 7919 %% 3650)::int,
+                current_date + (i::bigint * 7919 %% 3650)::int - 3650, now(),
+                current_date + (i::bigint * 7919 %% 3650)::int,
                 'active', '', true, 0, false, false, '', '', now(), now()
             FROM generate_series(1, %s) AS i
             """,
