@@ -64,7 +64,8 @@ def fill(total: int) -> None:
         )
         cursor.execute(
             """
-            INSERT INTO accounts_holder (public_id, name, id_type, id_number, phone, guardian_proof, created_at)
+            INSERT INTO accounts_holder
+                (public_id, name, id_type, id_number, phone, guardian_proof, created_at)
             SELECT gen_random_uuid(), '持卡人', 'resident_id', lpad(i::text, 18, '0'), '', '', now()
             FROM generate_series(1, %s) AS i
             """,
@@ -115,13 +116,13 @@ def main():
             fill(total)
             chunks = jobs.expiry_chunks()
 
-            def scan_only():
+            def scan_only(chunks=chunks):
                 return sum(
                     len(list(jobs.expiring_cards(lo, hi, today).values_list("pk", "holder_id")))
                     for lo, hi in chunks
                 )
 
-            def run_job():
+            def run_job(chunks=chunks):
                 return sum(jobs.expiry_notices_chunk(low=lo, high=hi, today=today) for lo, hi in chunks)
 
             print(f" N = {total}")
