@@ -293,3 +293,15 @@ class TestHousekeeping:
             output = run_job("housekeeping")
         assert "1 idempotency_keys" in output and "refresh_tokens" in output
         assert not IdempotencyRecord.objects.exists()
+
+
+def test_staff_browse_notices_and_the_delivery_log_without_seeing_names(client, auditor, holder):
+    from django.urls import reverse
+
+    notices.notice_send(holder=holder, kind="replacement.ready", subject="1", params={"card_tail": "1234"})
+    notices.notices_deliver()
+    client.force_login(auditor)
+    page = client.get(reverse("admin:ecard_notice_changelist")).content.decode()
+    assert "replacement.ready" in page and holder.name_masked in page and holder.name not in page
+    log = client.get(reverse("admin:ecard_noticedelivery_changelist")).content.decode()
+    assert "log" in log
