@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 from accounts.models import Holder
 
 from .models import Notice, NoticeDelivery
+from .observability import NOTICES_SENT
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ def notices_deliver(*, limit: int = 500) -> int:
                 else:
                     notice.delivered_at = timezone.now()
                     notice.save(update_fields=["delivered_at"])
+                    NOTICES_SENT.labels(notice.kind).inc()
                     delivered += 1
                     continue
                 break

@@ -1,12 +1,11 @@
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import apis as account_apis
 from tokens import apis as token_apis
 
-from . import apis
+from . import apis, observability
 
 admin.site.site_header = "电子社保卡 服务网点 / e-card service outlet"
 admin.site.site_title = "ecard"
@@ -43,14 +42,11 @@ api_v1 = [
 ]
 
 
-def healthz(request):
-    """Process alive; also the bare endpoint benchmarks compare verification against."""
-    return JsonResponse({"status": "ok"})
-
-
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("healthz", healthz),
+    path("healthz", observability.healthz),
+    path("readyz", observability.readyz),
+    path("metrics", observability.metrics_view),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

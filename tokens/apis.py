@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import jwt
 import qrcode
@@ -18,6 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ecard import observability
 from ecard.apicommon import StrictSerializer, errors, idempotent
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.errors import DomainError
@@ -51,6 +53,7 @@ class CodeIssueApi(HolderApi):
         ecard = self.ecard()
         purpose = data.validated_data["purpose"]
         issued = services.code_issue(ecard=ecard, purpose=purpose, by=self.actor())
+        observability.CODES_ISSUED.labels(purpose).inc()
         body = {
             "code": issued.text,
             "purpose": issued.purpose,
@@ -232,7 +235,9 @@ class VerifyApi(ScannerApi):
         code = data.get("code")
         if not isinstance(code, str) or not code or len(code) > 512:
             raise DomainError("request.invalid", field="code", detail="code: the QR text")
+        started = time.perf_counter()
         outcome = services.verify_online(device=self.device, text=code)
+        observability.timed_verification(outcome.purpose, outcome.result, started)
         return Response(outcome.__dict__)
 
 

@@ -1,0 +1,162 @@
+"""Seeing what the service does: request ids (carried into Celery), JSON logs, metrics, health.
+
+Nothing here logs personal data: log lines carry ids, codes and masked values only.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import re
+import time
+import uuid
+
+from celery import signals as celery_signals
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+# --------------------------------------------------------------------------- metrics
+
+VERIFICATIONS = Counter("ecard_verifications_total", "Scanner verifications", ["purpose", "result"])
+VERIFY_SECONDS = Histogram(
+    "ecard_verify_seconds",
+    "Time to verify a code online",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+CODES_ISSUED = Counter("ecard_codes_issued_total", "QR codes issued", ["purpose"])
+NOTICES_SENT = Counter("ecard_notices_sent_total", "Notices delivered", ["kind"])
+HTTP_REQUESTS = Counter("ecard_http_requests_total", "HTTP requests", ["method", "status"])
+
+
+def metrics_view(request):
+    """Prometheus text format; with several gunicorn workers, the sum of all of them."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+# --------------------------------------------------------------------------- request ids
+
+
+class RequestIdMiddleware:
+    """Take the load balancer's X-Request-ID (or make one), log with it, send it back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = request_id.set(rid)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response["X-Request-ID"] = rid
+        HTTP_REQUESTS.labels(request.method, response.status_code).inc()
+        return response
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args, **kwargs):
+    record = _make_record(*args, **kwargs)
+    record.request_id = request_id.get()
+    return record
+
+
+# On the record itself, so every handler and formatter sees it, not just ours.
+logging.setLogRecordFactory(_record_with_request_id)
+
+
+class RequestIdFilter(logging.Filter):
+    """For records made before this module was imported."""
+
+    def filter(self, record):
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return True
+
+
+@celery_signals.before_task_publish.connect
+def _carry_request_id(headers=None, **kwargs):
+    if headers is not None and "request_id" not in headers:
+        headers["request_id"] = request_id.get()
+
+
+@celery_signals.task_prerun.connect
+def _adopt_request_id(task=None, **kwargs):
+    rid = getattr(task.request, "request_id", None) or (task.request.headers or {}).get("request_id")
+    current = request_id.get()
+    if not rid:  # an eager task runs inside the request that queued it
+        rid = current if current != "-" else f"task-{task.request.id}"
+    task.request.__dict__["_ecard_rid_token"] = request_id.set(rid)
+
+
+@celery_signals.task_postrun.connect
+def _drop_request_id(task=None, **kwargs):
+    token = task.request.__dict__.pop("_ecard_rid_token", None)
+    if token is not None:
+        request_id.reset(token)
+
+
+# --------------------------------------------------------------------------- health
+
+
+def healthz(request):
+    """The process answers. Also the bare endpoint benchmarks compare verification against."""
+    return JsonResponse({"status": "ok"})
+
+
+def readyz(request):
+    """Ready for traffic: the database, Redis and an active signing key all answer."""
+    from django.conf import settings
+
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # any driver error means not ready
+        checks["database"] = f"failed: {type(exc).__name__}"
+    if settings.REDIS_URL:
+        try:
+            import redis
+
+            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1).ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"failed: {type(exc).__name__}"
+    try:
+        from tokens import keys
+
+        key = keys.signing_key_current()
+        keys.private_key(key.kid)
+        checks["signing_key"] = "ok"
+    except Exception as exc:
+        checks["signing_key"] = f"failed: {type(exc).__name__}"
+    failed = sorted(name for name, state in checks.items() if state != "ok")
+    body = {"status": "ready" if not failed else "not_ready", "checks": checks, "failed": failed}
+    return JsonResponse(body, status=200 if not failed else 503)
+
+
+def timed_verification(purpose: str | None, result: str, started: float) -> None:
+    VERIFICATIONS.labels(purpose or "unknown", result).inc()
+    VERIFY_SECONDS.observe(time.perf_counter() - started)

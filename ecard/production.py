@@ -1,0 +1,56 @@
+"""Production settings: DJANGO_SETTINGS_MODULE=ecard.production.
+
+Refuses to start without SECRET_KEY, DATABASE_URL, REDIS_URL and a signing-key source;
+behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+"""
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .settings import *  # noqa: F403
+from .settings import env
+
+DEBUG = False
+SECRET_KEY = env.str("SECRET_KEY")
+DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+REDIS_URL = env.str("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="ecard"),
+    }
+}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = False
+QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+
+# Keys are provisioned, never made on the fly by a web process.
+QR_SIGNING_GENERATE_KEYS = False
+AUTH_JWT_GENERATE_KEYS = False
+QR_SIGNING_PRIVATE_KEYS = env.str("QR_SIGNING_PRIVATE_KEYS", default="")
+QR_SIGNING_KEYS_DIR = env.path("QR_SIGNING_KEYS_DIR", default="/run/secrets/ecard/qr-keys")
+AUTH_JWT_KEYS_DIR = env.path("AUTH_JWT_KEYS_DIR", default="/run/secrets/ecard/auth-keys")
+if not QR_SIGNING_PRIVATE_KEYS and not Path(QR_SIGNING_KEYS_DIR).is_dir():
+    raise ImproperlyConfigured(
+        "no QR signing key source: set QR_SIGNING_PRIVATE_KEYS or mount QR_SIGNING_KEYS_DIR "
+        f"({QR_SIGNING_KEYS_DIR})"
+    )
+if not Path(AUTH_JWT_KEYS_DIR).is_dir():
+    raise ImproperlyConfigured(f"no client-token key folder: mount AUTH_JWT_KEYS_DIR ({AUTH_JWT_KEYS_DIR})")
+
+# HTTPS ends at the load balancer, which says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = True
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes speak plain HTTP inside
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

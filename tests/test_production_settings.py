@@ -1,0 +1,55 @@
+"""Production settings refuse to start without their secrets and pass `check --deploy`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args, env):
+    base = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "DEBUG"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "ecard.production", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def full_env(tmp_path):
+    (tmp_path / "qr").mkdir()
+    (tmp_path / "auth").mkdir()
+    return {
+        "SECRET_KEY": "x7$k2!q9@m4#z8&w1^r5*t3(y6)u0-p_a+s=d;f:g,h.j<l>QWERTYU",
+        "DATABASE_URL": "postgres://ecard@db.internal:5432/ecard",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        "ALLOWED_HOSTS": "ecard.example.gov.cn",
+        "QR_SIGNING_KEYS_DIR": str(tmp_path / "qr"),
+        "AUTH_JWT_KEYS_DIR": str(tmp_path / "auth"),
+    }
+
+
+def test_check_deploy_reports_no_warnings(tmp_path):
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=full_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_each_required_setting_is_refused_when_missing(tmp_path):
+    env = full_env(tmp_path)
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):
+        result = manage("check", env={k: v for k, v in env.items() if k != name})
+        assert result.returncode != 0 and name in result.stderr, name
+
+
+def test_without_a_signing_key_source_it_refuses_to_start(tmp_path):
+    env = full_env(tmp_path)
+    env["QR_SIGNING_KEYS_DIR"] = str(tmp_path / "missing")
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "QR signing key" in result.stderr
