@@ -5,10 +5,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import apis as account_apis
 from tokens import apis as token_apis
 
-from . import apis, observability
+from . import apis, dashboard, observability
 
 admin.site.site_header = "电子社保卡 服务网点 / e-card service outlet"
 admin.site.site_title = "ecard"
+admin.site.index_template = "admin/ecard/index.html"  # the index with a link to the dashboard
 
 api_v1 = [
     path("auth/register", account_apis.RegisterApi.as_view()),
@@ -43,6 +44,7 @@ api_v1 = [
 
 
 urlpatterns = [
+    path("admin/dashboard/", dashboard.dashboard, name="ecard-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", observability.healthz),
     path("readyz", observability.readyz),

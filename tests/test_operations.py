@@ -111,3 +111,21 @@ def test_the_holder_journey_logs_no_personal_data(
         PASSWORD,
     ):
         assert secret not in logged, secret
+
+
+def test_the_dashboard_shows_states_scans_replays_and_quiet_devices(
+    client, auditor, app_holder, scanner, make_scanner
+):
+    text = issue_code(app_holder)
+    scanner.verdict(text)
+    scanner.verdict(text)
+    quiet = make_scanner(organisation="从未上线的闸机")
+    client.force_login(auditor)
+    page = client.get("/admin/dashboard/").content.decode()
+    assert "正常" in page and "payment" in page and "rejected" in page
+    assert quiet.device.device_id in page and scanner.device.device_id not in page
+    assert "/admin/dashboard/" in client.get("/admin/").content.decode()
+
+
+def test_the_dashboard_is_for_staff_only(client, app_holder):
+    assert client.get("/admin/dashboard/").status_code == 302
