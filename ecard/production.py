@@ -28,6 +28,10 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = False
 QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Keys are provisioned, never made on the fly by a web process.
 QR_SIGNING_GENERATE_KEYS = False
