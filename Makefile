@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint install clean bench
+.PHONY: run test lint install clean bench stack smoke
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,13 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/notices.py
+
+# The real stack on this machine (PostgreSQL and Redis on 127.0.0.1): gunicorn, a Celery
+# worker and beat, until Ctrl-C.
+stack: $(STAMP)
+	$(BIN)/python deploy/stack.py run
+
+# Start the stack, walk a holder journey through it over HTTP, stop everything it started.
+smoke: $(STAMP)
+	$(BIN)/python deploy/stack.py start
+	$(BIN)/python deploy/smoke.py; status=$$?; $(BIN)/python deploy/stack.py stop; exit $$status

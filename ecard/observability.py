@@ -29,6 +29,10 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # --------------------------------------------------------------------------- metrics
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Any process (migrate, a worker) may load this before gunicorn made the folder.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 VERIFICATIONS = Counter("ecard_verifications_total", "Scanner verifications", ["purpose", "result"])
 VERIFY_SECONDS = Histogram(
     "ecard_verify_seconds",
