@@ -49,14 +49,20 @@ def create_database(env: dict) -> None:
 
     name = env["DATABASE_URL"].rsplit("/", 1)[1]
     server = env["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    # A scratch stack: a fresh database each time, so no key or row from an earlier run (of
+    # this or another checkout) is left behind.
     with psycopg.connect(server.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def start() -> None:
     if PIDS.exists():
         stop()
+    import shutil
+
+    for folder in ("qr-keys", "auth-keys", "metrics"):
+        shutil.rmtree(STATE / folder, ignore_errors=True)
     STATE.mkdir(parents=True, exist_ok=True)
     env = environment()
     create_database(env)

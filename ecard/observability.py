@@ -67,11 +67,10 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
-        token = request_id.set(rid)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id.reset(token)
+        # Left set until the next request on this thread replaces it: Django writes its own
+        # log line for a failed request after every middleware has returned.
+        request_id.set(rid)
+        response = self.get_response(request)
         response["X-Request-ID"] = rid
         HTTP_REQUESTS.labels(request.method, response.status_code).inc()
         return response
