@@ -10,22 +10,15 @@ reads ``notices: cards_per_s=N index=yes|no`` for the largest N.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import reachable
+
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [int(n) for n in os.environ.get("BENCH_NOTICE_SIZES", "100000,1000000").split(",")]
-
-
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 def setup(scratch: Path) -> None:

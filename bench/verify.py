@@ -15,7 +15,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,18 +23,12 @@ import threading
 import time
 from pathlib import Path
 
+from common import reachable
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))
-
-
-def reachable(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), 1).close()
-        return True
-    except OSError:
-        return False
 
 
 def environment(scratch: Path) -> dict:
@@ -75,9 +68,7 @@ def setup_django(env: dict):
 
 def make_fixtures():
     import datetime
-    import secrets
 
-    import jwt
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from django.utils import timezone
     from stdnum.cn import ric
@@ -87,7 +78,7 @@ def make_fixtures():
     from ecard.audit import Actor
     from ecard.models import ECard
     from tokens.services import scanner_register
-    from tokens.verifier import ALGORITHMS, b64url
+    from tokens.verifier import ALGORITHMS, b64url, device_assertion
 
     by = Actor.system("bench")
     body = "11010519850314001"
@@ -112,18 +103,7 @@ def make_fixtures():
         public_key=b64url(ALGORITHMS["Ed25519"].public_raw(key.public_key())),
         by=by,
     )
-    now = int(time.time())
-    token = jwt.encode(
-        {
-            "iss": device.device_id,
-            "aud": "ecard:scanner",
-            "iat": now,
-            "exp": now + 300,
-            "jti": secrets.token_hex(8),
-        },
-        key,
-        algorithm="EdDSA",
-    )
+    token = device_assertion(device.device_id, key)
     return ECard.objects.get(pk=ecard.pk), token, by
 
 

@@ -60,9 +60,10 @@ def manage(*args) -> str:
 
 
 def main() -> None:
-    import jwt
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from stdnum.cn import ric
+
+    from tokens.verifier import device_assertion
 
     run = secrets.randbelow(900) + 100
     body = f"11010519850314{run:03d}"
@@ -113,18 +114,7 @@ def main() -> None:
             "--public-key",
             str(key_file),
         )
-        now = int(time.time())
-        device_token = jwt.encode(
-            {
-                "iss": device,
-                "aud": "ecard:scanner",
-                "iat": now,
-                "exp": now + 300,
-                "jti": secrets.token_hex(8),
-            },
-            key,
-            algorithm="EdDSA",
-        )
+        device_token = device_assertion(device, key)
         status, verdict = call("POST", "/api/v1/scanner/verify", {"code": code["code"]}, device_token)
         expect(status == 200 and verdict["result"] == "accepted", "the scanner accepts the code", verdict)
         status, verdict = call("POST", "/api/v1/scanner/verify", {"code": code["code"]}, device_token)

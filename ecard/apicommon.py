@@ -58,6 +58,20 @@ class ErrorSerializer(serializers.Serializer):
     field = serializers.CharField(required=False)
 
 
+def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    """The schema of a page from PageNumberPagination holding ``item`` results."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.CharField(allow_null=True),
+            "previous": serializers.CharField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
 def errors(*statuses: int) -> dict:
     """Schema entries for the error responses a view can give."""
     return {status: OpenApiResponse(ErrorSerializer, description="error") for status in statuses}

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
-from .apicommon import IDEMPOTENCY_HEADER, SECRET_THROTTLES, StrictSerializer, errors, idempotent
+from .apicommon import IDEMPOTENCY_HEADER, SECRET_THROTTLES, StrictSerializer, errors, idempotent, page_of
 from .audit import Actor
 from .matrix import card_services
 from .models import CardState, Channel, ECard, ECardChannel
@@ -373,11 +373,7 @@ class NoticePagination(PageNumberPagination):
     max_page_size = 100
 
 
-class NoticePageOut(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
-    results = NoticeOut(many=True)
+NoticePageOut = page_of(NoticeOut, "NoticePageOut")
 
 
 class NoticeListApi(HolderApi):

@@ -37,12 +37,18 @@ def audit_record(
     by: Actor,
     card=None,
     holder=None,
-    state_before: str = "",
-    state_after: str = "",
+    state_before: str | None = None,
+    state_after: str | None = None,
     reason: str = "",
     data: dict | None = None,
 ) -> AuditEvent:
-    """Write one audit row. ``data`` must not hold personal data (names, ID numbers, PINs)."""
+    """Write one audit row. ``data`` must not hold personal data (names, ID numbers, PINs).
+
+    For a card, the states default to its current one: most events change something else.
+    """
+    current = card.state if card is not None else ""
+    state_before = current if state_before is None else state_before
+    state_after = current if state_after is None else state_after
     return AuditEvent.objects.create(
         action=action,
         actor_kind=by.kind,

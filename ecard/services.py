@@ -154,6 +154,7 @@ def card_create(
         action="card.created",
         by=by,
         card=card,
+        state_before="",
         state_after=state,
         reason=replacement_kind,
         data={
@@ -177,7 +178,7 @@ def card_mark_received(*, card: Card, by: Actor) -> Card:
         raise DomainError("card.already_received")
     card.received_at = timezone.now()
     card.save(update_fields=["received_at", "updated_at"])
-    audit_record(action="card.received", by=by, card=card, state_before=card.state, state_after=card.state)
+    audit_record(action="card.received", by=by, card=card)
     return card
 
 
@@ -269,8 +270,6 @@ def _pin_attempt(card: Card, pin: str, by: Actor) -> DomainError | None:
             action="card.pin_locked",
             by=by,
             card=card,
-            state_before=card.state,
-            state_after=card.state,
         )
         return DomainError("card.pin_locked", field="pin")
     card.save(update_fields=["pin_failures", "updated_at"])
@@ -312,8 +311,6 @@ def card_change_pin(*, card: Card, old_pin: str, new_pin: str, by: Actor) -> Car
                 action="card.pin_changed",
                 by=by,
                 card=card,
-                state_before=card.state,
-                state_after=card.state,
             )
             if was_initial and card.state == CardState.SEALED:
                 _enable(card, by=by, via="first_pin_change")
@@ -335,8 +332,6 @@ def card_unlock_pin(*, card: Card, by: Actor) -> Card:
         action="card.pin_unlocked",
         by=by,
         card=card,
-        state_before=card.state,
-        state_after=card.state,
     )
     _notify_holder(card, "card.pin_unlocked", by, event)
     return card
@@ -353,9 +348,7 @@ def card_reset_pin(*, card: Card, by: Actor) -> Card:
     card.pin_failures = 0
     card.save(update_fields=["pin_hash", "pin_is_initial", "pin_locked", "pin_failures", "updated_at"])
     token_services.card_changed(card)
-    event = audit_record(
-        action="card.pin_reset", by=by, card=card, state_before=card.state, state_after=card.state
-    )
+    event = audit_record(action="card.pin_reset", by=by, card=card)
     _notify_holder(card, "card.pin_reset", by, event)
     return card
 
@@ -499,8 +492,6 @@ def card_apply_replacement(
         action="card.replacement_applied",
         by=by,
         card=card,
-        state_before=card.state,
-        state_after=card.state,
         reason=kind,
         data={"ready_on": ready_on.isoformat()},
     )
@@ -574,8 +565,6 @@ def ecard_issue(*, card: Card, channel: str, password: str, by: Actor) -> ECard:
         action="ecard.issued",
         by=by,
         card=card,
-        state_before=card.state,
-        state_after=card.state,
         data={"channel": channel},
     )
     return ecard
@@ -663,8 +652,6 @@ def _set_ecard_password(ecard: ECard, password: str, *, by: Actor, action: str, 
         action=action,
         by=by,
         card=ecard.card,
-        state_before=ecard.card.state,
-        state_after=ecard.card.state,
     )
     return ecard
 
@@ -724,8 +711,6 @@ def authorisation_grant(
         action="authorisation.granted",
         by=by,
         card=card,
-        state_before=card.state,
-        state_after=card.state,
         data={
             "purposes": grant.purposes,
             "minutes": minutes,

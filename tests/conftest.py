@@ -251,19 +251,15 @@ class Scanner:
         self.token = self.jwt()
 
     def jwt(self, **overrides) -> str:
-        import secrets
-        import time
-
+        """The device's assertion, or one with claims changed (None drops a claim) to test refusals."""
         import jwt
 
-        now = int(time.time())
-        claims = {
-            "iss": self.device.device_id,
-            "aud": "ecard:scanner",
-            "iat": now,
-            "exp": now + 300,
-            "jti": secrets.token_hex(8),
-        }
+        from tokens.verifier import device_assertion
+
+        if not overrides:
+            return device_assertion(self.device.device_id, self.key)
+        assertion = device_assertion(self.device.device_id, self.key)
+        claims = jwt.decode(assertion, options={"verify_signature": False})
         claims.update(overrides)
         return jwt.encode({k: v for k, v in claims.items() if v is not None}, self.key, algorithm="EdDSA")
 

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ecard import observability
-from ecard.apicommon import StrictSerializer, errors, idempotent
+from ecard.apicommon import StrictSerializer, errors, idempotent, page_of
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.errors import DomainError
 from ecard.matrix import Purpose, card_services
@@ -108,11 +108,7 @@ class UsageOut(serializers.Serializer):
     reason = serializers.CharField()
 
 
-class UsagePageOut(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
-    results = UsageOut(many=True)
+UsagePageOut = page_of(UsageOut, "UsagePageOut")
 
 
 class UsageApi(HolderApi):

@@ -297,6 +297,27 @@ class RevocationList:
         return None
 
 
+# --------------------------------------------------------------------------- device side
+
+
+def device_assertion(device_id: str, private_key, *, lifetime: int = 300, now: int | None = None) -> str:
+    """The bearer JWT a scanner signs with its own key for ``/api/v1/scanner/*``.
+
+    Reuse it until it expires; the server accepts at most 300 seconds of lifetime.
+    """
+    import secrets
+
+    issued = int(time.time()) if now is None else now
+    claims = {
+        "iss": device_id,
+        "aud": "ecard:scanner",
+        "iat": issued,
+        "exp": issued + lifetime,
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, private_key, algorithm="EdDSA")
+
+
 # --------------------------------------------------------------------------- verifying
 
 

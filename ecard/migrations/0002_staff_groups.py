@@ -1,7 +1,8 @@
 """Staff groups: clerk operates cards, supervisor also cancels, auditor only reads."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from ecard.migration_helpers import grant_permissions
 
 VIEW = [
     "accounts.view_holder",
@@ -29,20 +30,7 @@ GROUPS = {
 
 
 def create_groups(apps, schema_editor):
-    # Permissions are normally made after all migrations ran; the groups need them now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codes in GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    grant_permissions(apps, GROUPS)
 
 
 def remove_groups(apps, schema_editor):

@@ -1,7 +1,8 @@
 """Scanner and key permissions for the staff groups made in ecard.0002."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from ecard.migration_helpers import grant_permissions
 
 GRANTS = {
     "clerk": ["view_scannerdevice", "view_scanrecord"],
@@ -19,16 +20,7 @@ GRANTS = {
 
 
 def grant(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codenames in GRANTS.items():
-        group = Group.objects.get(name=name)
-        for codename in codenames:
-            group.permissions.add(Permission.objects.get(content_type__app_label="tokens", codename=codename))
+    grant_permissions(apps, {group: [f"tokens.{c}" for c in codenames] for group, codenames in GRANTS.items()})
 
 
 class Migration(migrations.Migration):
