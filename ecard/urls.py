@@ -12,6 +12,8 @@ admin.site.site_title = "ecard"
 admin.site.index_template = "admin/ecard/index.html"  # the index with a link to the dashboard
 
 api_v1 = [
+    # First: Django tries the routes in order, and this one takes the traffic.
+    path("scanner/verify", token_apis.VerifyApi.as_view()),
     path("auth/register", account_apis.RegisterApi.as_view()),
     path("auth/token", account_apis.TokenApi.as_view()),
     path("auth/token/refresh", account_apis.TokenRefreshApi.as_view()),
@@ -35,7 +37,6 @@ api_v1 = [
     path("ecard/usage", token_apis.UsageApi.as_view()),
     path("scan-sessions/confirm", token_apis.ScanSessionConfirmApi.as_view()),
     path("scanner/keys", token_apis.KeysApi.as_view()),
-    path("scanner/verify", token_apis.VerifyApi.as_view()),
     path("scanner/scans", token_apis.ScansUploadApi.as_view()),
     path("scanner/revocations", token_apis.RevocationsApi.as_view()),
     path("scanner/sessions", token_apis.ScanSessionCreateApi.as_view()),
@@ -44,12 +45,12 @@ api_v1 = [
 
 
 urlpatterns = [
+    path("api/v1/", include(api_v1)),
     path("admin/dashboard/", dashboard.dashboard, name="ecard-dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", observability.healthz),
     path("readyz", observability.readyz),
     path("metrics", observability.metrics_view),
-    path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -373,3 +373,40 @@ class TestMoreReasons:
         assert scanner.verdict(text)["result"] == "accepted"  # default: usable until replaced
         settings.CARD_EXPIRED_USABLE = False
         assert scanner.verdict(text)["code"] == "card.expired"
+
+
+class TestVerifyRequestShape:
+    def test_the_verify_endpoint_refuses_bad_requests_in_the_one_error_shape(self, scanner):
+        api, auth = scanner.api, scanner.auth()
+        cases = [
+            (
+                api.post("/api/v1/scanner/verify", {"code": "x"}, **auth),
+                415,
+                "request.unsupported_media_type",
+            ),
+            (
+                api.post("/api/v1/scanner/verify", "{nope", content_type="application/json", **auth),
+                400,
+                "request.malformed",
+            ),
+            (
+                api.post("/api/v1/scanner/verify", {"code": "x" * 20000}, format="json", **auth),
+                413,
+                "request.too_large",
+            ),
+            (
+                api.post("/api/v1/scanner/verify", {"code": "x", "z": 1}, format="json", **auth),
+                400,
+                "request.unknown_field",
+            ),
+            (api.post("/api/v1/scanner/verify", {"code": 5}, format="json", **auth), 400, "request.invalid"),
+            (api.post("/api/v1/scanner/verify", [1], format="json", **auth), 400, "request.invalid"),
+            (api.get("/api/v1/scanner/verify", **auth), 405, "request.method_not_allowed"),
+        ]
+        for response, status, code in cases:
+            assert (response.status_code, response.json()["code"]) == (status, code)
+            assert set(response.json()) >= {"code", "message", "message_en"}
+
+    def test_a_missing_device_token_says_how_to_authenticate(self, scanner):
+        response = scanner.api.post("/api/v1/scanner/verify", {"code": "x"}, format="json")
+        assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")

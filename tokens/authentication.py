@@ -6,6 +6,20 @@ from ecard.errors import DomainError
 from .services import Device, scanner_authenticate
 
 
+def scanner_from_request(request) -> Device:
+    """The device behind a request's bearer JWT (a Django or a DRF request)."""
+    header = authentication.get_authorization_header(request).split()
+    if not header or header[0].lower() != b"bearer":
+        raise DomainError("scanner.unauthenticated")
+    if len(header) != 2:
+        raise DomainError("scanner.token_invalid")
+    try:
+        token = header[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise DomainError("scanner.token_invalid") from None
+    return scanner_authenticate(token)
+
+
 class ScannerPrincipal:
     """``request.user`` for a scanner: the device, never a person."""
 
@@ -21,16 +35,7 @@ class ScannerAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <JWT signed by the device's own Ed25519 key>``."""
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != b"bearer":
-            raise DomainError("scanner.unauthenticated")
-        if len(header) != 2:
-            raise DomainError("scanner.token_invalid")
-        try:
-            token = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise DomainError("scanner.token_invalid") from None
-        return ScannerPrincipal(scanner_authenticate(token)), None
+        return ScannerPrincipal(scanner_from_request(request)), None
 
     def authenticate_header(self, request):
         return 'Bearer realm="ecard-scanner"'
