@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import time
 
 from django.conf import settings
 from django.db import transaction
@@ -142,7 +141,7 @@ def housekeeping(*, now: datetime.datetime | None = None) -> dict[str, int]:
     """Purge what has expired: idempotency keys, used sessions and tokens, single-use claims."""
     from accounts.models import IdempotencyRecord, RefreshToken
     from tokens.models import ScanSession
-    from tokens.store import MemoryStore, get_store
+    from tokens.store import get_store
 
     now = now or timezone.now()
     keep = datetime.timedelta(hours=settings.IDEMPOTENCY_KEEP_HOURS)
@@ -153,11 +152,5 @@ def housekeeping(*, now: datetime.datetime | None = None) -> dict[str, int]:
             0
         ],
     }
-    store = get_store()
-    if isinstance(store, MemoryStore):  # Redis expires single-use claims by itself
-        with store.lock:
-            expired = [key for key, until in store.claims.items() if until <= time.monotonic()]
-            for key in expired:
-                del store.claims[key]
-        purged["single_use_claims"] = len(expired)
+    purged["single_use_claims"] = get_store().purge_expired()
     return purged

@@ -6,7 +6,6 @@ import io
 import json
 import time
 
-import jwt
 import qrcode
 import qrcode.image.svg
 from django.conf import settings
@@ -24,7 +23,7 @@ from ecard import observability
 from ecard.apicommon import StrictSerializer, errors, idempotent, page_of
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.errors import DomainError
-from ecard.matrix import Purpose, card_services
+from ecard.matrix import Purpose
 
 from . import keys, services, verifier
 from .authentication import ScannerAuthentication, scanner_from_request
@@ -60,7 +59,7 @@ class CodeIssueApi(HolderApi):
             "purpose": issued.purpose,
             "expires_at": issued.expires_at,
             "authorised_by_holder": issued.authorised_by_holder,
-            "verdict": card_services(ecard.card)[purpose].verdict,
+            "verdict": issued.verdict,
         }
         return Response(CodeOut(body).data, status=status.HTTP_201_CREATED)
 
@@ -312,9 +311,8 @@ class RevocationsApi(ScannerApi):
             since = max(0, int(request.query_params.get("since", "0")))
         except ValueError:
             raise DomainError("request.invalid", field="since", detail="since: an integer cursor") from None
-        jws = services.revocations_jws(since=since)
-        payload = jwt.decode(jws, options={"verify_signature": False})
-        return Response({"jws": jws, "cursor": payload["cursor"], "more": payload["more"]})
+        page = services.revocations_page(since=since)
+        return Response({"jws": page.jws, "cursor": page.cursor, "more": page.more})
 
 
 class SessionCreateIn(StrictSerializer):

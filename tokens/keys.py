@@ -42,15 +42,25 @@ def _env_private_keys() -> dict[str, bytes]:
     return keys
 
 
+_private_keys: dict[str, Ed25519PrivateKey] = {}
+
+
 def private_key(kid: str) -> Ed25519PrivateKey:
+    """The private half of a key, loaded once per process (it signs every code and list)."""
+    cached = _private_keys.get(kid)
+    if cached is not None:
+        return cached
     raw = _env_private_keys().get(kid)
     if raw is not None:
-        return Ed25519PrivateKey.from_private_bytes(raw)
-    path = Path(settings.QR_SIGNING_KEYS_DIR) / f"{kid}.pem"
-    try:
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except FileNotFoundError:
-        raise RuntimeError(f"the private key of signing key {kid} is not in {path.parent}") from None
+        key = Ed25519PrivateKey.from_private_bytes(raw)
+    else:
+        path = Path(settings.QR_SIGNING_KEYS_DIR) / f"{kid}.pem"
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except FileNotFoundError:
+            raise RuntimeError(f"the private key of signing key {kid} is not in {path.parent}") from None
+    _private_keys[kid] = key
+    return key
 
 
 @transaction.atomic
@@ -148,3 +158,4 @@ def keyset() -> verifier.KeySet:
 def forget_cached_keys() -> None:
     global _cached
     _cached = None
+    _private_keys.clear()

@@ -122,6 +122,9 @@ class RedisStore:
     def claim(self, key: str, ttl: int) -> bool:
         return bool(self._call(self.client.set, key, "1", nx=True, ex=ttl))
 
+    def purge_expired(self) -> int:
+        return 0  # Redis expires single-use claims by itself
+
     def drain(self, write, limit: int = 1000) -> int:
         """Hand buffered records to ``write`` in batches, then remove them.
 
@@ -173,6 +176,14 @@ class MemoryStore:
                 return False
             self.claims[key] = now + ttl
             return True
+
+    def purge_expired(self) -> int:
+        now = time.monotonic()
+        with self.lock:
+            expired = [key for key, until in self.claims.items() if until <= now]
+            for key in expired:
+                del self.claims[key]
+        return len(expired)
 
     def record(self, accepted, *, claim=None, ttl=0, replayed=None) -> bool:
         claimed = self.claim(claim, ttl) if claim else True
