@@ -4,9 +4,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from ecard.audit import Actor
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
+from .actors import Actor
 from .identity import normalise_phone, parse_masked_id
 from .models import Holder, User
 from .services import check_guardian, holder_change_phone, holder_set_guardian

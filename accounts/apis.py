@@ -11,10 +11,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecard.apicommon import LOGIN_THROTTLES, StrictSerializer, errors
-from ecard.errors import DomainError
+from plumbing.api import LOGIN_THROTTLES, StrictSerializer, errors
+from plumbing.errors import DomainError
 
-from . import authtokens
+from . import sessions
 from .identity import mask_phone, normalise_phone
 from .models import User
 
@@ -33,7 +33,7 @@ class TokenPairOut(serializers.Serializer):
     expires_in = serializers.IntegerField(help_text="access token lifetime, seconds")
 
 
-def _pair_body(pair: authtokens.TokenPair) -> dict:
+def _pair_body(pair: sessions.TokenPair) -> dict:
     return {
         "access": pair.access,
         "refresh": pair.refresh,
@@ -99,7 +99,7 @@ class TokenApi(APIView):
         if user is None or user.is_staff:
             # Staff sign in to the admin, not the holders' API.
             raise DomainError("auth.invalid_credentials")
-        return Response(_pair_body(authtokens.session_start(user=user)))
+        return Response(_pair_body(sessions.session_start(user=user)))
 
 
 class TokenRefreshApi(APIView):
@@ -119,11 +119,11 @@ class TokenRefreshApi(APIView):
     def post(self, request):
         data = self.RefreshIn(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(_pair_body(authtokens.session_refresh(refresh=data.validated_data["refresh"])))
+        return Response(_pair_body(sessions.session_refresh(refresh=data.validated_data["refresh"])))
 
 
 class LogoutApi(APIView):
     @extend_schema(operation_id="auth_logout", request=None, responses={204: None, **errors(401, 413, 415)})
     def post(self, request):
-        authtokens.session_end(family_id=request.session_family)
+        sessions.session_end(family_id=request.session_family)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,9 +1,9 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
-from .authtokens import authenticate_access
+from .sessions import authenticate_access
 
 
 class BearerAuthentication(authentication.BaseAuthentication):

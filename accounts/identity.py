@@ -15,7 +15,7 @@ from django.db import models
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
 
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
 
 class IdType(models.TextChoices):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from ecard.audit import Actor, audit_record
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
+from .actors import Actor
 from .identity import normalise_id_number, normalise_phone
 from .models import GuardianProof, Holder
+from .signals import holder_changed
 
 
 def holder_get_or_create(
@@ -33,7 +34,9 @@ def holder_get_or_create(
     except IntegrityError:
         # Created concurrently by another import: take that one.
         return Holder.objects.get(id_type=id_type, id_number=id_number), False
-    audit_record(action="holder.created", by=by, holder=holder, data={"id_type": id_type})
+    holder_changed.send(
+        sender=Holder, action="holder.created", by=by, holder=holder, data={"id_type": id_type}
+    )
     return holder, True
 
 
@@ -54,7 +57,8 @@ def holder_set_guardian(*, holder: Holder, guardian: Holder, proof: str, by: Act
     holder.guardian = guardian
     holder.guardian_proof = proof
     holder.save(update_fields=["guardian", "guardian_proof"])
-    audit_record(
+    holder_changed.send(
+        sender=Holder,
         action="holder.guardian_set",
         by=by,
         holder=holder,
@@ -69,5 +73,5 @@ def holder_change_phone(*, holder: Holder, phone: str, by: Actor) -> Holder:
     holder = Holder.objects.select_for_update().get(pk=holder.pk)
     holder.phone = phone
     holder.save(update_fields=["phone"])
-    audit_record(action="holder.phone_changed", by=by, holder=holder)
+    holder_changed.send(sender=Holder, action="holder.phone_changed", by=by, holder=holder)
     return holder

@@ -20,10 +20,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from accounts.admin import id_search_filter
+from plumbing.errors import DomainError
 
 from . import services
 from .audit import Actor
-from .errors import DomainError
 from .models import (
     AuditEvent,
     CalendarDay,

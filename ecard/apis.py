@@ -12,8 +12,9 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from plumbing.api import IDEMPOTENCY_HEADER, SECRET_THROTTLES, StrictSerializer, errors, idempotent, page_of
+
 from . import selectors, services
-from .apicommon import IDEMPOTENCY_HEADER, SECRET_THROTTLES, StrictSerializer, errors, idempotent, page_of
 from .audit import Actor
 from .matrix import card_services
 from .models import CardState, Channel, ECard, ECardChannel

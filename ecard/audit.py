@@ -1,34 +1,12 @@
-"""Who did a thing, and the audit row every state change writes."""
+"""The audit row every state change writes, for cards and for holders."""
 
 from __future__ import annotations
 
-import dataclasses
+from accounts.actors import Actor
 
-from .models import ActorKind, AuditEvent, Channel
+from .models import AuditEvent
 
-
-@dataclasses.dataclass(frozen=True)
-class Actor:
-    kind: str
-    channel: str
-    user: object | None = None
-    label: str = ""
-
-    @classmethod
-    def system(cls, task: str = "") -> Actor:
-        return cls(ActorKind.SYSTEM, Channel.SYSTEM, None, f"system:{task}" if task else "system")
-
-    @classmethod
-    def staff(cls, user, channel: str = Channel.OUTLET) -> Actor:
-        return cls(ActorKind.STAFF, channel, user, user.get_username())
-
-    @classmethod
-    def holder(cls, user=None, channel: str = Channel.APP) -> Actor:
-        return cls(ActorKind.HOLDER, channel, user, user.get_username() if user else "holder")
-
-    @classmethod
-    def importer(cls, label: str = "import_cards") -> Actor:
-        return cls(ActorKind.SYSTEM, Channel.IMPORT, None, label)
+__all__ = ["Actor", "audit_record", "record_holder_change"]
 
 
 def audit_record(
@@ -62,3 +40,8 @@ def audit_record(
         reason=reason,
         data=data or {},
     )
+
+
+def record_holder_change(sender, *, holder, action: str, by: Actor, data: dict | None = None, **kwargs):
+    """Receiver of ``accounts.signals.holder_changed``: the holder's change in the same trail."""
+    audit_record(action=action, by=by, holder=holder, data=data)

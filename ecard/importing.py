@@ -11,9 +11,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import holder_get_or_create
+from plumbing.errors import DomainError
 
 from .audit import Actor
-from .errors import DomainError
 from .models import Card, CardState, Region
 from .services import card_create
 

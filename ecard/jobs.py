@@ -10,8 +10,11 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from accounts.models import IdempotencyRecord, RefreshToken
+from plumbing.errors import DomainError
+
+from . import signals
 from .audit import Actor
-from .errors import DomainError
 from .models import Card, CardState, Notice
 from .notices import card_params, notice_send, notices_create_bulk
 from .services import card_lapse_temporary_loss
@@ -138,19 +141,14 @@ def replacement_ready(*, today: datetime.date | None = None) -> int:
 
 
 def housekeeping(*, now: datetime.datetime | None = None) -> dict[str, int]:
-    """Purge what has expired: idempotency keys, used sessions and tokens, single-use claims."""
-    from accounts.models import IdempotencyRecord, RefreshToken
-    from tokens.models import ScanSession
-    from tokens.store import get_store
-
+    """Purge what has expired: idempotency keys and used tokens here, and whatever the apps
+    that listen to ``signals.housekeeping`` own (scan sessions, single-use claims)."""
     now = now or timezone.now()
     keep = datetime.timedelta(hours=settings.IDEMPOTENCY_KEEP_HOURS)
     purged = {
         "idempotency_keys": IdempotencyRecord.objects.filter(created_at__lt=now - keep).delete()[0],
         "refresh_tokens": RefreshToken.objects.filter(expires_at__lt=now).delete()[0],
-        "scan_sessions": ScanSession.objects.filter(expires_at__lt=now - datetime.timedelta(days=1)).delete()[
-            0
-        ],
     }
-    purged["single_use_claims"] = get_store().purge_expired()
+    for _, counts in signals.housekeeping.send(sender=None, now=now):
+        purged.update(counts)
     return purged

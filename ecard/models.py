@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.actors import ActorKind, Channel
 from accounts.identity import mask_card_number
 
 
@@ -73,18 +74,6 @@ class ReplacementKind(models.TextChoices):
     RENEWAL = "renewal", "换领（有效期满）"
     DAMAGE = "damage", "换发（卡片损坏）"
     DATA_CHANGE = "data_change", "换发（信息变更）"
-
-
-class Channel(models.TextChoices):
-    """Where an operation came from."""
-
-    APP = "app", "App"
-    MINI_PROGRAM = "mini_program", "小程序"
-    HOTLINE = "hotline", "12333热线"
-    OUTLET = "outlet", "服务网点"
-    BANK = "bank", "合作银行"
-    SYSTEM = "system", "系统"
-    IMPORT = "import", "制卡数据导入"
 
 
 class Card(models.Model):
@@ -234,12 +223,6 @@ class ECard(models.Model):
 
     def __str__(self) -> str:
         return f"e-card {self.reference[:8]}…"
-
-
-class ActorKind(models.TextChoices):
-    HOLDER = "holder", "持卡人 / holder"
-    STAFF = "staff", "工作人员 / staff"
-    SYSTEM = "system", "系统 / system"
 
 
 class AuditEvent(models.Model):

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.models import Holder
+from plumbing.observability import NOTICES_SENT
 
 from .models import Notice, NoticeDelivery
-from .observability import NOTICES_SENT
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,13 @@ def notices_create_bulk(rows: list[dict]) -> int:
     Notice.objects.bulk_create(objects, ignore_conflicts=True, batch_size=1000)
     transaction.on_commit(deliver_soon)
     return len(objects)
+
+
+def notice_mark_read(*, notice: Notice) -> Notice:
+    if notice.read_at is None:
+        Notice.objects.filter(pk=notice.pk, read_at__isnull=True).update(read_at=timezone.now())
+        notice.refresh_from_db(fields=["read_at"])
+    return notice
 
 
 def deliver_soon() -> None:

@@ -7,8 +7,8 @@ import uuid
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from accounts.models import Holder
+from plumbing.errors import DomainError
 
-from .errors import DomainError
 from .models import Card, CardState, ECard, HolderAuthorisation, Notice
 
 

@@ -36,7 +36,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "ecard.observability.RequestIdMiddleware",
+    "plumbing.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -132,11 +132,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["ecard.apicommon.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["plumbing.api.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "ecard.apicommon.exception_handler",
+    "EXCEPTION_HANDLER": "plumbing.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {
         "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/min"),
@@ -178,7 +178,7 @@ AUTHORISATION_MAX_MINUTES = env.int("AUTHORISATION_MAX_MINUTES", default=24 * 60
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "ecard.observability.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "plumbing.observability.RequestIdFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -220,6 +220,7 @@ CARD_PIN_MAX_FAILURES = env.int("CARD_PIN_MAX_FAILURES", default=6)
 NOTICE_CHANNELS = env.list("NOTICE_CHANNELS", default=["ecard.notices.LoggingChannel"])
 NOTICE_CHUNK_SIZE = env.int("NOTICE_CHUNK_SIZE", default=10000)
 IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
+IDEMPOTENCY_RECORD_MODEL = "accounts.IdempotencyRecord"
 # Age under which a holder acts through a guardian.
 HOLDER_GUARDIAN_AGE = env.int("HOLDER_GUARDIAN_AGE", default=16)
 

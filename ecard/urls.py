@@ -3,9 +3,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import apis as account_apis
+from plumbing import observability
 from tokens import apis as token_apis
 
-from . import apis, dashboard, observability
+from . import apis, dashboard
 
 admin.site.site_header = "电子社保卡 服务网点 / e-card service outlet"
 admin.site.site_title = "ecard"
@@ -55,4 +56,4 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
-handler404 = "ecard.apicommon.api_not_found"
+handler404 = "plumbing.api.api_not_found"

@@ -12,7 +12,8 @@ import datetime
 
 import chinese_calendar
 
-from .errors import DomainError
+from plumbing.errors import DomainError
+
 from .models import CalendarDay, CalendarYear
 
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.utils import timezone
 
-from accounts import authtokens
+from accounts import sessions
 
 from .conftest import PASSWORD, register_and_sign_in
 
@@ -82,7 +82,7 @@ class TestTokens:
 
     def test_the_header_carries_a_key_id_and_the_algorithm_is_eddsa(self, api):
         header = jwt.get_unverified_header(register_and_sign_in(api, "13800001234")["access"])
-        assert header["alg"] == "EdDSA" and header["kid"] in authtokens.keyring().public_keys
+        assert header["alg"] == "EdDSA" and header["kid"] in sessions.keyring().public_keys
 
     def test_an_expired_access_token_is_refused(self, api):
         tokens = register_and_sign_in(api, "13800001234")
@@ -113,7 +113,7 @@ class TestTokens:
         claims = jwt.decode(tokens["access"], options={"verify_signature": False})
         kid = jwt.get_unverified_header(tokens["access"])["kid"]
         public = (
-            authtokens.keyring()
+            sessions.keyring()
             .public_keys[kid]
             .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         )
@@ -181,7 +181,7 @@ class TestKeyRotation:
                 serialization.NoEncryption(),
             )
         )
-        authtokens.keyring.cache_clear()
+        sessions.keyring.cache_clear()
         new_tokens = api.post(
             "/api/v1/auth/token", {"phone": "13800001234", "password": PASSWORD}, format="json"
         ).json()
@@ -193,7 +193,7 @@ class TestKeyRotation:
         settings.AUTH_JWT_KEYS_DIR = tmp_path / "empty"
         settings.AUTH_JWT_GENERATE_KEYS = False
         with pytest.raises(RuntimeError, match="no client-token signing key"):
-            authtokens.keyring()
+            sessions.keyring()
 
 
 class TestThrottling:

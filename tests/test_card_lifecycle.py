@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from ecard import services
 from ecard.audit import Actor
-from ecard.errors import DomainError
 from ecard.models import AuditEvent, Card, CardState
+from plumbing.errors import DomainError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -11,9 +11,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from ecard import services
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 from tokens import services as token_services
 from tokens.models import ScanRecord
+from tokens.services import snapshots
 
 from .conftest import issue_code, requires_postgres
 
@@ -153,15 +154,15 @@ def test_a_change_made_by_another_process_evicts_this_processs_copy_of_the_card(
     for _ in range(2):  # the second read comes from Redis, and this process keeps a copy
         assert scanner.verdict(text)["result"] == "accepted"
     reference = app_holder.card.ecard.reference
-    stale = token_services._local_snapshots[reference][1]
+    stale = snapshots._local_snapshots[reference][1]
     services.card_report_temporary_loss(card=app_holder.card, by=system)
     # Pretend the loss was reported in another web process: this one still has the old
     # copy until that process's word arrives through Redis.
-    token_services._local_snapshots[reference] = (time.monotonic(), stale)
+    snapshots._local_snapshots[reference] = (time.monotonic(), stale)
     other_process = store_module.RedisStore(settings.QR_STORE_URL)
-    other_process.snapshot_replace(reference, token_services._snapshot_from_db(reference), 60)
+    other_process.snapshot_replace(reference, snapshots._snapshot_from_db(reference), 60)
     for _ in range(100):
-        if reference not in token_services._local_snapshots:
+        if reference not in snapshots._local_snapshots:
             break
         time.sleep(0.01)
     assert scanner.verdict(text)["code"] == "card.temporarily_lost"
@@ -174,7 +175,7 @@ def test_a_reader_never_overwrites_a_fresher_shared_copy(
     from tokens.store import get_store
 
     reference = app_holder.card.ecard.reference
-    old = token_services._snapshot_from_db(reference)
+    old = snapshots._snapshot_from_db(reference)
     with django_capture_on_commit_callbacks(execute=True):
         services.card_report_temporary_loss(card=app_holder.card, by=system)  # writes the fresh copy
     get_store().snapshot_fill(reference, old, 60)  # a slow reader arriving with what it read before

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from ecard import services
-from ecard.errors import DomainError
 from ecard.models import AuditEvent, Card, CardState
+from plumbing.errors import DomainError
 
 from .conftest import requires_postgres
 

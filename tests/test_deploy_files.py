@@ -169,3 +169,11 @@ def test_gunicorn_config_loads_with_workers_from_the_cpu_count():
             os.environ["GUNICORN_WORKERS"] = previous
     assert namespace["workers"] == multiprocessing.cpu_count() and namespace["worker_class"] == "gthread"
     assert namespace["access_log_format"].startswith('{"time"')
+
+
+def test_the_image_copies_every_package_the_project_installs():
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (DEPLOY / "Dockerfile").read_text(), re.M))
+    assert {pattern.rstrip("*") for pattern in packages["include"]} <= copied

@@ -9,7 +9,7 @@ from accounts.identity import (
     mask_phone,
     normalise_id_number,
 )
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
 
 def test_a_resident_id_with_a_valid_check_digit_is_accepted_with_its_birth_date():

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from ecard.observability import _carry_request_id, request_id
+from plumbing.observability import _carry_request_id, request_id
 
 from .conftest import ECARD_PASSWORD, PASSWORD, Holder_, issue_code
 

@@ -5,8 +5,8 @@ import datetime
 import pytest
 
 from ecard import workdays
-from ecard.errors import DomainError
 from ecard.models import CalendarDay, CalendarYear
+from plumbing.errors import DomainError
 
 
 def test_a_make_up_workday_on_a_saturday_is_a_working_day(db):

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ecard.admin import ReadOnlyAdmin
 from ecard.audit import Actor
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
 from . import keys, services
 from .models import Revocation, ScannerDevice, ScanRecord, SigningKey
@@ -43,7 +43,7 @@ class DeviceForm(forms.ModelForm):
     def clean_public_key(self):
         text = self.cleaned_data["public_key"]
         try:
-            services._load_public_key(text)
+            services.scanners.load_public_key(text)
         except DomainError as exc:
             raise forms.ValidationError(str(exc)) from None
         return text

@@ -19,11 +19,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecard import observability
-from ecard.apicommon import StrictSerializer, errors, idempotent, page_of
 from ecard.apis import WARD, HolderApi, holder_schema
-from ecard.errors import DomainError
 from ecard.matrix import Purpose
+from plumbing import observability
+from plumbing.api import StrictSerializer, errors, idempotent, page_of
+from plumbing.errors import DomainError
 
 from . import keys, services, verifier
 from .authentication import ScannerAuthentication, scanner_from_request

@@ -1,7 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
 from .services import Device, scanner_authenticate
 

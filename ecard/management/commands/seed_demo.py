@@ -13,8 +13,8 @@ from accounts.models import GuardianProof, Holder, User
 from accounts.services import holder_get_or_create, holder_set_guardian
 from ecard import services
 from ecard.audit import Actor
-from ecard.errors import DomainError
 from ecard.models import CancellationReason, Card, ECardChannel, ReplacementKind
+from plumbing.errors import DomainError
 
 
 def demo_id_number(born: datetime.date, sequence: int) -> str:

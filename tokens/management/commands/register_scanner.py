@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from ecard.audit import Actor
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 from tokens.models import ScannerKind
 from tokens.services import scanner_register
 

@@ -24,7 +24,7 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.utils import timezone
 
-from ecard.errors import DomainError
+from plumbing.errors import DomainError
 
 from .models import RefreshToken, TokenFamily, User
 

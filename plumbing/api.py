@@ -1,4 +1,9 @@
-"""What every API view shares: one error shape, strict JSON bodies, throttles, idempotency."""
+"""What every API view shares: one error shape, strict JSON bodies, throttles, idempotency.
+
+Plumbing, not product rules: nothing here imports an app. The model that keeps idempotency
+keys is named by ``IDEMPOTENCY_RECORD_MODEL``, as Django names the user model by
+``AUTH_USER_MODEL``, so every app's views can use this module without a circle.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import hashlib
 import json
 import logging
 
+from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
@@ -15,8 +21,6 @@ from rest_framework import exceptions, serializers, throttling
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
-
-from accounts.models import IdempotencyRecord
 
 from .errors import DomainError
 
@@ -242,6 +246,7 @@ def idempotent(handler):
                 detail="Idempotency-Key: 1–128 characters",
             )
         fingerprint = _fingerprint(request)
+        IdempotencyRecord = apps.get_model(settings.IDEMPOTENCY_RECORD_MODEL)  # noqa: N806
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(user=request.user, key=key, fingerprint=fingerprint)

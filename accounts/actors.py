@@ -1,0 +1,49 @@
+"""Who acts (a holder, staff, the system) and through which channel: what every audit row names."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from django.db import models
+
+
+class Channel(models.TextChoices):
+    """Where an operation came from."""
+
+    APP = "app", "App"
+    MINI_PROGRAM = "mini_program", "小程序"
+    HOTLINE = "hotline", "12333热线"
+    OUTLET = "outlet", "服务网点"
+    BANK = "bank", "合作银行"
+    SYSTEM = "system", "系统"
+    IMPORT = "import", "制卡数据导入"
+
+
+class ActorKind(models.TextChoices):
+    HOLDER = "holder", "持卡人 / holder"
+    STAFF = "staff", "工作人员 / staff"
+    SYSTEM = "system", "系统 / system"
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    kind: str
+    channel: str
+    user: object | None = None
+    label: str = ""
+
+    @classmethod
+    def system(cls, task: str = "") -> Actor:
+        return cls(ActorKind.SYSTEM, Channel.SYSTEM, None, f"system:{task}" if task else "system")
+
+    @classmethod
+    def staff(cls, user, channel: str = Channel.OUTLET) -> Actor:
+        return cls(ActorKind.STAFF, channel, user, user.get_username())
+
+    @classmethod
+    def holder(cls, user=None, channel: str = Channel.APP) -> Actor:
+        return cls(ActorKind.HOLDER, channel, user, user.get_username() if user else "holder")
+
+    @classmethod
+    def importer(cls, label: str = "import_cards") -> Actor:
+        return cls(ActorKind.SYSTEM, Channel.IMPORT, None, label)

@@ -1,0 +1,51 @@
+"""Every state change of a physical card or e-card: one function per transition.
+
+Each transition runs in a transaction with the card row locked (``select_for_update``),
+checks its rule, changes the state, writes an audit event and announces the change
+(``ecard.signals``). A refused transition raises ``DomainError`` and changes nothing —
+except a wrong PIN, whose failure count must survive the refusal (see ``pins``).
+
+One module per sub-domain; callers use the names re-exported here
+(``from ecard import services``; ``services.card_report_temporary_loss(...)``).
+"""
+
+from ..notices import notice_mark_read
+from .authorisations import authorisation_grant, authorisation_withdraw
+from .cards import card_cancel, card_create, card_enable, card_mark_received, default_valid_until
+from .ecards import ecard_apply, ecard_change_password, ecard_check_password, ecard_issue
+from .losses import (
+    card_lapse_temporary_loss,
+    card_lift_loss,
+    card_report_formal_loss,
+    card_report_temporary_loss,
+    formalisation_deadline_for,
+)
+from .pins import card_change_pin, card_check_pin, card_reset_pin, card_unlock_pin, validate_new_secret
+from .replacements import card_apply_renewal, card_apply_replacement
+
+__all__ = [
+    "authorisation_grant",
+    "authorisation_withdraw",
+    "card_apply_renewal",
+    "card_apply_replacement",
+    "card_cancel",
+    "card_change_pin",
+    "card_check_pin",
+    "card_create",
+    "card_enable",
+    "card_lapse_temporary_loss",
+    "card_lift_loss",
+    "card_mark_received",
+    "card_report_formal_loss",
+    "card_report_temporary_loss",
+    "card_reset_pin",
+    "card_unlock_pin",
+    "default_valid_until",
+    "ecard_apply",
+    "ecard_change_password",
+    "ecard_check_password",
+    "ecard_issue",
+    "formalisation_deadline_for",
+    "notice_mark_read",
+    "validate_new_secret",
+]

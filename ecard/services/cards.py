@@ -1,0 +1,161 @@
+"""A card's making, collection, enabling (启用) and cancellation (注销)."""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Holder
+from plumbing.errors import DomainError
+
+from .. import signals
+from ..audit import Actor, audit_record
+from ..models import CancellationReason, Card, CardState, ECard
+from .base import lock_card, refuse_if_cancelled, transition
+
+
+def default_valid_until(issued_on: datetime.date) -> datetime.date:
+    years = issued_on.year + settings.CARD_VALIDITY_YEARS
+    try:
+        return issued_on.replace(year=years)
+    except ValueError:  # issued on 29 February
+        return issued_on.replace(year=years, day=28)
+
+
+def _new_card_number() -> str:
+    # A letter and eight digits, the shape of card numbers printed on third-generation cards.
+    return secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + f"{secrets.randbelow(10**8):08d}"
+
+
+def card_create(
+    *,
+    holder: Holder,
+    region: str,
+    issued_on: datetime.date,
+    by: Actor,
+    number: str | None = None,
+    generation: int = 3,
+    valid_until: datetime.date | None = None,
+    received_at: datetime.datetime | None = None,
+    state: str = CardState.SEALED,
+    replaces: Card | None = None,
+    replacement_kind: str = "",
+    ready_on: datetime.date | None = None,
+) -> Card:
+    """Record a newly made card. The database refuses a second live card in one region."""
+    if state not in (CardState.SEALED, CardState.ACTIVE):
+        raise ValueError("a new card is sealed or active")
+    if state == CardState.ACTIVE and received_at is None:
+        raise DomainError("card.not_received")
+    if valid_until is None:
+        valid_until = default_valid_until(issued_on)
+    card = Card(
+        number=number or _new_card_number(),
+        holder=holder,
+        region=region,
+        generation=generation,
+        issued_on=issued_on,
+        valid_until=valid_until,
+        received_at=received_at,
+        state=state,
+        replaces=replaces,
+        replacement_kind=replacement_kind,
+        ready_on=ready_on,
+    )
+    try:
+        with transaction.atomic():
+            card.save(force_insert=True)
+    except IntegrityError as exc:
+        if Card.objects.filter(number=card.number).exists():
+            raise DomainError("card.number_taken", field="card_number") from exc
+        raise DomainError("card.one_per_region") from exc
+    audit_record(
+        action="card.created",
+        by=by,
+        card=card,
+        state_before="",
+        state_after=state,
+        reason=replacement_kind,
+        data={
+            "region": region,
+            "generation": generation,
+            "replaces": replaces.pk if replaces else None,
+        },
+    )
+    return card
+
+
+@transaction.atomic
+def card_mark_received(*, card: Card, by: Actor) -> Card:
+    """The holder collected the card (领卡)."""
+    card = lock_card(card)
+    refuse_if_cancelled(card)
+    if card.received_at is not None:
+        raise DomainError("card.already_received")
+    card.received_at = timezone.now()
+    card.save(update_fields=["received_at", "updated_at"])
+    audit_record(action="card.received", by=by, card=card)
+    return card
+
+
+def enable(card: Card, *, by: Actor, via: str) -> None:
+    """sealed → active on a locked card; a replacement's activation retires the card it replaces."""
+    if card.state == CardState.ACTIVE:
+        raise DomainError("card.already_enabled")
+    if card.state != CardState.SEALED:
+        raise DomainError("card.not_sealed")
+    if card.received_at is None:
+        raise DomainError("card.not_received")
+    transition(card, to=CardState.ACTIVE, action="card.enabled", by=by, reason=via)
+    if card.replaces_id:
+        old = Card.objects.select_for_update().get(pk=card.replaces_id)
+        if old.state != CardState.CANCELLED:
+            cancel(old, reason=CancellationReason.REPLACED, by=by)
+        moved = ECard.objects.filter(card=old).update(card=card)
+        signals.card_changed.send(sender=Card, card=card, before=card.state, after=card.state)
+        if moved:
+            audit_record(
+                action="ecard.moved",
+                by=by,
+                card=card,
+                state_before=old.state,
+                state_after=card.state,
+                data={"from_card": old.pk, "to_card": card.pk},
+            )
+
+
+@transaction.atomic
+def card_enable(*, card: Card, by: Actor) -> Card:
+    """Enable the social-security function (启用); for a replacement, this is its activation."""
+    card = lock_card(card)
+    refuse_if_cancelled(card)
+    enable(card, by=by, via="enable")
+    return card
+
+
+def cancel(card: Card, *, reason: str, by: Actor) -> None:
+    card.cancelled_at = timezone.now()
+    card.cancellation_reason = reason
+    card.formalisation_deadline = None
+    transition(card, to=CardState.CANCELLED, action="card.cancelled", by=by, reason=reason)
+
+
+@transaction.atomic
+def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
+    """注销 for good. A replacement still being made for the card is cancelled with it."""
+    if reason not in CancellationReason.values:
+        raise DomainError("card.cancel_reason_invalid", field="reason")
+    if reason == CancellationReason.REPLACED:
+        raise DomainError("card.cancel_reason_reserved", field="reason")
+    card = lock_card(card)
+    if card.state == CardState.CANCELLED:
+        raise DomainError("card.already_cancelled")
+    cancel(card, reason=reason, by=by)
+    pending = Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED)
+    for successor in pending:
+        cancel(successor, reason=reason, by=by)
+    return card

@@ -1,0 +1,152 @@
+"""The e-card: issued for a received card, bound to the account that proved it, its password."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.identity import normalise_id_number
+from accounts.models import Holder
+from accounts.sessions import sessions_end_for_holder
+from plumbing.errors import DomainError
+
+from .. import signals
+from ..audit import Actor, audit_record
+from ..models import Card, ECard, HolderAuthorisation
+from .base import lock_card, refuse_if_cancelled
+from .pins import card_check_pin, validate_new_secret
+
+
+@transaction.atomic
+def ecard_issue(*, card: Card, channel: str, password: str, by: Actor) -> ECard:
+    """Issue the e-card for a received, non-cancelled card, with its own password."""
+    validate_new_secret(password, field="password", codes="ecard.password")
+    card = lock_card(card)
+    refuse_if_cancelled(card)
+    if card.received_at is None:
+        raise DomainError("card.not_received")
+    if ECard.objects.filter(card=card).exists():
+        raise DomainError("ecard.already_issued")
+    holder = card.holder
+    if holder.is_minor() and holder.guardian_id is None:
+        raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
+    ecard = ECard.objects.create(
+        card=card,
+        reference=secrets.token_hex(12),
+        channel=channel,
+        password_hash=make_password(password),
+    )
+    audit_record(
+        action="ecard.issued",
+        by=by,
+        card=card,
+        data={"channel": channel},
+    )
+    return ecard
+
+
+def _bind_account(user, holder: Holder, *, by: Actor) -> None:
+    """Bind an app account to the holder it proved; a holder has one bound account at a time."""
+    if user.holder_id == holder.pk:
+        return
+    previous = type(user).objects.filter(holder=holder).exclude(pk=user.pk)
+    for account in previous:
+        sessions_end_for_holder(holder=holder, reason="rebound")
+        account.holder = None
+        account.save(update_fields=["holder"])
+    user.holder = holder
+    user.save(update_fields=["holder"])
+    audit_record(action="account.bound", by=by, holder=holder, data={"account": user.pk})
+
+
+def _identity_matches(holder: Holder, *, name: str, id_number: str) -> bool:
+    given = " ".join((name or "").split())
+    try:
+        number, _ = normalise_id_number(holder.id_type, id_number)
+    except DomainError:
+        return False
+    return secrets.compare_digest(given.encode(), holder.name.encode()) and secrets.compare_digest(
+        number.encode(), holder.id_number.encode()
+    )
+
+
+def ecard_apply(
+    *,
+    user,
+    name: str,
+    id_number: str,
+    card_number: str,
+    pin: str,
+    password: str,
+    channel: str,
+    by: Actor,
+) -> tuple[ECard, bool]:
+    """Prove the card (name, ID number, card number, PIN) and get its e-card.
+
+    The proven holder's account is bound to it; a guardian's account applies for a ward
+    under 16 and stays bound to the guardian. If the e-card exists already (a new phone,
+    a new account) the proof resets its password instead. Returns (e-card, created).
+    """
+    validate_new_secret(password, field="password", codes="ecard.password")
+    card = Card.objects.select_related("holder").filter(number=(card_number or "").strip().upper()).first()
+    if card is None or not _identity_matches(card.holder, name=name, id_number=id_number):
+        raise DomainError("ecard.identity_mismatch")
+    holder = card.holder
+    if holder.is_minor():
+        if holder.guardian_id is None or user.holder_id != holder.guardian_id:
+            raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
+    elif user.holder_id not in (None, holder.pk):
+        raise DomainError("account.already_bound")
+    card_check_pin(card=card, pin=pin, by=by)  # commits a failure before refusing
+    with transaction.atomic():
+        existing = ECard.objects.select_for_update().filter(card=card).first()
+        if existing:
+            ecard = _set_ecard_password(existing, password, by=by, action="ecard.password_reset")
+        else:
+            ecard = ecard_issue(card=card, channel=channel, password=password, by=by)
+        if not holder.is_minor():
+            _bind_account(user, holder, by=by)
+    return ecard, existing is None
+
+
+def _set_ecard_password(ecard: ECard, password: str, *, by: Actor, action: str, keep_family=None) -> ECard:
+    """New password on every channel at once: grants and other sessions end with the old one."""
+    ecard.password_hash = make_password(password)
+    ecard.password_changed_at = timezone.now()
+    ecard.save(update_fields=["password_hash", "password_changed_at"])
+    HolderAuthorisation.objects.filter(ecard=ecard, ended_at__isnull=True).update(
+        ended_at=timezone.now(), end_reason="password_changed"
+    )
+    sessions_end_for_holder(holder=ecard.card.holder, keep_family=keep_family, reason="password_changed")
+    signals.ecard_changed.send(sender=ECard, ecard=ecard, revoke_reason="ecard.password_changed")
+    audit_record(
+        action=action,
+        by=by,
+        card=ecard.card,
+    )
+    return ecard
+
+
+def ecard_check_password(*, ecard: ECard, password: str) -> None:
+    if not isinstance(password, str) or not check_password(password, ecard.password_hash):
+        raise DomainError("ecard.password_wrong", field="password")
+
+
+@transaction.atomic
+def ecard_change_password(
+    *, ecard: ECard, old_password: str, new_password: str, by: Actor, keep_family=None
+) -> ECard:
+    ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=ecard.pk)
+    try:
+        ecard_check_password(ecard=ecard, password=old_password)
+    except DomainError as exc:
+        exc.field = "old_password"
+        raise
+    validate_new_secret(new_password, old=old_password, field="new_password", codes="ecard.password")
+    return _set_ecard_password(
+        ecard, new_password, by=by, action="ecard.password_changed", keep_family=keep_family
+    )

@@ -1,0 +1,100 @@
+"""Loss reports: temporary (临时挂失), lifted (解挂) or lapsed, and formal (正式挂失)."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from plumbing.errors import DomainError
+
+from .. import workdays
+from ..audit import Actor
+from ..models import Card, CardState
+from .base import lock_card, refuse_if_cancelled, start_of_day_after, transition
+
+
+def formalisation_deadline_for(reported_at: datetime.datetime) -> datetime.datetime:
+    """Start of the day after the N-th working day following the report (report day not counted)."""
+    reported_on = timezone.localtime(reported_at).date()
+    last_day = workdays.add_working_days(reported_on, settings.CARD_TEMPORARY_LOSS_WORKING_DAYS)
+    return start_of_day_after(last_day)
+
+
+@transaction.atomic
+def card_report_temporary_loss(*, card: Card, by: Actor) -> Card:
+    """临时挂失: takes effect at once; lapses unless formalised by the deadline."""
+    card = lock_card(card)
+    refuse_if_cancelled(card)
+    if card.state == CardState.TEMPORARILY_LOST:
+        raise DomainError("card.already_temporarily_lost")
+    if card.state == CardState.LOST:
+        raise DomainError("card.already_lost")
+    if card.state != CardState.ACTIVE:
+        raise DomainError("card.not_active", state=card.get_state_display())
+    now = timezone.now()
+    card.temporarily_lost_at = now
+    card.formalisation_deadline = formalisation_deadline_for(now)
+    transition(
+        card,
+        to=CardState.TEMPORARILY_LOST,
+        action="card.loss_reported",
+        by=by,
+        data={"formalisation_deadline": card.formalisation_deadline.isoformat()},
+    )
+    return card
+
+
+def _reinstate(card: Card, *, action: str, by: Actor) -> None:
+    if card.replacement_applied_at is not None:
+        raise DomainError("card.replacement_applied")
+    card.temporarily_lost_at = None
+    card.formalisation_deadline = None
+    transition(card, to=CardState.ACTIVE, action=action, by=by)
+
+
+@transaction.atomic
+def card_lift_loss(*, card: Card, by: Actor) -> Card:
+    """解挂: the card was found before the loss was formalised or a replacement applied for."""
+    card = lock_card(card)
+    refuse_if_cancelled(card)
+    if card.state == CardState.LOST:
+        raise DomainError("card.loss_irrevocable")
+    if card.state != CardState.TEMPORARILY_LOST:
+        raise DomainError("card.not_lost")
+    _reinstate(card, action="card.loss_lifted", by=by)
+    return card
+
+
+@transaction.atomic
+def card_lapse_temporary_loss(*, card: Card, by: Actor | None = None, now=None) -> Card:
+    """A temporary loss not formalised by its deadline ends by itself; the card is active again."""
+    by = by or Actor.system("loss_deadlines")
+    card = lock_card(card)
+    if card.state != CardState.TEMPORARILY_LOST:
+        raise DomainError("card.not_temporarily_lost")
+    now = now or timezone.now()
+    if now < card.formalisation_deadline:
+        raise DomainError(
+            "card.deadline_not_passed",
+            deadline=timezone.localtime(card.formalisation_deadline).strftime("%Y-%m-%d %H:%M"),
+        )
+    _reinstate(card, action="card.loss_lapsed", by=by)
+    return card
+
+
+@transaction.atomic
+def card_report_formal_loss(*, card: Card, by: Actor) -> Card:
+    """正式挂失 at an outlet with ID: irrevocable."""
+    card = lock_card(card)
+    refuse_if_cancelled(card)
+    if card.state == CardState.LOST:
+        raise DomainError("card.already_lost")
+    if card.received_at is None:
+        raise DomainError("card.not_received")
+    card.lost_at = timezone.now()
+    card.formalisation_deadline = None
+    transition(card, to=CardState.LOST, action="card.loss_formalised", by=by)
+    return card

@@ -1,0 +1,90 @@
+"""The shape of the code: dependencies point one way and service modules stay readable.
+
+``accounts`` ← ``ecard`` ← ``tokens``: the card domain never imports codes and scanners
+(``tokens`` listens to ``ecard.signals``), accounts import neither, and ``plumbing`` (error
+shape, parsers, throttles, idempotency, observability) imports no app.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# The Django project's own files live in ecard/ where Django expects them; they wire every
+# app together and so may import all of them.
+PROJECT_WIRING = {"settings.py", "production.py", "urls.py", "celery.py", "wsgi.py"}
+SERVICE_MODULE_LIMIT = 400
+REASON_MARK = "Longer than 400 lines because"
+
+FORBIDDEN = {
+    "ecard": {"tokens"},
+    "accounts": {"ecard", "tokens"},
+    "plumbing": {"accounts", "ecard", "tokens"},
+}
+
+
+def imported_packages(source: str) -> set[str]:
+    """Top-level packages a module imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def layering_violations(app: str, root: Path = ROOT) -> list[str]:
+    violations = []
+    for path in app_modules(app, root):
+        relative = path.relative_to(root / app)
+        if app == "ecard" and str(relative) in PROJECT_WIRING:
+            continue
+        bad = imported_packages(path.read_text()) & FORBIDDEN[app]
+        violations += [f"{app}/{relative} imports {name}" for name in sorted(bad)]
+    return violations
+
+
+def oversized_service_modules(files) -> list[str]:
+    return [
+        path.name
+        for path in files
+        if len(path.read_text().splitlines()) > SERVICE_MODULE_LIMIT and REASON_MARK not in path.read_text()
+    ]
+
+
+def app_modules(app: str, root: Path = ROOT):
+    return sorted(p for p in (root / app).rglob("*.py") if "migrations" not in p.parts)
+
+
+@pytest.mark.parametrize("app", sorted(FORBIDDEN))
+def test_an_app_never_imports_the_apps_built_on_it(app):
+    assert app_modules(app), f"{app}/ has no modules: the check would pass vacuously"
+    assert layering_violations(app) == []
+
+
+@pytest.mark.parametrize("package", ["ecard/services", "tokens/services"])
+def test_no_service_module_grows_past_its_limit_without_a_reason_at_its_top(package):
+    modules = sorted((ROOT / package).glob("*.py"))
+    assert len(modules) > 3, "services are split by sub-domain"
+    assert oversized_service_modules(modules) == []
+
+
+def test_the_layering_check_catches_a_card_module_that_imports_tokens(tmp_path):
+    app = tmp_path / "ecard"
+    (app / "services").mkdir(parents=True)
+    (app / "services" / "cards.py").write_text(
+        "def f():\n    from tokens import services\n    return services\n"
+    )
+    (app / "urls.py").write_text("from tokens import apis\n")  # project wiring may
+    assert layering_violations("ecard", tmp_path) == ["ecard/services/cards.py imports tokens"]
+
+
+def test_the_size_check_catches_a_long_module_without_its_reason(tmp_path):
+    long_body = "x = 1\n" * (SERVICE_MODULE_LIMIT + 1)
+    plain = tmp_path / "plain.py"
+    plain.write_text(long_body)
+    explained = tmp_path / "explained.py"
+    explained.write_text(f'"""{REASON_MARK} the state machine reads best in one place."""\n' + long_body)
+    assert oversized_service_modules([plain, explained]) == ["plain.py"]

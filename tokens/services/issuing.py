@@ -1,0 +1,73 @@
+"""Issuing a QR code: the service matrix says yes now (or a live holder authorisation does)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import secrets
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ecard.audit import Actor
+from ecard.matrix import Verdict, card_services
+from ecard.models import Card, ECard, HolderAuthorisation
+from plumbing.errors import DomainError
+
+from .. import keys, verifier
+
+
+def _lifetime(purpose: str) -> int:
+    return settings.QR_LIFETIMES[purpose]
+
+
+def live_grant(ecard: ECard, purpose: str, now=None) -> HolderAuthorisation | None:
+    now = now or timezone.now()
+    grants = HolderAuthorisation.objects.filter(ecard=ecard, ended_at__isnull=True, expires_at__gt=now)
+    return next((g for g in grants if purpose in g.purposes), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedCode:
+    text: str
+    purpose: str
+    expires_at: datetime.datetime
+    authorised_by_holder: bool
+    verdict: str  # the matrix verdict the code was issued under
+
+
+def code_issue(*, ecard: ECard, purpose: str, by: Actor) -> IssuedCode:
+    """Sign a code for a purpose the service matrix allows now (or under a live authorisation).
+
+    The card row is locked while the rule is checked and the issue time taken, so a loss
+    report racing this either comes first (and the code is refused) or after (and the
+    code's issue time is before the loss, which revokes it).
+    """
+    key = keys.signing_key_current()
+    private = keys.private_key(key.kid)
+    with transaction.atomic():
+        card = Card.objects.select_for_update().get(pk=ecard.card_id)
+        answer = card_services(card)[purpose]
+        authorised = False
+        if answer.verdict == Verdict.NEEDS_AUTHORISATION:
+            if live_grant(ecard, purpose) is None:
+                raise DomainError("authorisation.required", purpose=purpose)
+            authorised = True
+        elif answer.verdict == Verdict.DENIED:
+            raise DomainError(answer.code)
+        issued_at = int(time.time())
+    lifetime = _lifetime(purpose)
+    text = verifier.encode(
+        purpose=purpose,
+        kid=key.kid,
+        ecard=ecard.reference,
+        issued_at=issued_at,
+        lifetime=lifetime,
+        nonce=secrets.token_bytes(8),
+        authorised_by_holder=authorised,
+        sign=lambda body: verifier.ALGORITHMS[key.algorithm].sign(private, body),
+    )
+    expires = datetime.datetime.fromtimestamp(issued_at + lifetime, tz=datetime.UTC)
+    return IssuedCode(text, purpose, expires, authorised, answer.verdict)

@@ -1,0 +1,89 @@
+"""Revocations: what makes earlier codes invalid, written with the card change that causes it,
+and the signed delta offline scanners pull."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import jwt
+from django.db import transaction
+from django.utils import timezone
+
+from ecard.models import Card, CardState, ECard
+
+from .. import keys
+from ..models import Revocation
+from .scanners import SCANNER_AUDIENCE
+from .snapshots import snapshot_refresh
+
+
+def _ecard_reference(card: Card) -> str | None:
+    return ECard.objects.filter(card=card).values_list("reference", flat=True).first()
+
+
+def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
+    """Called by the lifecycle services inside their transaction whenever a card changes."""
+    reference = _ecard_reference(card)
+    if reference is None:
+        return
+    now = timezone.now()
+    if after in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED) and before != after:
+        Revocation.objects.create(ecard_reference=reference, not_before=now, reason=f"card.{after}")
+    elif after == CardState.ACTIVE and before == CardState.TEMPORARILY_LOST:
+        Revocation.objects.create(
+            ecard_reference=reference, not_before=now, reason="card.loss_lifted", lifted=True
+        )
+    transaction.on_commit(lambda: snapshot_refresh(reference))
+
+
+def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
+    """An e-card's password or authorisations changed: revoke earlier codes if asked."""
+    if revoke_reason:
+        Revocation.objects.create(
+            ecard_reference=ecard.reference, not_before=timezone.now(), reason=revoke_reason
+        )
+    reference = ecard.reference
+    transaction.on_commit(lambda: snapshot_refresh(reference))
+
+
+def revocations_since(cursor: int, *, limit: int = 1000) -> tuple[list[dict], int, bool]:
+    rows = list(Revocation.objects.filter(pk__gt=cursor).order_by("pk")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries = [
+        {
+            "ecard": row.ecard_reference,
+            # Rounded up: a code issued in the same second as the revocation is refused.
+            "not_before": math.ceil(row.not_before.timestamp()),
+            "reason": row.reason,
+            "lifted": row.lifted,
+        }
+        for row in rows
+    ]
+    return entries, (rows[-1].pk if rows else cursor), more
+
+
+@dataclasses.dataclass(frozen=True)
+class RevocationPage:
+    jws: str
+    cursor: int
+    more: bool
+
+
+def revocations_page(*, since: int) -> RevocationPage:
+    """The signed delta after ``since``, signed with the current QR signing key."""
+    entries, cursor, more = revocations_since(since)
+    key = keys.signing_key_current()
+    payload = {
+        "iss": "ecard",
+        "aud": SCANNER_AUDIENCE,
+        "iat": int(time.time()),
+        "since": since,
+        "cursor": cursor,
+        "more": more,
+        "entries": entries,
+    }
+    jws = jwt.encode(payload, keys.private_key(key.kid), algorithm="EdDSA", headers={"kid": key.kid})
+    return RevocationPage(jws, cursor, more)

@@ -1,0 +1,173 @@
+"""Scanner devices: registration, keys, and authenticating their signed assertions."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import secrets
+import threading
+import time
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.conf import settings
+from django.utils import timezone
+
+from ecard.audit import Actor, audit_record
+from plumbing.errors import DomainError
+
+from .. import verifier
+from ..models import ScannerDevice, ScannerKind
+
+SCANNER_AUDIENCE = "ecard:scanner"
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    pk: int
+    device_id: str
+    organisation: str
+    purposes: frozenset
+    enabled: bool
+    public_key: object
+
+
+def load_public_key(text: str):
+    """An Ed25519 public key from PEM or from raw base64 / base64url (32 bytes)."""
+    text = (text or "").strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode())
+            if not isinstance(key, Ed25519PublicKey):
+                raise ValueError("not Ed25519")
+            return key
+        raw = verifier.b64url_decode(text.replace("+", "-").replace("/", "_").rstrip("="))
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, TypeError):
+        raise DomainError("scanner.public_key_invalid", field="public_key") from None
+
+
+def _public_key_text(key) -> str:
+    return verifier.b64url(verifier.ALGORITHMS["Ed25519"].public_raw(key))
+
+
+def scanner_register(
+    *, organisation: str, kind: str, purposes: list[str], public_key: str, by: Actor
+) -> ScannerDevice:
+    if kind not in ScannerKind.values:
+        raise DomainError("scanner.kind_invalid", field="kind")
+    if not purposes or any(p not in verifier.PURPOSE_CODES for p in purposes):
+        raise DomainError("scanner.purposes_invalid", field="purposes")
+    if not (organisation or "").strip():
+        raise DomainError("scanner.organisation_required", field="organisation")
+    key = load_public_key(public_key)
+    device = ScannerDevice.objects.create(
+        device_id="dev_" + secrets.token_hex(8),
+        organisation=organisation.strip(),
+        kind=kind,
+        purposes=sorted(set(purposes)),
+        public_key=_public_key_text(key),
+    )
+    audit_record(
+        action="scanner.registered",
+        by=by,
+        data={"device": device.device_id, "purposes": device.purposes},
+    )
+    return device
+
+
+def _device_changed(device: ScannerDevice, action: str, by: Actor) -> ScannerDevice:
+    audit_record(action=action, by=by, data={"device": device.device_id})
+    _devices.pop(device.device_id, None)
+    for token, (device_id, _) in list(_assertions.items()):
+        if device_id == device.device_id:
+            _assertions.pop(token, None)
+    return device
+
+
+def scanner_set_enabled(*, device: ScannerDevice, enabled: bool, by: Actor) -> ScannerDevice:
+    device.enabled = enabled
+    device.save(update_fields=["enabled"])
+    return _device_changed(device, "scanner.enabled" if enabled else "scanner.disabled", by)
+
+
+def scanner_rotate_key(*, device: ScannerDevice, public_key: str, by: Actor) -> ScannerDevice:
+    device.public_key = _public_key_text(load_public_key(public_key))
+    device.save(update_fields=["public_key"])
+    return _device_changed(device, "scanner.key_rotated", by)
+
+
+# Verified device assertions by token until they expire, and device state for a moment:
+# the hot path then checks no signature and reads no row for a device it has just seen.
+# Another process sees a disabled device within SCANNER_STATE_CACHE_SECONDS.
+_assertions: collections.OrderedDict[str, tuple[str, float]] = collections.OrderedDict()
+_devices: dict[str, tuple[float, Device]] = {}
+_seen: dict[str, float] = {}
+_lock = threading.Lock()
+
+
+def forget() -> None:
+    """Drop every verified assertion and device state this process holds."""
+    _assertions.clear()
+    _devices.clear()
+    _seen.clear()
+
+
+def _device(device_id: str) -> Device | None:
+    cached = _devices.get(device_id)
+    if cached and time.monotonic() - cached[0] < settings.SCANNER_STATE_CACHE_SECONDS:
+        return cached[1]
+    row = ScannerDevice.objects.filter(device_id=device_id).first()
+    if row is None:
+        return None
+    device = Device(
+        row.pk,
+        row.device_id,
+        row.organisation,
+        frozenset(row.purposes),
+        row.enabled,
+        load_public_key(row.public_key),
+    )
+    _devices[device_id] = (time.monotonic(), device)
+    return device
+
+
+def scanner_authenticate(token: str) -> Device:
+    now = time.time()
+    hit = _assertions.get(token)
+    if hit is not None and hit[1] > now:
+        device = _device(hit[0])
+    else:
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            device = _device(str(unverified.get("iss", "")))
+            if device is None:
+                raise DomainError("scanner.token_invalid")
+            claims = jwt.decode(
+                token,
+                device.public_key,
+                algorithms=["EdDSA"],
+                audience=SCANNER_AUDIENCE,
+                issuer=device.device_id,
+                options={"require": ["exp", "iat", "iss", "aud", "jti"]},
+                leeway=settings.QR_CLOCK_SKEW_SECONDS,
+            )
+        except jwt.ExpiredSignatureError:
+            raise DomainError("scanner.token_expired") from None
+        except jwt.PyJWTError:
+            raise DomainError("scanner.token_invalid") from None
+        if claims["exp"] - claims["iat"] > settings.SCANNER_ASSERTION_MAX_SECONDS:
+            raise DomainError("scanner.token_invalid")
+        with _lock:
+            _assertions[token] = (device.device_id, claims["exp"])
+            while len(_assertions) > 10000:
+                _assertions.popitem(last=False)
+    if device is None:
+        raise DomainError("scanner.token_invalid")
+    if not device.enabled:
+        raise DomainError("scanner.disabled")
+    if now - _seen.get(device.device_id, 0) > 60:
+        _seen[device.device_id] = now
+        ScannerDevice.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+    return device

@@ -1,0 +1,153 @@
+"""Online verification for a scanner, and the scan records it leaves."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+import uuid
+
+from django.conf import settings
+from django.utils import timezone
+
+from ecard.matrix import Verdict, service_verdict
+
+from .. import keys, verifier
+from ..models import ScanRecord
+from ..store import MemoryStore, StoreUnavailable, get_store
+from .scanners import Device
+from .snapshots import snapshot_get
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    result: str
+    code: str | None
+    purpose: str | None
+    ecard: str | None
+    holder: str | None
+    authorised_by_holder: bool
+    scan_id: str
+
+
+def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bool]:
+    """The refusal reason (None when accepted) from the card's current state, and whether it
+    was accepted under a holder authorisation."""
+    if snapshot is None:
+        return "ecard.unknown", False
+    if code.issued_at < int(snapshot["password_changed_at"]):
+        return "code.revoked", False
+    expired = datetime.date.fromisoformat(snapshot["valid_until"]) < timezone.localdate()
+    answer = service_verdict(
+        purpose=code.purpose,
+        state=snapshot["state"],
+        pin_locked=snapshot["pin_locked"],
+        transit_payment_linked=snapshot["transit"],
+        expired=expired,
+    )
+    if answer.verdict == Verdict.ALLOWED:
+        return None, False
+    if answer.verdict == Verdict.NEEDS_AUTHORISATION:
+        now = time.time()
+        if any(code.purpose in purposes and expires > now for purposes, expires in snapshot["grants"]):
+            return None, True
+        return answer.code, False
+    return answer.code, False
+
+
+def _claim_key(code: verifier.Code, device: Device) -> str | None:
+    if code.purpose in verifier.SINGLE_USE:
+        return f"ecard:used:{code.nonce}"
+    if code.purpose == "transit":
+        return f"ecard:used:{code.nonce}:{device.organisation}"
+    return None
+
+
+def verify_online(*, device: Device, text: str) -> Outcome:
+    """For a scanner: the offline checks, then the card's current state, then single use."""
+    parsed = None
+    authorised = False
+    snapshot = None
+    try:
+        parsed = keys_verifier().check(text, purposes=device.purposes)
+        snapshot = snapshot_get(parsed.ecard)
+        reason, authorised = _verdict(parsed, snapshot)
+    except verifier.Refusal as refusal:
+        reason = refusal.code
+        try:
+            parsed = parsed or verifier.parse(text)
+        except verifier.Refusal:
+            parsed = None
+    scan_id = str(uuid.uuid4())
+    record = {
+        "id": scan_id,
+        "device_id": device.pk,
+        "ecard_reference": parsed.ecard if parsed else "",
+        "purpose": parsed.purpose if parsed else "",
+        "nonce": parsed.nonce if parsed else "",
+        "authorised_by_holder": authorised,
+        "scanned_at": timezone.now().isoformat(),
+    }
+    accepted = {**record, "result": "accepted", "reason": ""}
+    store = get_store()
+    claim = _claim_key(parsed, device) if parsed and reason is None else None
+    try:
+        if reason is not None:
+            store.record({**record, "result": "rejected", "reason": reason, "authorised_by_holder": False})
+        elif claim is None:
+            store.record(accepted)
+        else:
+            ttl = parsed.lifetime + 2 * settings.QR_CLOCK_SKEW_SECONDS
+            replayed = {**record, "result": "rejected", "reason": "code.replayed", "replay": True}
+            if not store.record(accepted, claim=claim, ttl=ttl, replayed=replayed):
+                reason, authorised = "code.replayed", False
+    except StoreUnavailable:
+        if claim is not None:
+            # Without the single-use store a second scan of this code could not be told
+            # apart: refuse rather than accept a possible replay.
+            reason, authorised = "store.unavailable", False
+        _write_records([{**record, "result": "rejected" if reason else "accepted", "reason": reason or ""}])
+    if isinstance(store, MemoryStore):
+        scan_records_flush()
+    return Outcome(
+        result="rejected" if reason else "accepted",
+        code=reason,
+        purpose=parsed.purpose if parsed else None,
+        ecard=parsed.ecard if parsed else None,
+        holder=snapshot["name"] if snapshot and not reason else None,
+        authorised_by_holder=authorised,
+        scan_id=scan_id,
+    )
+
+
+def keys_verifier() -> verifier.Verifier:
+    return verifier.Verifier(keys.keyset(), None, skew=settings.QR_CLOCK_SKEW_SECONDS)
+
+
+def _write_records(records: list[dict]) -> None:
+    ScanRecord.objects.bulk_create(
+        [
+            ScanRecord(
+                id=r["id"],
+                device_id=r["device_id"],
+                ecard_reference=r["ecard_reference"],
+                purpose=r["purpose"],
+                nonce=r["nonce"],
+                result=r["result"],
+                reason=r.get("reason", ""),
+                authorised_by_holder=r.get("authorised_by_holder", False),
+                replay=r.get("replay", False),
+                scanned_at=r["scanned_at"],
+            )
+            for r in records
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def scan_records_flush() -> int:
+    """Move buffered scan records into the database; safe to run anywhere, any number of times."""
+    try:
+        return get_store().drain(_write_records)
+    except StoreUnavailable:
+        return 0
