@@ -11,12 +11,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from plumbing.api import LOGIN_THROTTLES, StrictSerializer, errors
+from plumbing.api import StrictSerializer, errors
 from plumbing.errors import DomainError
 
 from . import sessions
 from .identity import mask_phone, normalise_phone
 from .models import User
+from .throttles import LOGIN_THROTTLES
 
 COMMON_ERRORS = (400, 413, 415, 429)
 

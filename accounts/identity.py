@@ -91,13 +91,22 @@ def normalise_id_number(id_type: str, number: str) -> tuple[str, datetime.date |
     return number, None
 
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+# What people type around a mobile number: spaces, hyphens, dots, brackets, a country code.
+_PHONE_DECORATION = re.compile(r"[\s\-.()]")
+_COUNTRY_CODE = re.compile(r"^(?:\+86|0086|86)(?=1[0-9]{10}$)")
 
 
 def normalise_phone(phone: str) -> str:
-    phone = re.sub(r"[\s-]", "", phone or "")
-    if phone.startswith("+86"):
-        phone = phone[3:]
+    """The 11 ASCII digits of a mainland mobile number, however it was spelled.
+
+    Only ASCII digits count: ``\\d`` would also take full-width and other scripts' digits
+    (``13８…``), which would let one number be registered or throttled as several.
+    """
+    phone = phone if isinstance(phone, str) else ""
+    if not phone.isascii():
+        raise DomainError("request.invalid", field="phone", detail="phone: ASCII digits only")
+    phone = _COUNTRY_CODE.sub("", _PHONE_DECORATION.sub("", phone))
     if not _MOBILE.fullmatch(phone):
         raise DomainError("holder.phone_invalid", field="phone")
     return phone

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
 
 from .identity import IdType, mask_id_number, mask_name, mask_phone
 
@@ -93,7 +94,7 @@ class Holder(models.Model):
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
     def is_minor(self, day: datetime.date | None = None) -> bool:
-        age = self.age_on(day or datetime.date.today())
+        age = self.age_on(day or timezone.localdate())
         return age is not None and age < settings.HOLDER_GUARDIAN_AGE
 
 

@@ -47,6 +47,11 @@ def check_guardian(*, holder: Holder, guardian: Holder, proof: str) -> None:
         )
     if guardian.pk == holder.pk or guardian.is_minor():
         raise DomainError("holder.guardian_invalid", field="guardian")
+    if not holder.is_minor():
+        # A guardian acts for a ward only while the ward is under HOLDER_GUARDIAN_AGE, by the
+        # birth date in the ID number (or recorded for other documents): an adult, or a
+        # holder whose age is unknown, cannot be linked.
+        raise DomainError("holder.not_minor", field="guardian", age=settings.HOLDER_GUARDIAN_AGE)
 
 
 @transaction.atomic
@@ -65,6 +70,27 @@ def holder_set_guardian(*, holder: Holder, guardian: Holder, proof: str, by: Act
         data={"guardian": guardian.pk, "proof": proof},
     )
     return holder
+
+
+@transaction.atomic
+def holder_end_guardian_link(*, holder: Holder, reason: str, by: Actor) -> Holder | None:
+    """End a ward's guardian link (the ward came of age). Returns the former guardian, or None
+    when there was no link any more (the job ran twice)."""
+    holder = Holder.objects.select_for_update().get(pk=holder.pk)
+    guardian = holder.guardian
+    if guardian is None:
+        return None
+    holder.guardian = None
+    holder.guardian_proof = ""
+    holder.save(update_fields=["guardian", "guardian_proof"])
+    holder_changed.send(
+        sender=Holder,
+        action="holder.guardian_ended",
+        by=by,
+        holder=holder,
+        data={"guardian": guardian.pk, "reason": reason},
+    )
+    return guardian
 
 
 @transaction.atomic

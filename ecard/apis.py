@@ -6,7 +6,8 @@ ward's (``?ward=<id>``); anything else is 404.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -137,8 +138,11 @@ def ecard_response(ecard: ECard, status_code: int = 200) -> Response:
 class HolderApi(APIView):
     """Base: the request's holder (own or ward), their e-card, and who is acting."""
 
+    def ward(self) -> str | None:
+        return self.request.query_params.get("ward")
+
     def holder(self):
-        return selectors.holder_for_account(self.request.user, ward=self.request.query_params.get("ward"))
+        return selectors.holder_for_account(self.request.user, ward=self.ward())
 
     def ecard(self) -> ECard:
         return selectors.ecard_get(holder=self.holder())
@@ -159,22 +163,75 @@ class ECardApi(HolderApi):
         return ecard_response(self.ecard())
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 512,
+        "example": settings.IDENTITY_DEV_TOKEN,
+        "description": "The real-person check's token from the provider's SDK on the phone "
+        "(face match, within IDENTITY_CHECK_MAX_AGE_SECONDS). The development provider "
+        f"accepts {settings.IDENTITY_DEV_TOKEN!r}.",
+    }
+)
+class IdentityTokenField(serializers.CharField):
+    pass
+
+
+class CardNamed(StrictSerializer):
+    """Which card is meant, as printed on it: not proof of anything."""
+
+    name = serializers.CharField(max_length=100)
+    id_number = serializers.CharField(max_length=32)
+    card_number = serializers.CharField(max_length=20)
+
+
+class ChallengeOut(serializers.Serializer):
+    challenge_id = serializers.UUIDField()
+    phone_masked = serializers.CharField(help_text="where the code went, e.g. 138****5678")
+    expires_at = serializers.DateTimeField()
+
+
+class ECardApplyChallengeApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    @holder_schema(
+        operation_id="ecard_apply_challenge",
+        request=CardNamed,
+        responses={201: ChallengeOut, **errors(503)},
+        description="Step 1 of binding: send a 6-digit code by SMS to the phone the card centre "
+        "holds for the holder (valid 5 minutes, 5 tries; at most 5 codes a day per holder).",
+    )
+    @idempotent
+    def post(self, request):
+        data = CardNamed(data=request.data)
+        data.is_valid(raise_exception=True)
+        challenge = services.binding_challenge_create(
+            user=request.user, by=self.actor(), **data.validated_data
+        )
+        body = {
+            "challenge_id": challenge.public_id,
+            "phone_masked": challenge.holder.phone_masked,
+            "expires_at": challenge.expires_at,
+        }
+        return Response(ChallengeOut(body).data, status=status.HTTP_201_CREATED)
+
+
 class ECardApplyApi(HolderApi):
     throttle_classes = SECRET_THROTTLES
 
-    class ECardApplyIn(StrictSerializer):
-        name = serializers.CharField(max_length=100)
-        id_number = serializers.CharField(max_length=32)
-        card_number = serializers.CharField(max_length=20)
-        pin = serializers.CharField(max_length=6, min_length=6)
+    class ECardApplyIn(CardNamed):
+        challenge_id = serializers.UUIDField(required=False, help_text="from /ecard/apply/challenge")
+        sms_code = serializers.RegexField(r"^[0-9]{6}$", required=False, help_text="the code in the SMS")
+        identity_token = IdentityTokenField(required=False, max_length=512)
         password = serializers.CharField(max_length=6, min_length=6, help_text="the new e-card password")
         channel = serializers.ChoiceField(choices=ECardChannel.values, default=ECardChannel.NATIONAL_APP)
 
     @holder_schema(
         operation_id="ecard_apply",
         request=ECardApplyIn,
-        responses={201: ECardOut, 200: ECardOut},
-        description="Prove the card, get its e-card (201); if it exists, reset its password (200).",
+        responses={201: ECardOut, 200: ECardOut, **errors(503)},
+        description="Step 2 of binding: the SMS code and a real-person check bind the card's e-card "
+        "to this account (201), or, if it exists, move it here and reset its password (200).",
     )
     @idempotent
     def post(self, request):
@@ -248,7 +305,6 @@ CardLossReportApi = card_operation(
     services.card_report_temporary_loss,
     "临时挂失: at once; card.formalisation_deadline says by when to formalise it at an outlet.",
 )
-CardLossLiftApi = card_operation("CardLossLiftApi", services.card_lift_loss, "解挂: the card was found.")
 CardEnableApi = card_operation("CardEnableApi", services.card_enable, "启用: enable a received, sealed card.")
 CardRenewalApi = card_operation(
     "CardRenewalApi",
@@ -256,6 +312,28 @@ CardRenewalApi = card_operation(
     "换领: apply for a new card from 60 days before expiry; card.replacement shows it.",
     created=True,
 )
+
+
+class CardLossLiftApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class CardLossLiftIn(StrictSerializer):
+        identity_token = IdentityTokenField(required=False, max_length=512)
+
+    @holder_schema(
+        operation_id="card_lift_loss",
+        request=CardLossLiftIn,
+        responses={200: ECardOut, **errors(503)},
+        description="解挂: the card was found. Takes a fresh real-person check: the phone may have "
+        "been lost with the card.",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.CardLossLiftIn(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        ecard = self.ecard()
+        services.card_lift_loss(card=ecard.card, by=self.actor(), **data.validated_data)
+        return ecard_response(ecard)
 
 
 class CardPinApi(HolderApi):
@@ -391,7 +469,9 @@ class NoticeListApi(HolderApi):
     )
     def get(self, request):
         paginator = NoticePagination()
-        page = paginator.paginate_queryset(selectors.notice_list(holder=self.holder()), request, view=self)
+        page = paginator.paginate_queryset(
+            selectors.notice_list(user=request.user, ward=self.ward()), request, view=self
+        )
         return paginator.get_paginated_response(NoticeOut(page, many=True).data)
 
 
@@ -399,5 +479,5 @@ class NoticeReadApi(HolderApi):
     @holder_schema(operation_id="notice_read", request=None, responses={200: NoticeOut})
     @idempotent
     def post(self, request, notice_id):
-        notice = selectors.notice_get(holder=self.holder(), public_id=notice_id)
+        notice = selectors.notice_get(user=request.user, ward=self.ward(), public_id=notice_id)
         return Response(NoticeOut(services.notice_mark_read(notice=notice)).data)

@@ -7,17 +7,17 @@ import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from accounts.models import IdempotencyRecord, RefreshToken
+from accounts.models import Holder, IdempotencyRecord, RefreshToken
 from plumbing.errors import DomainError
 
 from . import signals
 from .audit import Actor
 from .models import Card, CardState, Notice
 from .notices import card_params, notice_send, notices_create_bulk
-from .services import card_lapse_temporary_loss
+from .services import card_lapse_temporary_loss, ward_came_of_age
 
 # Days before valid_until at which a holder hears about it: 60, 30, 7 and the day itself.
 EXPIRY_MILESTONES = ((0, "0d"), (7, "7d"), (30, "30d"), (60, "60d"))
@@ -138,6 +138,21 @@ def replacement_ready(*, today: datetime.date | None = None) -> int:
         )
         sent += notice is not None
     return sent
+
+
+def guardian_links(*, today: datetime.date | None = None) -> int:
+    """End the guardian links of wards who are HOLDER_GUARDIAN_AGE or older today (or whose age
+    is not known). Returns how many ended; a second run the same day ends none."""
+    today = today or timezone.localdate()
+    try:
+        cutoff = today.replace(year=today.year - settings.HOLDER_GUARDIAN_AGE)
+    except ValueError:  # 29 February
+        cutoff = today.replace(year=today.year - settings.HOLDER_GUARDIAN_AGE, day=28)
+    wards = Holder.objects.filter(guardian__isnull=False).filter(
+        Q(date_of_birth__lte=cutoff) | Q(date_of_birth__isnull=True)
+    )
+    by = Actor.system("guardian_links")
+    return sum(ward_came_of_age(ward=ward, by=by) for ward in wards.iterator(chunk_size=500))
 
 
 def housekeeping(*, now: datetime.datetime | None = None) -> dict[str, int]:

@@ -344,6 +344,11 @@ class Notice(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     holder = models.ForeignKey("accounts.Holder", on_delete=models.CASCADE, related_name="notices")
+    # Set when the notice is for one app account rather than whoever holds the card now: the
+    # account an e-card was moved away from is told so, in its own inbox.
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField("类型 / kind", max_length=40)
     # What the notice is about and which step of it, e.g. card 42 at the 30-day milestone:
     # one notice per (holder, kind, subject, milestone) however often a job runs.
@@ -391,3 +396,30 @@ class NoticeDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {'ok' if self.ok else 'failed'}"
+
+
+class BindingChallenge(models.Model):
+    """A one-time code sent by SMS to the phone the card centre holds for the holder.
+
+    Binding an e-card to an app account takes this code and a real-person check: what is
+    printed on a card, and its PIN, are known to whoever finds it. Only a hash of the code is
+    kept; the challenge belongs to the account that asked for it and to one card.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    holder = models.ForeignKey("accounts.Holder", on_delete=models.CASCADE, related_name="+")
+    card = models.ForeignKey(Card, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "绑定验证码 / binding challenge"
+        verbose_name_plural = "绑定验证码 / binding challenges"
+        indexes = [models.Index(fields=["holder", "created_at"], name="challenge_holder_day_idx")]
+
+    def __str__(self) -> str:
+        return f"challenge {str(self.public_id)[:8]}…"

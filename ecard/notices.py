@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts.identity import mask_phone
 from accounts.models import Holder
 from plumbing.observability import NOTICES_SENT
 
@@ -119,7 +120,39 @@ TEMPLATES: dict[str, tuple[str, str, str, str]] = {
         "The PIN of your card ending {card_tail} was reset to the initial PIN at an outlet; "
         "change it in the app soon. If this was not you, call 12333 now.",
     ),
+    "ecard.rebound": (
+        "电子社保卡已绑定到其他账号",
+        "您尾号{card_tail}的社保卡对应的电子社保卡已于{at}经短信验证码和实人认证绑定到另一个账号，"
+        "本账号已解除绑定。如非本人操作，请立即在App中挂失并拨打12333。",
+        "Your e-card was bound to another account",
+        "The e-card of your card ending {card_tail} was bound to another account at {at}, after "
+        "an SMS code and a real-person check; this account is no longer bound to it. If this "
+        "was not you, report the card lost in the app and call 12333 now.",
+    ),
+    "guardian.ended_ward": (
+        "监护人代办已结束",
+        "您已年满{age}周岁，监护人不再代为使用您的电子社保卡。请用本人手机号注册App，"
+        "经短信验证码和实人认证后绑定自己的电子社保卡。" + HOTLINE,
+        "Your guardian no longer acts for you",
+        "You are {age} now, so your guardian no longer uses your e-card for you. Sign up in the "
+        "app with your own phone and bind your e-card after an SMS code and a real-person "
+        "check. " + HOTLINE_EN,
+    ),
+    "guardian.ended_guardian": (
+        "监护人代办已结束",
+        "{ward_name}已年满{age}周岁，您不再代为使用其电子社保卡，此前为其生成的二维码已失效。" + HOTLINE,
+        "You no longer act for your ward",
+        "{ward_name} is {age} now: you no longer use their e-card, and the codes you showed "
+        "for them no longer work. " + HOTLINE_EN,
+    ),
 }
+
+# The one-time code for binding an e-card, as an SMS gateway sends it: no link, and the usual
+# warning never to pass it on. It is never written to a log or an in-app notice.
+BINDING_SMS = (
+    "【电子社保卡】验证码{code}，{minutes}分钟内有效，用于绑定尾号{card_tail}的电子社保卡。"
+    "请勿将验证码告诉任何人，工作人员不会索要。如非本人操作请忽略并拨打12333。"
+)
 
 
 def render(kind: str, params: dict) -> tuple[str, str, str, str]:
@@ -131,7 +164,7 @@ def card_params(card, **extra) -> dict:
 
 
 def notice_send(
-    *, holder: Holder | int, kind: str, subject: str, milestone: str = "", params: dict
+    *, holder: Holder | int, kind: str, subject: str, milestone: str = "", params: dict, account=None
 ) -> Notice | None:
     """Record a notice once per (holder, kind, subject, milestone) and deliver it after commit.
 
@@ -144,6 +177,7 @@ def notice_send(
         with transaction.atomic():
             notice = Notice.objects.create(
                 holder_id=holder_id,
+                account=account,
                 kind=kind,
                 subject=str(subject),
                 milestone=milestone,
@@ -209,16 +243,58 @@ class TransientDeliveryError(Exception):
 
 
 class LoggingChannel:
-    """Default channel: writes that a notice went out, with no personal data."""
+    """Default channel: writes that a notice or an SMS went out, with no personal data."""
 
     name = "log"
 
     def send(self, notice: Notice) -> None:
         log.info("notice %s kind=%s holder=%s", notice.public_id, notice.kind, notice.holder_id)
 
+    def send_text(self, *, phone: str, text: str) -> None:
+        # Never the text: it may carry a one-time code.
+        log.info("sms to %s (%d characters)", mask_phone(phone), len(text))
+
+
+class ConsoleChannel:
+    """Development: prints each notice and SMS, as Django's console e-mail backend prints mail.
+
+    The production settings refuse it: it would print one-time codes.
+    """
+
+    name = "console"
+
+    def send(self, notice: Notice) -> None:
+        print(f"[notice to holder {notice.holder_id}] {notice.title}: {notice.body}", flush=True)
+
+    def send_text(self, *, phone: str, text: str) -> None:
+        print(f"[sms to {phone}] {text}", flush=True)
+
+
+# What OutboxChannel was handed, for tests to read, like django.core.mail.outbox.
+outbox: list[dict] = []
+
+
+class OutboxChannel:
+    """Tests: keeps every notice and SMS in ``ecard.notices.outbox``."""
+
+    name = "outbox"
+
+    def send(self, notice: Notice) -> None:
+        outbox.append({"notice": notice.public_id, "holder": notice.holder_id, "text": notice.body})
+
+    def send_text(self, *, phone: str, text: str) -> None:
+        outbox.append({"phone": phone, "text": text})
+
 
 def channels() -> list:
     return [import_string(path)() for path in settings.NOTICE_CHANNELS]
+
+
+def text_send(*, phone: str, text: str) -> None:
+    """An SMS straight to a phone (a one-time code), through every channel, as a gateway
+    adapter would send it; not an in-app notice, and nothing of it is stored."""
+    for channel in channels():
+        channel.send_text(phone=phone, text=text)
 
 
 def notices_deliver(*, limit: int = 500) -> int:

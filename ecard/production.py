@@ -53,6 +53,13 @@ if not QR_SIGNING_PRIVATE_KEYS and not Path(QR_SIGNING_KEYS_DIR).is_dir():
 if not Path(AUTH_JWT_KEYS_DIR).is_dir():
     raise ImproperlyConfigured(f"no client-token key folder: mount AUTH_JWT_KEYS_DIR ({AUTH_JWT_KEYS_DIR})")
 
+# Development stand-ins would let anyone pass the real-person check, or print one-time codes.
+if IDENTITY_VERIFIER == "accounts.realperson.DevelopmentVerifier":  # noqa: F405
+    raise ImproperlyConfigured("IDENTITY_VERIFIER: set the real-person check provider's adapter")
+_DEV_CHANNELS = {"ecard.notices.ConsoleChannel", "ecard.notices.OutboxChannel"}
+if _DEV_CHANNELS & set(NOTICE_CHANNELS):  # noqa: F405
+    raise ImproperlyConfigured("NOTICE_CHANNELS: the console and outbox channels are for development")
+
 # HTTPS ends at the load balancer, which says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from accounts.models import Holder
 from plumbing.errors import DomainError
@@ -23,7 +23,8 @@ def holder_for_account(user, *, ward: str | None = None) -> Holder:
     except ValueError:
         raise DomainError("request.not_found") from None
     holder = Holder.objects.filter(public_id=ward_id, guardian_id=user.holder_id).first()
-    if holder is None:
+    # From the ward's 16th birthday, before the night's job has ended the link.
+    if holder is None or not holder.is_minor():
         raise DomainError("request.not_found")
     return holder
 
@@ -63,12 +64,19 @@ def authorisation_get(*, ecard: ECard, public_id) -> HolderAuthorisation:
         raise DomainError("authorisation.not_found") from None
 
 
-def notice_list(*, holder: Holder) -> QuerySet[Notice]:
-    return Notice.objects.filter(holder=holder)
+def notice_list(*, user, ward: str | None = None) -> QuerySet[Notice]:
+    """An account's inbox: its holder's notices and those addressed to the account itself
+    (an account an e-card was moved away from still reads why); or a ward's notices."""
+    if ward:
+        return Notice.objects.filter(holder=holder_for_account(user, ward=ward), account__isnull=True)
+    mine = Q(account=user)
+    if user.holder_id is not None:
+        mine |= Q(holder_id=user.holder_id, account__isnull=True)
+    return Notice.objects.filter(mine)
 
 
-def notice_get(*, holder: Holder, public_id) -> Notice:
+def notice_get(*, user, ward: str | None = None, public_id) -> Notice:
     try:
-        return notice_list(holder=holder).get(public_id=uuid.UUID(str(public_id)))
+        return notice_list(user=user, ward=ward).get(public_id=uuid.UUID(str(public_id)))
     except (ValueError, Notice.DoesNotExist):
         raise DomainError("notice.not_found") from None

@@ -124,6 +124,8 @@ CELERY_BEAT_SCHEDULE = {
     "loss-deadlines": {"task": "ecard.loss_deadlines", "schedule": crontab(minute="*/10")},
     "replacement-ready": {"task": "ecard.replacement_ready", "schedule": crontab(hour=9, minute=0)},
     "housekeeping": {"task": "ecard.housekeeping", "schedule": crontab(hour=3, minute=30)},
+    # Just after midnight: a ward's guardian link ends on the 16th birthday.
+    "guardian-links": {"task": "ecard.guardian_links", "schedule": crontab(hour=0, minute=5)},
     # Backstop for deliveries queued while the broker was away.
     "notices-deliver": {"task": "ecard.notices_deliver", "schedule": 60.0},
 }
@@ -216,13 +218,29 @@ CARD_RENEWAL_WINDOW_DAYS = env.int("CARD_RENEWAL_WINDOW_DAYS", default=60)
 CARD_EXPIRED_USABLE = env.bool("CARD_EXPIRED_USABLE", default=True)
 CARD_INITIAL_PIN = env.str("CARD_INITIAL_PIN", default="123456")
 CARD_PIN_MAX_FAILURES = env.int("CARD_PIN_MAX_FAILURES", default=6)
-# Notices: delivery channels (dotted paths to classes with send(notice)) and job chunking.
-NOTICE_CHANNELS = env.list("NOTICE_CHANNELS", default=["ecard.notices.LoggingChannel"])
+# Notices and SMS: delivery channels, dotted paths to classes with send(notice) and
+# send_text(phone=, text=) (an SMS gateway adapter implements both), and job chunking. In
+# development the console channel prints them, one-time codes included.
+NOTICE_CHANNELS = env.list(
+    "NOTICE_CHANNELS",
+    default=["ecard.notices.LoggingChannel", *(["ecard.notices.ConsoleChannel"] if DEBUG else [])],
+)
 NOTICE_CHUNK_SIZE = env.int("NOTICE_CHUNK_SIZE", default=10000)
 IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 IDEMPOTENCY_RECORD_MODEL = "accounts.IdempotencyRecord"
 # Age under which a holder acts through a guardian.
 HOLDER_GUARDIAN_AGE = env.int("HOLDER_GUARDIAN_AGE", default=16)
+
+# Binding an e-card: a one-time code by SMS to the phone on file, and a real-person check.
+BINDING_CODE_SECONDS = env.int("BINDING_CODE_SECONDS", default=300)
+BINDING_CODE_MAX_TRIES = env.int("BINDING_CODE_MAX_TRIES", default=5)
+BINDING_CHALLENGES_PER_DAY = env.int("BINDING_CHALLENGES_PER_DAY", default=5)
+# The real-person check provider's adapter (accounts.realperson). The development one accepts
+# IDENTITY_DEV_TOKEN; the production settings refuse it.
+IDENTITY_VERIFIER = env.str("IDENTITY_VERIFIER", default="accounts.realperson.DevelopmentVerifier")
+IDENTITY_DEV_TOKEN = env.str("IDENTITY_DEV_TOKEN", default="dev-real-person-ok")
+# How old a real-person check may be when it binds an e-card or lifts a loss.
+IDENTITY_CHECK_MAX_AGE_SECONDS = env.int("IDENTITY_CHECK_MAX_AGE_SECONDS", default=300)
 
 # ---------------------------------------------------------------------------
 # QR codes and scanners

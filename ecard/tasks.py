@@ -49,6 +49,11 @@ def replacement_ready() -> int:
     return jobs.replacement_ready()
 
 
+@shared_task(name="ecard.guardian_links", **RETRY)
+def guardian_links() -> int:
+    return jobs.guardian_links()
+
+
 @shared_task(name="ecard.housekeeping", **RETRY)
 def housekeeping() -> dict:
     return jobs.housekeeping()

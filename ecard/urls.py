@@ -21,6 +21,7 @@ api_v1 = [
     path("auth/logout", account_apis.LogoutApi.as_view()),
     path("ecard", apis.ECardApi.as_view()),
     path("ecard/apply", apis.ECardApplyApi.as_view()),
+    path("ecard/apply/challenge", apis.ECardApplyChallengeApi.as_view()),
     path("ecard/password", apis.ECardPasswordApi.as_view()),
     path("ecard/authorisations", apis.AuthorisationListApi.as_view()),
     path("ecard/authorisations/<str:authorisation_id>", apis.AuthorisationDetailApi.as_view()),

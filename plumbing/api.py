@@ -165,7 +165,7 @@ def api_not_found(request, exception=None):
 # --------------------------------------------------------------------------- throttles
 
 
-class _FailOpen:
+class FailOpenThrottle:
     """A throttle whose cache is down lets the request through rather than fail it.
 
     Throttles slow guessing; they are not what keeps a wrong PIN out (the 6-strike lock in
@@ -180,27 +180,14 @@ class _FailOpen:
             return True
 
 
-class LoginAccountThrottle(_FailOpen, throttling.SimpleRateThrottle):
-    scope = "login_account"
-
-    def get_cache_key(self, request, view):
-        phone = request.data.get("phone") if isinstance(request.data, dict) else None
-        if not isinstance(phone, str) or not phone:
-            return None
-        return self.cache_format % {
-            "scope": self.scope,
-            "ident": hashlib.sha256(phone.encode()).hexdigest(),
-        }
-
-
-class LoginAddressThrottle(_FailOpen, throttling.SimpleRateThrottle):
+class LoginAddressThrottle(FailOpenThrottle, throttling.SimpleRateThrottle):
     scope = "login_address"
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class SecretAccountThrottle(_FailOpen, throttling.SimpleRateThrottle):
+class SecretAccountThrottle(FailOpenThrottle, throttling.SimpleRateThrottle):
     """Guessing PINs and passwords: per signed-in account."""
 
     scope = "secret_account"
@@ -215,7 +202,6 @@ class SecretAddressThrottle(LoginAddressThrottle):
     scope = "secret_address"
 
 
-LOGIN_THROTTLES = [LoginAccountThrottle, LoginAddressThrottle]
 SECRET_THROTTLES = [SecretAccountThrottle, SecretAddressThrottle]
 
 

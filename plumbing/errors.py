@@ -155,6 +155,11 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "监护人不能是本人，且须已成年。",
         "The guardian must be another, adult holder.",
     ),
+    "holder.not_minor": (
+        400,
+        "被监护人须未满{age}周岁。",
+        "A ward must be under {age}.",
+    ),
     "holder.phone_invalid": (400, "手机号码无效。", "Invalid mobile phone number."),
     # Accounts and client tokens
     "auth.not_authenticated": (401, "请先登录。", "Sign in first."),
@@ -188,6 +193,45 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "The name, ID number and card number do not match.",
     ),
     "ecard.password_wrong": (403, "电子社保卡密码错误。", "Wrong e-card password."),
+    # Identity proofing for binding an e-card and for lifting a loss in the app
+    "identity.verification_required": (
+        403,
+        "请先完成短信验证码和实人认证（人脸识别）。",
+        "Complete the SMS code and the real-person check (face match) first.",
+    ),
+    "identity.code_invalid": (403, "短信验证码错误。", "Wrong SMS code."),
+    "identity.code_expired": (
+        403,
+        "短信验证码已失效（已过期、已使用或错误次数过多），请重新获取。",
+        "The SMS code no longer works (expired, used, or too many wrong tries); request a new one.",
+    ),
+    "identity.challenge_limit": (
+        429,
+        "今日获取验证码次数已达上限（{limit}次），请明天再试或到社保卡服务网点办理。",
+        "Today's limit of {limit} SMS codes is reached; try tomorrow or visit a card service outlet.",
+    ),
+    "identity.no_phone_on_file": (
+        409,
+        "该社保卡未登记手机号，无法在线绑定。请携带身份证件到社保卡服务网点登记手机号或办理。",
+        "No phone number is on file for this card, so it cannot be bound online. Visit a card "
+        "service outlet with your ID to register a phone number.",
+    ),
+    "identity.sms_unavailable": (
+        503,
+        "短信暂时无法发送，请稍后再试。",
+        "The SMS could not be sent just now; try again later.",
+    ),
+    "identity.not_verified": (
+        403,
+        "实人认证未通过或已超时，请重新进行人脸识别。如多次失败，请到服务网点更新社保卡照片。",
+        "The real-person check failed or is too old; do the face match again. If it keeps "
+        "failing, renew the card photo at a service outlet.",
+    ),
+    "identity.unavailable": (
+        503,
+        "实人认证服务暂时不可用，请稍后再试。",
+        "The real-person check service is unavailable; try again later.",
+    ),
     "authorisation.not_needed": (
         409,
         "社保卡状态正常，无需本人授权。",

@@ -6,6 +6,7 @@ import datetime
 import itertools
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection
@@ -14,7 +15,7 @@ from stdnum.cn import ric
 
 from accounts.models import Holder, User
 from accounts.services import holder_get_or_create
-from ecard import services
+from ecard import notices, services
 from ecard.audit import Actor
 
 _sequence = itertools.count(1)
@@ -57,6 +58,9 @@ def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AUTH_JWT_KEYS_DIR = _auth_keys_dir
     settings.QR_SIGNING_KEYS_DIR = _qr_keys_dir
+    # SMS one-time codes and notices land in ecard.notices.outbox, as mail in mail.outbox.
+    settings.NOTICE_CHANNELS = ["ecard.notices.LoggingChannel", "ecard.notices.OutboxChannel"]
+    notices.outbox.clear()
     cache.clear()  # on Redis: FLUSHDB, which also empties the single-use store
     reset_caches()
     yield
@@ -72,6 +76,7 @@ def system():
 @pytest.fixture
 def make_holder(db, system):
     def make(name: str = "张三丰", born: datetime.date = datetime.date(1985, 3, 14), **kwargs) -> Holder:
+        kwargs.setdefault("phone", f"139{next(_sequence):08d}")  # the phone on file
         holder, _ = holder_get_or_create(
             name=name,
             id_type="resident_id",
@@ -173,6 +178,32 @@ def register_and_sign_in(api, phone: str) -> dict:
     return tokens
 
 
+def sms_code(phone: str) -> str:
+    """The one-time code in the last SMS sent to this phone."""
+    import re
+
+    texts = [m["text"] for m in notices.outbox if m.get("phone") == phone]
+    assert texts, f"no SMS to {phone}"
+    return re.search(r"验证码(\d{6})", texts[-1]).group(1)
+
+
+def bind(account, card, *, password: str = ECARD_PASSWORD, ward=None, token=None, **override):
+    """Bind the card's e-card the way the app does: challenge, SMS code, real-person token."""
+    named = {"name": card.holder.name, "id_number": card.holder.id_number, "card_number": card.number}
+    query = f"?ward={ward}" if ward else ""
+    challenge = account.post(f"/api/v1/ecard/apply/challenge{query}", named)
+    assert challenge.status_code == 201, challenge.json()
+    body = {
+        **named,
+        "challenge_id": challenge.json()["challenge_id"],
+        "sms_code": sms_code(card.holder.phone),
+        "identity_token": token or django_settings.IDENTITY_DEV_TOKEN,
+        "password": password,
+        **override,
+    }
+    return account.post(f"/api/v1/ecard/apply{query}", body)
+
+
 class Holder_:
     """A signed-in app user with an e-card: the client, its tokens, and the card behind it."""
 
@@ -180,16 +211,7 @@ class Holder_:
         self.api, self.card = api, card
         self.tokens = register_and_sign_in(api, phone)
         self.auth = {"HTTP_AUTHORIZATION": f"Bearer {self.tokens['access']}"}
-        response = self.post(
-            "/api/v1/ecard/apply",
-            {
-                "name": card.holder.name,
-                "id_number": card.holder.id_number,
-                "card_number": card.number,
-                "pin": "123456",
-                "password": ECARD_PASSWORD,
-            },
-        )
+        response = bind(self, card)
         assert response.status_code == 201, response.json()
 
     def get(self, url, **extra):

@@ -7,23 +7,22 @@ import time_machine
 from django.utils import timezone
 
 from accounts.services import holder_set_guardian
-from ecard import services
+from ecard import notices, services
 from ecard.models import AuditEvent, Card, ECard, HolderAuthorisation, Notice
 
-from .conftest import ECARD_PASSWORD, Holder_, register_and_sign_in
+from .conftest import ECARD_PASSWORD, Holder_, bind, register_and_sign_in
 
 pytestmark = pytest.mark.django_db
 
 
-def apply_body(card, **override):
-    body = {
+def named(card, **override):
+    """The card's printed data: names the card, proves nothing."""
+    return {
         "name": card.holder.name,
         "id_number": card.holder.id_number,
         "card_number": card.number,
-        "pin": "123456",
-        "password": ECARD_PASSWORD,
+        **override,
     }
-    return {**body, **override}
 
 
 class SignedIn(Holder_):
@@ -87,7 +86,7 @@ class TestIsolation:
         card = make_card(holder=child)
         wards = app_holder.get("/api/v1/wards").json()
         assert [w["id"] for w in wards] == [str(child.public_id)] and wards[0]["name_masked"] == "张*雨"
-        response = app_holder.post(f"/api/v1/ecard/apply?ward={child.public_id}", apply_body(card))
+        response = bind(app_holder, card, ward=child.public_id)
         assert response.status_code == 201
         body = app_holder.get(f"/api/v1/ecard?ward={child.public_id}").json()
         assert body["card"]["number_masked"] == card.number_masked
@@ -102,7 +101,7 @@ class TestIsolation:
         today = datetime.date.today()
         child = make_holder(name="张小雨", born=today.replace(year=today.year - 9))
         card = make_card(holder=child)
-        response = SignedIn(api, "13800007777").post("/api/v1/ecard/apply", apply_body(card))
+        response = SignedIn(api, "13800007777").post("/api/v1/ecard/apply/challenge", named(card))
         assert response.status_code == 400 and response.json()["code"] == "holder.guardian_required"
         assert not ECard.objects.filter(card=card).exists()
 
@@ -207,28 +206,21 @@ class TestIdempotency:
 
 
 class TestApply:
-    def test_a_wrong_pin_on_apply_counts_toward_the_lock(self, api, card):
+    def test_a_wrong_name_reveals_nothing_and_sends_nothing(self, api, card):
         account = SignedIn(api, "13800007777")
-        response = account.post("/api/v1/ecard/apply", apply_body(card, pin="000000"))
-        assert response.status_code == 403 and response.json()["code"] == "card.pin_wrong"
-        assert Card.objects.get(pk=card.pk).pin_failures == 1
-        assert not ECard.objects.filter(card=card).exists()
-
-    def test_a_wrong_name_reveals_nothing_and_counts_nothing(self, api, card):
-        account = SignedIn(api, "13800007777")
-        response = account.post("/api/v1/ecard/apply", apply_body(card, name="王五"))
+        response = account.post("/api/v1/ecard/apply/challenge", named(card, name="王五"))
         assert response.status_code == 403 and response.json()["code"] == "ecard.identity_mismatch"
-        unknown = account.post("/api/v1/ecard/apply", apply_body(card, card_number="Z00000000"))
+        unknown = account.post("/api/v1/ecard/apply/challenge", named(card, card_number="Z00000000"))
         assert unknown.json()["code"] == "ecard.identity_mismatch"
-        assert Card.objects.get(pk=card.pk).pin_failures == 0
+        assert not [m for m in notices.outbox if m.get("phone")]
 
     def test_an_unreceived_card_gets_no_e_card(self, api, make_card):
         card = make_card("sealed", received=False)
-        response = SignedIn(api, "13800007777").post("/api/v1/ecard/apply", apply_body(card))
+        response = bind(SignedIn(api, "13800007777"), card)
         assert response.status_code == 409 and response.json()["code"] == "card.not_received"
 
     def test_an_account_bound_to_one_holder_cannot_take_another(self, app_holder, other_app_holder):
-        response = app_holder.post("/api/v1/ecard/apply", apply_body(other_app_holder.card))
+        response = app_holder.post("/api/v1/ecard/apply/challenge", named(other_app_holder.card))
         assert response.status_code == 409 and response.json()["code"] == "account.already_bound"
 
     def test_applying_again_from_a_new_account_moves_the_binding_and_resets_the_password(
@@ -237,7 +229,7 @@ class TestApply:
         from rest_framework.test import APIClient
 
         new_phone = SignedIn(APIClient(), "13800008888")
-        response = new_phone.post("/api/v1/ecard/apply", apply_body(app_holder.card, password="730519"))
+        response = bind(new_phone, app_holder.card, password="730519")
         assert response.status_code == 200
         assert app_holder.get("/api/v1/ecard").json()["code"] == "auth.token_revoked"
         assert new_phone.get("/api/v1/ecard").status_code == 200

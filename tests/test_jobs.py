@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from ecard import jobs, notices, services, tasks
 from ecard.audit import Actor
 from ecard.models import Card, Notice, NoticeDelivery
@@ -35,6 +36,9 @@ class TestNoLinks:
             "valid_until": "2026-12-31",
             "deadline": "2026-12-01 00:00",
             "reason": "死亡",
+            "at": "2026-12-01 10:00",
+            "age": 16,
+            "ward_name": "张*雨",
         }
         for kind in notices.TEMPLATES:
             for text in notices.render(kind, params):
@@ -169,7 +173,7 @@ class TestLossDeadlines:
 
     def test_a_loss_lifted_before_the_job_runs_is_left_alone(self, card, system):
         card = self.report_loss_on_national_day_eve(card, system)
-        services.card_lift_loss(card=card, by=Actor.holder(None))
+        services.card_lift_loss(card=card, by=Actor.staff(User.objects.create(username="clerk")))
         with time_machine.travel(datetime.datetime(2025, 10, 12, 0, 5, tzinfo=SHANGHAI), tick=False):
             assert "0 lapsed" in run_job("loss_deadlines")
         assert not card.audit_events.filter(action="card.loss_lapsed").exists()

@@ -32,6 +32,7 @@ def full_env(tmp_path):
         "ALLOWED_HOSTS": "ecard.example.gov.cn",
         "QR_SIGNING_KEYS_DIR": str(tmp_path / "qr"),
         "AUTH_JWT_KEYS_DIR": str(tmp_path / "auth"),
+        "IDENTITY_VERIFIER": "provider_adapters.realperson.FaceVerifier",
     }
 
 
@@ -53,3 +54,18 @@ def test_without_a_signing_key_source_it_refuses_to_start(tmp_path):
     env["QR_SIGNING_KEYS_DIR"] = str(tmp_path / "missing")
     result = manage("check", env=env)
     assert result.returncode != 0 and "QR signing key" in result.stderr
+
+
+def test_the_development_real_person_check_is_refused(tmp_path):
+    env = full_env(tmp_path)
+    env["IDENTITY_VERIFIER"] = "accounts.realperson.DevelopmentVerifier"
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "IDENTITY_VERIFIER" in result.stderr
+
+
+def test_channels_that_print_one_time_codes_are_refused(tmp_path):
+    base = full_env(tmp_path)
+    for channel in ("ecard.notices.ConsoleChannel", "ecard.notices.OutboxChannel"):
+        env = {**base, "NOTICE_CHANNELS": f"ecard.notices.LoggingChannel,{channel}"}
+        result = manage("check", env=env)
+        assert result.returncode != 0 and "NOTICE_CHANNELS" in result.stderr, channel

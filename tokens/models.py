@@ -122,6 +122,8 @@ class Revocation(models.Model):
     class Meta:
         verbose_name = "吊销记录 / revocation"
         verbose_name_plural = "吊销记录 / revocations"
+        # A card snapshot reads the e-card's latest entry.
+        indexes = [models.Index(fields=["ecard_reference", "-id"], name="revocation_ecard_latest_idx")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.reason}{' (lifted)' if self.lifted else ''}"

@@ -11,8 +11,10 @@ One module per sub-domain; callers use the names re-exported here
 
 from ..notices import notice_mark_read
 from .authorisations import authorisation_grant, authorisation_withdraw
+from .binding import binding_challenge_create, ecard_apply
 from .cards import card_cancel, card_create, card_enable, card_mark_received, default_valid_until
-from .ecards import ecard_apply, ecard_change_password, ecard_check_password, ecard_issue
+from .ecards import ecard_change_password, ecard_check_password, ecard_issue
+from .guardians import ward_came_of_age
 from .losses import (
     card_lapse_temporary_loss,
     card_lift_loss,
@@ -26,6 +28,7 @@ from .replacements import card_apply_renewal, card_apply_replacement
 __all__ = [
     "authorisation_grant",
     "authorisation_withdraw",
+    "binding_challenge_create",
     "card_apply_renewal",
     "card_apply_replacement",
     "card_cancel",
@@ -48,4 +51,5 @@ __all__ = [
     "formalisation_deadline_for",
     "notice_mark_read",
     "validate_new_secret",
+    "ward_came_of_age",
 ]

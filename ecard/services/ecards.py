@@ -9,8 +9,6 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.identity import normalise_id_number
-from accounts.models import Holder
 from accounts.sessions import sessions_end_for_holder
 from plumbing.errors import DomainError
 
@@ -18,7 +16,7 @@ from .. import signals
 from ..audit import Actor, audit_record
 from ..models import Card, ECard, HolderAuthorisation
 from .base import lock_card, refuse_if_cancelled
-from .pins import card_check_pin, validate_new_secret
+from .pins import validate_new_secret
 
 
 @transaction.atomic
@@ -49,71 +47,7 @@ def ecard_issue(*, card: Card, channel: str, password: str, by: Actor) -> ECard:
     return ecard
 
 
-def _bind_account(user, holder: Holder, *, by: Actor) -> None:
-    """Bind an app account to the holder it proved; a holder has one bound account at a time."""
-    if user.holder_id == holder.pk:
-        return
-    previous = type(user).objects.filter(holder=holder).exclude(pk=user.pk)
-    for account in previous:
-        sessions_end_for_holder(holder=holder, reason="rebound")
-        account.holder = None
-        account.save(update_fields=["holder"])
-    user.holder = holder
-    user.save(update_fields=["holder"])
-    audit_record(action="account.bound", by=by, holder=holder, data={"account": user.pk})
-
-
-def _identity_matches(holder: Holder, *, name: str, id_number: str) -> bool:
-    given = " ".join((name or "").split())
-    try:
-        number, _ = normalise_id_number(holder.id_type, id_number)
-    except DomainError:
-        return False
-    return secrets.compare_digest(given.encode(), holder.name.encode()) and secrets.compare_digest(
-        number.encode(), holder.id_number.encode()
-    )
-
-
-def ecard_apply(
-    *,
-    user,
-    name: str,
-    id_number: str,
-    card_number: str,
-    pin: str,
-    password: str,
-    channel: str,
-    by: Actor,
-) -> tuple[ECard, bool]:
-    """Prove the card (name, ID number, card number, PIN) and get its e-card.
-
-    The proven holder's account is bound to it; a guardian's account applies for a ward
-    under 16 and stays bound to the guardian. If the e-card exists already (a new phone,
-    a new account) the proof resets its password instead. Returns (e-card, created).
-    """
-    validate_new_secret(password, field="password", codes="ecard.password")
-    card = Card.objects.select_related("holder").filter(number=(card_number or "").strip().upper()).first()
-    if card is None or not _identity_matches(card.holder, name=name, id_number=id_number):
-        raise DomainError("ecard.identity_mismatch")
-    holder = card.holder
-    if holder.is_minor():
-        if holder.guardian_id is None or user.holder_id != holder.guardian_id:
-            raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
-    elif user.holder_id not in (None, holder.pk):
-        raise DomainError("account.already_bound")
-    card_check_pin(card=card, pin=pin, by=by)  # commits a failure before refusing
-    with transaction.atomic():
-        existing = ECard.objects.select_for_update().filter(card=card).first()
-        if existing:
-            ecard = _set_ecard_password(existing, password, by=by, action="ecard.password_reset")
-        else:
-            ecard = ecard_issue(card=card, channel=channel, password=password, by=by)
-        if not holder.is_minor():
-            _bind_account(user, holder, by=by)
-    return ecard, existing is None
-
-
-def _set_ecard_password(ecard: ECard, password: str, *, by: Actor, action: str, keep_family=None) -> ECard:
+def set_ecard_password(ecard: ECard, password: str, *, by: Actor, action: str, keep_family=None) -> ECard:
     """New password on every channel at once: grants and other sessions end with the old one."""
     ecard.password_hash = make_password(password)
     ecard.password_changed_at = timezone.now()
@@ -147,6 +81,6 @@ def ecard_change_password(
         exc.field = "old_password"
         raise
     validate_new_secret(new_password, old=old_password, field="new_password", codes="ecard.password")
-    return _set_ecard_password(
+    return set_ecard_password(
         ecard, new_password, by=by, action="ecard.password_changed", keep_family=keep_family
     )

@@ -8,11 +8,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.realperson import real_person_check
 from plumbing.errors import DomainError
 
 from .. import workdays
 from ..audit import Actor
-from ..models import Card, CardState
+from ..models import ActorKind, Card, CardState
 from .base import lock_card, refuse_if_cancelled, start_of_day_after, transition
 
 
@@ -55,17 +56,33 @@ def _reinstate(card: Card, *, action: str, by: Actor) -> None:
     transition(card, to=CardState.ACTIVE, action=action, by=by)
 
 
-@transaction.atomic
-def card_lift_loss(*, card: Card, by: Actor) -> Card:
-    """解挂: the card was found before the loss was formalised or a replacement applied for."""
-    card = lock_card(card)
+def card_lift_loss(*, card: Card, by: Actor, identity_token: str | None = None) -> Card:
+    """解挂: the card was found before the loss was formalised or a replacement applied for.
+
+    In the app this takes a fresh real-person check of whoever holds the phone (the holder,
+    or the guardian acting for a ward): the phone may have been lost with the card. Staff at
+    an outlet have seen the holder's ID.
+    """
+    if by.kind == ActorKind.HOLDER:
+        # A card that cannot be lifted says so before a face match that could not help.
+        _check_liftable(Card.objects.get(pk=card.pk))
+        person = getattr(by.user, "holder", None)
+        if person is None:
+            raise DomainError("identity.verification_required")
+        real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
+    with transaction.atomic():
+        card = lock_card(card)
+        _check_liftable(card)
+        _reinstate(card, action="card.loss_lifted", by=by)
+    return card
+
+
+def _check_liftable(card: Card) -> None:
     refuse_if_cancelled(card)
     if card.state == CardState.LOST:
         raise DomainError("card.loss_irrevocable")
     if card.state != CardState.TEMPORARILY_LOST:
         raise DomainError("card.not_lost")
-    _reinstate(card, action="card.loss_lifted", by=by)
-    return card
 
 
 @transaction.atomic

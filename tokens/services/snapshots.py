@@ -8,10 +8,12 @@ import threading
 import time
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from ecard.models import ECard, HolderAuthorisation
 
+from ..models import Revocation
 from ..store import StoreUnavailable, get_store
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,15 @@ def _snapshot_from_db(reference: str) -> dict | None:
     grants = HolderAuthorisation.objects.filter(
         ecard=ecard, ended_at__isnull=True, expires_at__gt=timezone.now()
     )
+    # Revocations of the e-card itself (a password change, a guardian's link ending), as the
+    # offline verifier applies them; the card's own state changes are judged by the matrix.
+    revoked = (
+        Revocation.objects.filter(ecard_reference=reference)
+        .exclude(reason__startswith="card.")
+        .aggregate(latest=Max("not_before"))["latest"]
+    )
     return {
+        "revoked_before": int(revoked.timestamp()) if revoked else 0,
         "state": card.state,
         "pin_locked": card.pin_locked,
         "transit": bool(ecard.transit_payment_method),

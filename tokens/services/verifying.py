@@ -45,14 +45,19 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
         transit_payment_linked=snapshot["transit"],
         expired=expired,
     )
-    if answer.verdict == Verdict.ALLOWED:
-        return None, False
+    authorised = False
     if answer.verdict == Verdict.NEEDS_AUTHORISATION:
         now = time.time()
-        if any(code.purpose in purposes and expires > now for purposes, expires in snapshot["grants"]):
-            return None, True
+        authorised = any(
+            code.purpose in purposes and expires > now for purposes, expires in snapshot["grants"]
+        )
+        if not authorised:
+            return answer.code, False
+    elif answer.verdict != Verdict.ALLOWED:
         return answer.code, False
-    return answer.code, False
+    if code.issued_at < snapshot.get("revoked_before", 0):
+        return "code.revoked", False
+    return None, authorised
 
 
 def _claim_key(code: verifier.Code, device: Device) -> str | None:

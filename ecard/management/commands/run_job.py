@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from ecard import jobs, notices
 
-JOBS = ("expiry_notices", "loss_deadlines", "replacement_ready", "housekeeping")
+JOBS = ("expiry_notices", "loss_deadlines", "replacement_ready", "guardian_links", "housekeeping")
 
 
 class Command(BaseCommand):
@@ -29,6 +29,8 @@ class Command(BaseCommand):
             )
         elif name == "replacement_ready":
             self.stdout.write(f"replacement_ready: {jobs.replacement_ready()} holders told")
+        elif name == "guardian_links":
+            self.stdout.write(f"guardian_links: {jobs.guardian_links()} links ended (wards came of age)")
         else:
             purged = jobs.housekeeping()
             self.stdout.write("housekeeping: " + ", ".join(f"{v} {k}" for k, v in purged.items()))
