@@ -94,7 +94,9 @@ class TokenApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             phone = normalise_phone(data.validated_data["phone"])
-        except DomainError:
+        except DomainError as exc:
+            if exc.code == "request.invalid":  # not a phone number at all: say so
+                raise
             raise DomainError("auth.invalid_credentials") from None
         user = authenticate(request, username=phone, password=data.validated_data["password"])
         if user is None or user.is_staff:

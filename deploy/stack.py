@@ -41,6 +41,8 @@ def environment() -> dict:
         "GUNICORN_BIND": f"127.0.0.1:{PORT}",
         "GUNICORN_WORKERS": "2",
         "LOG_FORMAT": "json",
+        # SMS one-time codes printed to web.log, where smoke.py reads them as a phone would.
+        "NOTICE_CHANNELS": "ecard.notices.LoggingChannel,ecard.notices.ConsoleChannel",
     }
 
 

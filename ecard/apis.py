@@ -428,8 +428,7 @@ class WardOut(serializers.Serializer):
 class WardListApi(HolderApi):
     @extend_schema(operation_id="ward_list", responses={200: WardOut(many=True), **errors(*READ_ERRORS)})
     def get(self, request):
-        holder = selectors.holder_for_account(request.user)
-        return Response(WardOut(holder.wards.order_by("id"), many=True).data)
+        return Response(WardOut(selectors.ward_list(user=request.user), many=True).data)
 
 
 class NoticeOut(serializers.Serializer):

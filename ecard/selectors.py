@@ -29,6 +29,12 @@ def holder_for_account(user, *, ward: str | None = None) -> Holder:
     return holder
 
 
+def ward_list(*, user) -> list[Holder]:
+    """The wards an account's holder still acts for: under 16 today."""
+    holder = holder_for_account(user)
+    return [ward for ward in holder.wards.order_by("id") if ward.is_minor()]
+
+
 def ecard_get(*, holder: Holder) -> ECard:
     """The holder's e-card: the one on a live card first, the newest otherwise."""
     ecard = (

@@ -9,9 +9,11 @@ import pytest
 import time_machine
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts import sessions
+from accounts.models import User
 
 from .conftest import PASSWORD, register_and_sign_in
 
@@ -228,3 +230,55 @@ class TestThrottling:
             for _ in range(11)
         ]
         assert 429 in codes
+
+
+SPELLINGS = [
+    "13912345678",
+    "+8613912345678",
+    "+86 13912345678",
+    "+86 139 1234 5678",
+    "+86-139-1234-5678",
+    "008613912345678",
+    "0086 139 1234 5678",
+    "8613912345678",
+    "139 1234 5678",
+    "139-1234-5678",
+    "139.1234.5678",
+    "(139) 1234 5678",
+    "(+86) 139 1234 5678",
+    " 13912345678",
+    "13912345678 ",
+    "139  1234  5678",
+    "139\t1234\t5678",
+    "1391-234-5678",
+    "+86 (139) 1234-5678",
+    "139 12345678",
+]
+
+
+def sign_in(api, phone, password):
+    return api.post("/api/v1/auth/token", {"phone": phone, "password": password}, format="json")
+
+
+class TestPhoneSpellings:
+    def test_twenty_spellings_of_one_phone_are_one_account_to_the_sign_in_throttle(self, api):
+        assert len(set(SPELLINGS)) == 20
+        register = {"phone": "13912345678", "password": PASSWORD}
+        assert api.post("/api/v1/auth/register", register, format="json").status_code == 201
+        codes = [sign_in(api, spelling, "wrong").status_code for spelling in SPELLINGS]
+        # Register counted once; ten a minute per account.
+        assert codes == [401] * 9 + [429] * 11
+
+    def test_every_spelling_signs_in_to_the_same_account(self, api):
+        register_and_sign_in(api, "13912345678")
+        for spelling in SPELLINGS[:8]:
+            cache.clear()
+            assert sign_in(api, spelling, PASSWORD).status_code == 200, spelling
+
+    @pytest.mark.parametrize("phone", ["13８12345678", "１３９１２３４５６７８", "139١٢٣٤٥٦٧٨"])
+    @pytest.mark.parametrize("url", ["/api/v1/auth/register", "/api/v1/auth/token"])
+    def test_non_ascii_digits_are_refused(self, api, url, phone):
+        response = api.post(url, {"phone": phone, "password": PASSWORD}, format="json")
+        assert response.status_code == 400
+        assert response.json()["code"] == "request.invalid" and response.json()["field"] == "phone"
+        assert not User.objects.filter(username__contains="1").exists()

@@ -30,3 +30,44 @@ def test_seed_demo_twice_adds_nothing(db):
     cards = Card.objects.count()
     call_command("seed_demo", stdout=StringIO())
     assert Card.objects.count() == cards and User.objects.filter(username="admin").count() == 1
+
+
+def test_seed_demo_prints_holder_logins_and_a_card_that_binds_as_the_readme_says(db):
+    import re
+
+    from django.conf import settings
+    from rest_framework.test import APIClient
+
+    from .conftest import sms_code
+
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    text = out.getvalue()
+    logins = dict(re.findall(r"^  (1\d{10})  (\S+)$", text, re.M))
+    assert set(logins) == {"13800000001", "13800000004", "13900000003"}
+    api = APIClient()
+
+    def sign_in(phone):
+        tokens = api.post("/api/v1/auth/token", {"phone": phone, "password": logins[phone]}, format="json")
+        assert tokens.status_code == 200, phone
+        api.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.json()['access']}")
+
+    sign_in("13800000001")
+    assert api.get("/api/v1/ecard").json()["card"]["state"] == "active"
+    sign_in("13800000004")
+    assert api.get("/api/v1/ecard").json()["card"]["state"] == "temporarily_lost"
+
+    sign_in("13900000003")
+    printed = re.search(r"name (\S+), id_number (\S+), card_number (\S+);", text).groups()
+    named = dict(zip(["name", "id_number", "card_number"], printed, strict=True))
+    challenge = api.post("/api/v1/ecard/apply/challenge", named, format="json").json()
+    card = Card.objects.get(number=named["card_number"])
+    assert settings.IDENTITY_DEV_TOKEN in text
+    body = {
+        **named,
+        "challenge_id": challenge["challenge_id"],
+        "sms_code": sms_code(card.holder.phone),
+        "identity_token": settings.IDENTITY_DEV_TOKEN,
+        "password": "730519",
+    }
+    assert api.post("/api/v1/ecard/apply", body, format="json").status_code == 201

@@ -159,15 +159,13 @@ def _bind_account(user, card: Card, *, by: Actor) -> None:
     event = audit_record(action="account.bound", by=by, holder=holder, data={"account": user.pk})
     at = timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M")
     for account in previous:
-        transaction.on_commit(
-            lambda account=account: notices.notice_send(
-                holder=holder.pk,
-                account=account,
-                kind="ecard.rebound",
-                subject=str(event.pk),
-                milestone=str(account.pk),
-                params=notices.card_params(card, at=at),
-            )
+        notices.notice_send(
+            holder=holder.pk,
+            account=account,
+            kind="ecard.rebound",
+            subject=str(event.pk),
+            milestone=str(account.pk),
+            params=notices.card_params(card, at=at),
         )
 
 

@@ -3,6 +3,7 @@
 import datetime
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -46,6 +47,7 @@ class Command(BaseCommand):
         else:
             self._cards()
         self._staff()
+        self._holder_logins()
 
     def _cards(self):
         by = Actor.importer("seed_demo")
@@ -95,6 +97,32 @@ class Command(BaseCommand):
                         pass
         self.stdout.write(f"{len(DEMO)} demo holders and cards created")
         self.stdout.write("demo e-card password for 张伟, 刘洋 and 张小雨's cards: 258013; card PINs: 123456")
+
+    def _holder_logins(self):
+        """App accounts: two bound to their holders, one fresh to try binding with."""
+        lines = []
+        for phone, card_number in [
+            ("13800000001", "A10000001"),  # 张伟: active card with its e-card; guardian of 张小雨
+            ("13800000004", "A10000004"),  # 刘洋: card temporarily lost, to try lifting it
+            ("13900000003", None),  # nobody yet: bind 李娜's card A10000003 with it
+        ]:
+            password = secrets.token_urlsafe(9)
+            user, _ = User.objects.get_or_create(username=phone, defaults={"phone": phone})
+            if card_number:
+                user.holder = Card.objects.get(number=card_number).holder
+            user.set_password(password)
+            user.save()
+            lines.append(f"  {phone}  {password}")
+        card = Card.objects.select_related("holder").get(number="A10000003")
+        self.stdout.write("holder logins for the app API, phone and password (new passwords on every run):")
+        self.stdout.write("\n".join(lines))
+        self.stdout.write(
+            "to bind an e-card, sign in as 13900000003 and POST /api/v1/ecard/apply/challenge with "
+            f"name {card.holder.name}, id_number {card.holder.id_number}, card_number {card.number}; the "
+            f"SMS code is printed on this console; then POST /api/v1/ecard/apply with challenge_id, "
+            f"sms_code, identity_token {settings.IDENTITY_DEV_TOKEN} and a new 6-digit password "
+            "(README: binding an e-card)"
+        )
 
     def _staff(self):
         lines = []
