@@ -109,3 +109,38 @@ def test_wrong_pins_entered_at_once_all_count(make_card, system):
     assert sorted(r[1] for r in results).count("card.pin_locked") == 1
     card = Card.objects.get(pk=card.pk)
     assert card.pin_failures == 6 and card.pin_locked
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_accounts_racing_with_one_sms_code_bind_once(make_card, round_):
+    from django.conf import settings as django_settings
+
+    from accounts.models import User
+    from ecard.audit import Actor
+    from ecard.models import ECard
+
+    from .conftest import sms_code
+
+    card = make_card()
+    asker = User.objects.create_user(username=f"1390000{round_:04d}", password="x")
+    holder = card.holder
+    named = {"name": holder.name, "id_number": holder.id_number, "card_number": card.number}
+    challenge = services.binding_challenge_create(user=asker, by=Actor.holder(asker), **named)
+    code = sms_code(holder.phone)
+
+    def apply(password):
+        return services.ecard_apply(
+            user=User.objects.get(pk=asker.pk),
+            challenge_id=challenge.public_id,
+            sms_code=code,
+            identity_token=django_settings.IDENTITY_DEV_TOKEN,
+            password=password,
+            channel="national_app",
+            by=Actor.holder(asker),
+            **named,
+        )
+
+    results = race(lambda: apply("730519"), lambda: apply("820357"))
+    assert sorted(r[0] for r in results) == ["ok", "refused"], results
+    assert [r[1] for r in results if r[0] == "refused"] == ["identity.code_expired"]
+    assert ECard.objects.filter(card=card).count() == 1
