@@ -39,6 +39,7 @@ api_v1 = [
     path("ecard/usage", token_apis.UsageApi.as_view()),
     path("scan-sessions/confirm", token_apis.ScanSessionConfirmApi.as_view()),
     path("scanner/keys", token_apis.KeysApi.as_view()),
+    path("scanner/config", token_apis.ScannerConfigApi.as_view()),
     path("scanner/scans", token_apis.ScansUploadApi.as_view()),
     path("scanner/revocations", token_apis.RevocationsApi.as_view()),
     path("scanner/sessions", token_apis.ScanSessionCreateApi.as_view()),

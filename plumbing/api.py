@@ -30,6 +30,15 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- bodies
 
 
+def parse_json(raw: bytes):
+    """A request body's JSON, or ``request.malformed``: bad UTF-8, bad JSON, or nesting deeper
+    than the parser's recursion limit (``[[[[…]]]]`` in 10 KB), never a 500."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DomainError("request.malformed") from None
+
+
 class LimitedJSONParser(JSONParser):
     """JSON only, at most ``API_MAX_BODY_BYTES``; anything else is a 4xx, never a 500."""
 
@@ -38,10 +47,7 @@ class LimitedJSONParser(JSONParser):
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise DomainError("request.too_large")
-        try:
-            return json.loads(raw.decode("utf-8")) if raw else {}
-        except (UnicodeDecodeError, ValueError):
-            raise DomainError("request.malformed") from None
+        return parse_json(raw) if raw else {}
 
 
 class StrictSerializer(serializers.Serializer):
@@ -111,7 +117,8 @@ def _first_validation_error(detail, path=""):
     return None
 
 
-def _as_domain_error(exc) -> DomainError | None:
+def domain_error(exc) -> DomainError | None:
+    """The domain error a framework exception stands for (None: not one of ours)."""
     if isinstance(exc, DomainError):
         return exc
     if isinstance(exc, exceptions.ValidationError):
@@ -141,7 +148,7 @@ def _as_domain_error(exc) -> DomainError | None:
 
 def exception_handler(exc, context):
     """Every refusal in one shape: ``{"code", "message", "message_en", "field"?}``."""
-    error = _as_domain_error(exc)
+    error = domain_error(exc)
     if error is None:
         return drf_exception_handler(exc, context)
     response = drf_exception_handler(exc, context) if isinstance(exc, exceptions.APIException) else None
@@ -175,6 +182,8 @@ class FailOpenThrottle:
     def allow_request(self, request, view):
         try:
             return super().allow_request(request, view)
+        except (DomainError, exceptions.APIException):
+            raise  # the request itself is bad (its body did not parse): a 4xx, never a pass
         except Exception:  # the cache backend's own errors (redis.ConnectionError, …)
             log.warning("throttle %s skipped: cache unavailable", self.scope, exc_info=True)
             return True

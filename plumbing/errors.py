@@ -295,6 +295,16 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "scanner.kind_invalid": (400, "设备类型无效。", "Invalid scanner kind."),
     "scanner.purposes_invalid": (400, "设备用途无效。", "Invalid scanner purposes."),
     "scanner.organisation_required": (400, "请填写所属机构。", "The organisation is required."),
+    "store.unavailable": (
+        503,
+        "核销服务暂时不可用，请稍后重新上传。",
+        "The single-use store is unavailable; upload again later.",
+    ),
+    "revocations.cursor_ahead": (
+        400,
+        "since 超出了当前的吊销列表游标，请从头（since=0）重新同步。",
+        "since is beyond the current revocation cursor; sync again from since=0.",
+    ),
     "scanner.upload_invalid": (
         400,
         "上传的扫码记录无效：{reason}",

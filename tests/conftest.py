@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import shutil
+import socket
+import subprocess
+import time
 
 import pytest
 from django.conf import settings as django_settings
@@ -311,3 +315,40 @@ def issue_code(holder, purpose="payment") -> str:
     response = holder.post("/api/v1/codes", {"purpose": purpose})
     assert response.status_code == 201, response.json()
     return response.json()["code"]
+
+
+# --------------------------------------------------------------------------- a Redis to stop
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def private_redis(settings):
+    """A redis-server of this test's own, so stopping it disturbs nothing else."""
+    from tokens.services import reset_caches
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(50):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    settings.QR_STORE_URL = f"redis://127.0.0.1:{port}/0"
+    reset_caches()
+    yield process
+    process.kill()
+    process.wait()
+    reset_caches()

@@ -1,8 +1,5 @@
 """Codes under concurrency and failure: two scans at once, a loss racing the issue, Redis gone."""
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
 
@@ -79,38 +76,6 @@ def test_a_loss_reported_while_a_code_is_issued_never_lets_the_code_through(
 
         gate, _ = offline_gate(scanner)
         assert gate.verify(text).code == "card.temporarily_lost"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def private_redis(settings):
-    """A redis-server of this test's own, so stopping it disturbs nothing else."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(50):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    settings.QR_STORE_URL = f"redis://127.0.0.1:{port}/0"
-    token_services.reset_caches()
-    yield process
-    process.kill()
-    process.wait()
-    token_services.reset_caches()
 
 
 @pytest.mark.django_db

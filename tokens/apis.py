@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import time
 
 import qrcode
@@ -12,8 +11,9 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.matrix import Purpose
 from plumbing import observability
-from plumbing.api import StrictSerializer, errors, idempotent, page_of
+from plumbing.api import StrictSerializer, domain_error, errors, idempotent, page_of, parse_json
 from plumbing.errors import DomainError
 
 from . import keys, services, verifier
@@ -244,11 +244,7 @@ class VerifyApi(ScannerApi):
                 raise DomainError("request.unsupported_media_type")
             if len(request.body) > settings.API_MAX_BODY_BYTES:
                 raise DomainError("request.too_large")
-            try:
-                data = json.loads(request.body)
-            except ValueError:
-                raise DomainError("request.malformed") from None
-            return JsonResponse(_verify(device, _verify_input(data)))
+            return JsonResponse(_verify(device, _verify_input(parse_json(request.body))))
         except DomainError as exc:
             response = JsonResponse(exc.as_dict(), status=exc.status)
             if exc.status == 401:
@@ -271,27 +267,89 @@ class UploadItemIn(StrictSerializer):
     reason = serializers.CharField(max_length=40, required=False, default="")
 
 
+@extend_schema_field(
+    {
+        "description": "one scan: {code, scanned_at, result: accepted|rejected (default accepted), "
+        "reason?}. Each is judged alone: a malformed one is answered invalid and never blocks "
+        "the others (docs/qr-format.md, Uploads)."
+    }
+)
+class ScanItemField(serializers.JSONField):
+    pass
+
+
 class UploadIn(StrictSerializer):
-    scans = UploadItemIn(many=True, max_length=500)
+    scans = serializers.ListField(child=ScanItemField(), max_length=500)
+
+
+class UploadResultOut(serializers.Serializer):
+    index = serializers.IntegerField(help_text="the scan's position in the upload")
+    result = serializers.ChoiceField(choices=["created", "duplicate", "replay", "invalid"])
+    reason = serializers.CharField(allow_blank=True, help_text="why it is invalid (a stable code)")
+    field = serializers.CharField(required=False, help_text="the scan's field that is invalid")
 
 
 class UploadOut(serializers.Serializer):
-    created = serializers.IntegerField()
+    results = UploadResultOut(many=True)
+    created = serializers.IntegerField(help_text="scans stored, replays among them")
     duplicates = serializers.IntegerField()
     replays = serializers.IntegerField()
+    invalid = serializers.IntegerField()
 
 
 class ScansUploadApi(ScannerApi):
     @extend_schema(
         operation_id="scanner_scans_upload",
         request=UploadIn,
-        responses={200: UploadOut, **errors(*SCANNER_ERRORS)},
+        responses={200: UploadOut, **errors(*SCANNER_ERRORS, 503)},
     )
     def post(self, request):
         data = UploadIn(data=request.data)
         data.is_valid(raise_exception=True)
-        services.scan_records_flush()
-        return Response(services.scans_upload(device=self.device, items=data.validated_data["scans"]))
+        services.scan_records_flush()  # an online accept buffered a moment ago counts
+        results = []
+        for index, raw in enumerate(data.validated_data["scans"]):
+            item = UploadItemIn(data=raw)
+            if item.is_valid():
+                outcome = services.scan_upload(device=self.device, item=item.validated_data)
+            else:
+                error = domain_error(ValidationError(item.errors))
+                outcome = {"result": "invalid", "reason": error.code}
+                if error.field:
+                    outcome["field"] = error.field
+            results.append({"index": index, **outcome})
+        return Response(services.upload_totals(results))
+
+
+class ScannerConfigOut(serializers.Serializer):
+    device_id = serializers.CharField()
+    purposes = serializers.ListField(child=serializers.CharField())
+    lifetimes = serializers.DictField(child=serializers.IntegerField(), help_text="purpose → seconds")
+    clock_skew_seconds = serializers.IntegerField()
+    revocations_max_age_seconds = serializers.IntegerField(
+        help_text="refuse offline (revocations.stale) when the list is older than this"
+    )
+    cursor = serializers.IntegerField(help_text="the newest revocation entry's cursor")
+
+
+class ScannerConfigApi(ScannerApi):
+    """What an offline scanner must know to judge codes as the server would."""
+
+    @extend_schema(
+        operation_id="scanner_config", responses={200: ScannerConfigOut, **errors(*SCANNER_ERRORS)}
+    )
+    def get(self, request):
+        device = self.device
+        purposes = sorted(device.purposes)
+        body = {
+            "device_id": device.device_id,
+            "purposes": purposes,
+            "lifetimes": {purpose: settings.QR_LIFETIMES[purpose] for purpose in purposes},
+            "clock_skew_seconds": settings.QR_CLOCK_SKEW_SECONDS,
+            "revocations_max_age_seconds": settings.QR_REVOCATIONS_MAX_AGE_SECONDS,
+            "cursor": services.revocations_cursor(),
+        }
+        return Response(ScannerConfigOut(body).data)
 
 
 class RevocationsOut(serializers.Serializer):

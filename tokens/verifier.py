@@ -38,6 +38,8 @@ FLAG_AUTHORISED = 0x01
 PURPOSES = {1: "payment", 2: "transit", 3: "culture", 4: "identity"}
 PURPOSE_CODES = {name: number for number, name in PURPOSES.items()}
 SINGLE_USE = {"payment", "culture"}  # transit: once per operator; identity: any number of times
+# Medical payment settles online with the insurance system: never accepted offline.
+ONLINE_ONLY = {"payment"}
 
 
 # --------------------------------------------------------------------------- algorithms
@@ -378,6 +380,8 @@ class Verifier:
         if purposes is not None and code.purpose not in purposes:
             raise Refusal("code.purpose_not_allowed")
         if self.revocations is not None:
+            if code.purpose in ONLINE_ONLY:
+                raise Refusal("code.online_only")
             fetched = self.revocations.fetched_at
             if fetched is None or now - fetched > self.max_revocation_age:
                 raise Refusal("revocations.stale")

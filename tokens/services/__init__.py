@@ -9,7 +9,14 @@ from .. import keys
 from ..store import reset_store
 from . import scanners, snapshots
 from .issuing import IssuedCode, code_issue
-from .revocations import RevocationPage, card_changed, ecard_changed, revocations_page, revocations_since
+from .revocations import (
+    RevocationPage,
+    card_changed,
+    ecard_changed,
+    revocations_cursor,
+    revocations_page,
+    revocations_since,
+)
 from .scanners import (
     SCANNER_AUDIENCE,
     Device,
@@ -20,7 +27,7 @@ from .scanners import (
 )
 from .sessions import SESSION_PREFIX, scan_session_confirm, scan_session_create
 from .snapshots import snapshot_get, snapshot_refresh
-from .uploads import scans_upload
+from .uploads import scan_upload, upload_totals
 from .verifying import Outcome, keys_verifier, scan_records_flush, verify_online
 
 
@@ -44,6 +51,7 @@ __all__ = [
     "ecard_changed",
     "keys_verifier",
     "reset_caches",
+    "revocations_cursor",
     "revocations_page",
     "revocations_since",
     "scan_records_flush",
@@ -53,8 +61,9 @@ __all__ = [
     "scanner_register",
     "scanner_rotate_key",
     "scanner_set_enabled",
-    "scans_upload",
+    "scan_upload",
     "snapshot_get",
     "snapshot_refresh",
+    "upload_totals",
     "verify_online",
 ]

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ecard.models import Card, CardState, ECard
+from plumbing.errors import DomainError
 
 from .. import keys
 from ..models import Revocation
@@ -72,8 +73,19 @@ class RevocationPage:
     more: bool
 
 
+def revocations_cursor() -> int:
+    """The newest entry's cursor: what a device holds once it has every entry."""
+    return Revocation.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
 def revocations_page(*, since: int) -> RevocationPage:
-    """The signed delta after ``since``, signed with the current QR signing key."""
+    """The signed delta after ``since``, signed with the current QR signing key.
+
+    A ``since`` beyond the newest entry is a device that synced with another server or a
+    restored database: refused, so it starts again from 0 instead of missing entries.
+    """
+    if since > revocations_cursor():
+        raise DomainError("revocations.cursor_ahead", field="since")
     entries, cursor, more = revocations_since(since)
     key = keys.signing_key_current()
     payload = {

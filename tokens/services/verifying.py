@@ -60,7 +60,7 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
     return None, authorised
 
 
-def _claim_key(code: verifier.Code, device: Device) -> str | None:
+def claim_key(code: verifier.Code, device: Device) -> str | None:
     if code.purpose in verifier.SINGLE_USE:
         return f"ecard:used:{code.nonce}"
     if code.purpose == "transit":
@@ -95,7 +95,7 @@ def verify_online(*, device: Device, text: str) -> Outcome:
     }
     accepted = {**record, "result": "accepted", "reason": ""}
     store = get_store()
-    claim = _claim_key(parsed, device) if parsed and reason is None else None
+    claim = claim_key(parsed, device) if parsed and reason is None else None
     try:
         if reason is not None:
             store.record({**record, "result": "rejected", "reason": reason, "authorised_by_holder": False})

@@ -1,0 +1,178 @@
+"""Bad input and single use everywhere: a 4xx with a code for anything malformed, never a 500;
+no code spent twice whichever way it was seen first; one bad scan never blocks an upload."""
+
+import logging
+
+import pytest
+from django.utils import timezone
+
+from ecard.models import ECard
+from tokens.models import ScanRecord
+from tokens.services import snapshot_refresh
+
+from .conftest import issue_code
+
+pytestmark = pytest.mark.django_db
+
+DEEP = "[" * 5000 + "]" * 5000  # 10 KB, under the body limit
+
+
+def post_raw(client, url, body, **headers):
+    return client.post(url, data=body, content_type="application/json", **headers)
+
+
+class TestDeepJson:
+    def test_the_scanner_endpoints_answer_400(self, scanner):
+        for url in ("/api/v1/scanner/verify", "/api/v1/scanner/scans"):
+            response = post_raw(scanner.api, url, DEEP, **scanner.auth())
+            assert response.status_code == 400, url
+            assert response.json()["code"] == "request.malformed"
+
+    def test_a_holder_endpoint_answers_400(self, app_holder):
+        response = post_raw(app_holder.api, "/api/v1/codes", DEEP, **app_holder.auth)
+        assert response.status_code == 400 and response.json()["code"] == "request.malformed"
+
+    def test_sign_in_answers_400_and_no_throttle_falls_open(self, api, caplog):
+        caplog.set_level(logging.WARNING)
+        response = post_raw(api, "/api/v1/auth/token", DEEP)
+        assert response.status_code == 400 and response.json()["code"] == "request.malformed"
+        assert not [r for r in caplog.records if "throttle" in r.getMessage()]
+
+
+def upload(scanner, *scans):
+    response = scanner.api.post(
+        "/api/v1/scanner/scans", {"scans": list(scans)}, format="json", **scanner.auth()
+    )
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def scan(text, **extra):
+    return {"code": text, "scanned_at": timezone.now().isoformat(), **extra}
+
+
+def link_transit(app_holder):
+    ecard = ECard.objects.get(card=app_holder.card)
+    ECard.objects.filter(pk=ecard.pk).update(transit_payment_method="bank:test")
+    snapshot_refresh(ecard.reference)
+
+
+class TestSingleUseWhicheverComesFirst:
+    def test_a_payment_code_is_refused_offline_and_in_uploads(self, app_holder, scanner):
+        text = issue_code(app_holder, "payment")
+        body = upload(scanner, scan(text))
+        assert body["results"] == [{"index": 0, "result": "invalid", "reason": "code.online_only"}]
+        assert not ScanRecord.objects.filter(offline=True).exists()
+        # Not spent by the refused upload: it settles online once.
+        assert scanner.verdict(text)["result"] == "accepted"
+        assert scanner.verdict(text)["code"] == "code.replayed"
+
+    def test_a_culture_code_uploaded_as_accepted_is_a_replay_online(self, app_holder, scanner, make_scanner):
+        text = issue_code(app_holder, "culture")
+        gate = make_scanner(organisation="国家图书馆", kind="culture", purposes=("culture",))
+        assert upload(gate, scan(text))["created"] == 1
+        assert scanner.verdict(text)["code"] == "code.replayed"
+
+    def test_a_code_the_gate_rejected_offline_is_not_spent(self, app_holder, scanner, make_scanner):
+        text = issue_code(app_holder, "culture")
+        gate = make_scanner(organisation="国家图书馆", kind="culture", purposes=("culture",))
+        upload(gate, scan(text, result="rejected", reason="revocations.stale"))
+        assert scanner.verdict(text)["result"] == "accepted"
+
+    def test_a_transit_code_is_spent_once_per_operator(self, app_holder, make_scanner):
+        link_transit(app_holder)
+        text = issue_code(app_holder, "transit")
+        metro = make_scanner(organisation="北京地铁", kind="transit_gate", purposes=("transit",))
+        bus = make_scanner(organisation="北京公交", kind="transit_gate", purposes=("transit",))
+        upload(metro, scan(text))
+        assert (
+            make_scanner(organisation="北京地铁", purposes=("transit",)).verdict(text)["code"]
+            == "code.replayed"
+        )
+        assert bus.verdict(text)["result"] == "accepted"
+
+    def test_an_online_accept_then_an_upload_is_flagged(self, app_holder, scanner, make_scanner):
+        text = issue_code(app_holder, "culture")
+        assert scanner.verdict(text)["result"] == "accepted"
+        gate = make_scanner(organisation="国家图书馆", kind="culture", purposes=("culture",))
+        assert upload(gate, scan(text))["results"][0]["result"] == "replay"
+
+    def test_with_the_store_down_an_upload_is_refused_whole_and_can_be_sent_again(
+        self, app_holder, make_scanner, private_redis
+    ):
+        text = issue_code(app_holder, "culture")
+        gate = make_scanner(organisation="国家图书馆", kind="culture", purposes=("culture",))
+        private_redis.kill()
+        private_redis.wait()
+        response = gate.api.post(
+            "/api/v1/scanner/scans", {"scans": [scan(text)]}, format="json", **gate.auth()
+        )
+        assert response.status_code == 503 and response.json()["code"] == "store.unavailable"
+        assert not ScanRecord.objects.filter(offline=True).exists()
+
+
+class TestOneBadScan:
+    def test_every_good_scan_is_stored_and_each_bad_one_answered(self, app_holder, make_scanner):
+        gate = make_scanner(organisation="国家图书馆", kind="culture", purposes=("culture", "identity"))
+        good, other = issue_code(app_holder, "culture"), issue_code(app_holder, "identity")
+        body = upload(
+            gate,
+            scan(good),
+            {"code": good},  # no scanned_at
+            "not a scan",
+            scan(other, colour="red"),  # unknown field
+            scan(issue_code(app_holder, "payment")),
+            scan("EC1:NOT-A-CODE"),
+            scan(other),
+            scan(good),
+        )
+        assert [(r["index"], r["result"], r["reason"]) for r in body["results"]] == [
+            (0, "created", ""),
+            (1, "invalid", "request.invalid"),
+            (2, "invalid", "request.invalid"),
+            (3, "invalid", "request.unknown_field"),
+            (4, "invalid", "code.online_only"),
+            (5, "invalid", "code.malformed"),
+            (6, "created", ""),
+            (7, "duplicate", ""),
+        ]
+        assert body["results"][1]["field"] == "scanned_at"
+        assert (body["created"], body["duplicates"], body["replays"], body["invalid"]) == (2, 1, 0, 5)
+        assert ScanRecord.objects.filter(offline=True).count() == 2
+
+    def test_a_batch_that_is_not_a_list_of_scans_is_400(self, scanner):
+        for body in ({"scans": "x"}, {"scans": [{}] * 501}, {"scan": []}):
+            response = scanner.api.post("/api/v1/scanner/scans", body, format="json", **scanner.auth())
+            assert response.status_code == 400, body
+
+
+class TestScannerConfig:
+    def test_a_scanner_gets_what_it_must_know_offline(self, make_scanner, settings):
+        gate = make_scanner(organisation="国家图书馆", kind="culture", purposes=("identity", "culture"))
+        response = gate.api.get("/api/v1/scanner/config", **gate.auth())
+        assert response.status_code == 200
+        assert response.json() == {
+            "device_id": gate.device.device_id,
+            "purposes": ["culture", "identity"],
+            "lifetimes": {"culture": 120, "identity": 120},
+            "clock_skew_seconds": settings.QR_CLOCK_SKEW_SECONDS,
+            "revocations_max_age_seconds": settings.QR_REVOCATIONS_MAX_AGE_SECONDS,
+            "cursor": 0,
+        }
+
+    def test_the_config_needs_a_device(self, api):
+        response = api.get("/api/v1/scanner/config")
+        assert response.status_code == 401 and response.json()["code"] == "scanner.unauthenticated"
+
+    def test_a_cursor_beyond_the_newest_entry_is_refused(self, app_holder, scanner, system):
+        from ecard import services
+
+        services.card_report_temporary_loss(card=app_holder.card, by=system)
+        cursor = scanner.api.get("/api/v1/scanner/config", **scanner.auth()).json()["cursor"]
+        assert cursor > 0
+        assert (
+            scanner.api.get(f"/api/v1/scanner/revocations?since={cursor}", **scanner.auth()).status_code
+            == 200
+        )
+        ahead = scanner.api.get(f"/api/v1/scanner/revocations?since={cursor + 1}", **scanner.auth())
+        assert ahead.status_code == 400 and ahead.json()["code"] == "revocations.cursor_ahead"
