@@ -5,6 +5,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -66,8 +67,16 @@ class RegisterApi(APIView):
         try:
             validate_password(password, user=candidate)
         except DjangoValidationError as exc:
+            with translation.override("en"):
+                try:
+                    validate_password(password, user=candidate)
+                except DjangoValidationError as english:
+                    reason_en = " ".join(english.messages)
             raise DomainError(
-                "account.password_invalid", field="password", reason=" ".join(exc.messages)
+                "account.password_invalid",
+                field="password",
+                reason=" ".join(exc.messages),
+                reason_en=reason_en,
             ) from None
         candidate.set_password(password)
         try:

@@ -33,9 +33,10 @@ COLUMNS = (
 
 
 class BadLine(Exception):
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, line: int | None = None):
         super().__init__(reason)
         self.reason = reason
+        self.line = line
 
 
 @dataclasses.dataclass
@@ -53,8 +54,23 @@ def _date(row: dict, column: str) -> datetime.date:
         raise BadLine(f"{column}: not an ISO date (YYYY-MM-DD): {row[column]!r}") from None
 
 
+# A cell starting with one of these is run as a formula by a spreadsheet that opens the
+# file or an export of it (CSV injection): no field of ours legitimately starts so.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _check_cells(row: dict) -> None:
+    for column in COLUMNS:
+        value = row.get(column) or ""
+        if "\x00" in value:
+            raise BadLine(f"{column}: contains a NUL byte")
+        if value.startswith(FORMULA_STARTS):
+            raise BadLine(f"{column}: starts with {value[0]!r}, which a spreadsheet runs as a formula")
+
+
 def _import_row(row: dict, by: Actor) -> bool:
     """Create the row's holder and card; False when the card was already imported."""
+    _check_cells(row)
     missing = [c for c in COLUMNS if c != "phone" and not (row.get(c) or "").strip()]
     if missing:
         raise BadLine(f"empty column(s): {', '.join(missing)}")
@@ -118,13 +134,20 @@ def _import_row(row: dict, by: Actor) -> bool:
     return True
 
 
-def read_rows(lines: Iterable[str]) -> Iterable[tuple[int, dict]]:
+def read_rows(lines: Iterable[str]) -> Iterable[tuple[int, dict | None]]:
     reader = csv.DictReader(lines)
     header = [h.strip() for h in (reader.fieldnames or [])]
     if sorted(header) != sorted(COLUMNS):
-        raise BadLine(f"header must be: {','.join(COLUMNS)}")
+        raise BadLine(f"header must be: {','.join(COLUMNS)}", line=1)
     reader.fieldnames = header
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a line the csv module itself cannot read
+            yield reader.line_num, f"unreadable line: {exc}"
+            continue
         if None in row or any(v is None for v in row.values()):
             yield reader.line_num, None
         else:
@@ -135,15 +158,26 @@ def import_cards(lines: Iterable[str], *, skip_bad: bool = False, by: Actor | No
     """Import every line, or nothing when any line is bad and ``skip_bad`` is not given.
 
     Idempotent by card number: a card already on file is counted as existing and left as it
-    is — its lifecycle since the first import belongs to the services, not to the file.
+    is — its lifecycle since the first import belongs to the services, not to the file. The
+    same card twice in one file is an error on the second line, naming the first; a file
+    with no rows is an error.
     """
     by = by or Actor.importer()
     report = ImportReport()
+    seen: dict[str, int] = {}
+    rows = 0
     with transaction.atomic():
         for line_number, row in read_rows(lines):
-            if row is None:
-                report.bad.append((line_number, f"expected {len(COLUMNS)} columns"))
+            rows += 1
+            if not isinstance(row, dict):
+                report.bad.append((line_number, row or f"expected {len(COLUMNS)} columns"))
                 continue
+            number = (row.get("card_number") or "").strip().upper()
+            if number in seen:
+                report.bad.append((line_number, f"card_number: the same card as line {seen[number]}"))
+                continue
+            if number:
+                seen[number] = line_number
             try:
                 with transaction.atomic():
                     created = _import_row(row, by)
@@ -154,6 +188,8 @@ def import_cards(lines: Iterable[str], *, skip_bad: bool = False, by: Actor | No
                 report.created += 1
             else:
                 report.existing += 1
+        if rows == 0:
+            raise BadLine("no rows: the file has a header and nothing else")
         if report.bad and not skip_bad:
             transaction.set_rollback(True)
             return report

@@ -215,8 +215,11 @@ def notices_create_bulk(rows: list[dict]) -> int:
     if not objects:
         return 0
     Notice.objects.bulk_create(objects, ignore_conflicts=True, batch_size=1000)
-    transaction.on_commit(deliver_soon)
-    return len(objects)
+    # ignore_conflicts does not say which rows it dropped: count the ones that are ours.
+    written = Notice.objects.filter(public_id__in=[notice.public_id for notice in objects]).count()
+    if written:
+        transaction.on_commit(deliver_soon)
+    return written
 
 
 def notice_mark_read(*, notice: Notice) -> Notice:

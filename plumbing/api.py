@@ -16,6 +16,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
+from django.utils import translation
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions, serializers, throttling
 from rest_framework.parsers import JSONParser
@@ -51,7 +52,20 @@ class LimitedJSONParser(JSONParser):
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know: a typo in a client must not pass silently."""
+    """Refuses fields it does not know: a typo in a client must not pass silently.
+
+    A refusal carries its messages in Chinese and in English: DRF words a field's error in
+    the request's language only, so a failed validation is run again under English for
+    ``message_en`` (only then: the cost is on bad requests).
+    """
+
+    def is_valid(self, *, raise_exception=False):
+        valid = super().is_valid(raise_exception=False)
+        if not valid and raise_exception:
+            error = exceptions.ValidationError(self.errors)
+            error.english = english_errors(self)
+            raise error
+        return valid
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -59,6 +73,14 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({unknown[0]: ["unknown field"]}, code="unknown_field")
         return super().to_internal_value(data)
+
+
+def english_errors(serializer: serializers.Serializer):
+    """The same serializer's errors on the same data, worded in English."""
+    with translation.override("en"):
+        again = type(serializer)(data=serializer.initial_data, context=serializer.context)
+        again.is_valid()
+        return again.errors
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -126,8 +148,15 @@ def domain_error(exc) -> DomainError | None:
         field = None if path in ("", "non_field_errors") else path
         if getattr(detail, "code", None) == "unknown_field" or str(detail) == "unknown field":
             return DomainError("request.unknown_field", field=field, name=field)
+        english = getattr(exc, "english", None)
+        path_en, detail_en = (english and _first_validation_error(english)) or (path, detail)
+        if path_en != path:  # the English run disagreed (it should not): say nothing wrong
+            detail_en = getattr(detail, "code", "invalid")
         return DomainError(
-            "request.invalid", field=field, detail=f"{field}: {detail}" if field else str(detail)
+            "request.invalid",
+            field=field,
+            detail=f"{field}: {detail}" if field else str(detail),
+            detail_en=f"{field}: {detail_en}" if field else str(detail_en),
         )
     if isinstance(exc, exceptions.Throttled):
         return DomainError("request.throttled", wait=int(exc.wait or 1))

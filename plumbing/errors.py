@@ -371,7 +371,9 @@ class DomainError(Exception):
         status, zh, en = CATALOGUE[code]
         self.status = status
         self.message = zh.format(**params)
-        self.message_en = en.format(**params)
+        # A parameter ``x_en`` is ``x`` as worded in English (a validator's own message).
+        english = {name[:-3]: value for name, value in params.items() if name.endswith("_en")}
+        self.message_en = en.format(**{**params, **english})
         super().__init__(f"{code}: {self.message_en}")
 
     def as_dict(self) -> dict:

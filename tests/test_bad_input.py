@@ -2,6 +2,7 @@
 no code spent twice whichever way it was seen first; one bad scan never blocks an upload."""
 
 import logging
+import re
 
 import pytest
 from django.utils import timezone
@@ -176,3 +177,35 @@ class TestScannerConfig:
         )
         ahead = scanner.api.get(f"/api/v1/scanner/revocations?since={cursor + 1}", **scanner.auth())
         assert ahead.status_code == 400 and ahead.json()["code"] == "revocations.cursor_ahead"
+
+
+CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+
+
+class TestEnglishIsEnglish:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"phone": "13900001111"},  # password missing
+            {"phone": "13900001111", "password": 12},  # not a string
+            {"phone": ["13900001111"], "password": "s3cure-Passw0rd"},
+            {"phone": "13900001111", "password": "x" * 200},  # too long
+            {"phone": "13900001111", "password": "123"},  # the password validators
+        ],
+    )
+    def test_field_errors_are_worded_in_english_for_message_en(self, api, body):
+        response = api.post("/api/v1/auth/register", body, format="json")
+        assert response.status_code == 400
+        error = response.json()
+        assert not CJK.search(error["message_en"]), error["message_en"]
+        assert CJK.search(error["message"]), error["message"]
+
+    def test_a_choice_error_in_a_signed_in_request(self, app_holder):
+        error = app_holder.post("/api/v1/codes", {"purpose": "lottery"}).json()
+        assert error["code"] == "request.invalid" and error["field"] == "purpose"
+        assert not CJK.search(error["message_en"]) and "lottery" in error["message_en"]
+
+    def test_every_catalogue_entry_has_an_english_text(self):
+        from plumbing.errors import CATALOGUE
+
+        assert [code for code, (_, _, en) in CATALOGUE.items() if CJK.search(en)] == []

@@ -134,3 +134,34 @@ def test_a_sealed_imported_card_is_enabled_by_the_first_pin_change(tmp_path, db,
     card = Card.objects.get(number="A20000001")
     services.card_change_pin(card=card, old_pin="123456", new_pin="802461", by=system)
     assert Card.objects.get(number="A20000001").state == "active"
+
+
+def test_a_nul_byte_is_a_bad_line_not_a_traceback(tmp_path, db):
+    path = csv_file(tmp_path, good_line("A20000001"), good_line("A20000002", name="王\x00五"))
+    out, err = run(path, "--skip-bad")
+    assert "1 created" in out and "line 3: name: contains a NUL byte" in err
+    assert list(Card.objects.values_list("number", flat=True)) == ["A20000001"]
+
+
+def test_the_same_row_twice_is_an_error_naming_both_lines(tmp_path, db):
+    line = good_line("A20000001")
+    path = csv_file(tmp_path, line, good_line("A20000002", name="赵六"), line)
+    with pytest.raises(CommandError, match="nothing written"):
+        _, err = run(path)
+    _, err = run(path, "--skip-bad")
+    assert "line 4: card_number: the same card as line 2" in err
+
+
+def test_a_header_only_file_is_an_error(tmp_path, db):
+    with pytest.raises(CommandError, match="no rows"):
+        run(csv_file(tmp_path))
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_a_field_a_spreadsheet_would_run_as_a_formula_is_refused(tmp_path, db, start):
+    path = csv_file(tmp_path, good_line("A20000001", name=f'{start}HYPERLINK("x")'))
+    with pytest.raises(CommandError, match="nothing written"):
+        run(path)
+    _, err = run(path, "--skip-bad")
+    assert f"line 2: name: starts with '{start}'" in err
+    assert not Card.objects.exists()

@@ -118,6 +118,31 @@ class TestExpiry:
         assert tasks.expiry_notices.delay().get() == 3
         assert Notice.objects.count() == 5
 
+    def test_a_chunk_reports_what_it_wrote_when_a_racing_run_wrote_them_first(
+        self, make_card, make_holder, monkeypatch
+    ):
+        today = timezone.localdate()
+        for i in range(3):
+            make_card(
+                holder=make_holder(name=f"持卡人{i}"),
+                issued_on=today - datetime.timedelta(days=3000),
+                valid_until=today + datetime.timedelta(days=5),
+            )
+        [(low, high)] = jobs.expiry_chunks()
+        real_bulk_create = Notice.objects.bulk_create
+
+        def another_run_got_there_first(objects, **kwargs):
+            racing = [
+                Notice(**{f: getattr(n, f) for f in ("holder_id", "kind", "subject", "milestone")})
+                for n in objects
+            ]
+            real_bulk_create(racing, **kwargs)
+            return real_bulk_create(objects, **kwargs)
+
+        monkeypatch.setattr(Notice.objects, "bulk_create", another_run_got_there_first)
+        assert jobs.expiry_notices_chunk(low=low, high=high, today=today) == 0
+        assert Notice.objects.count() == 3
+
     def test_a_chunk_killed_half_way_and_run_again_leaves_no_duplicates_and_no_gaps(
         self, make_card, make_holder, monkeypatch
     ):

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         except UnicodeDecodeError as exc:
             raise CommandError(f"{file} is not UTF-8 (byte {exc.start})") from None
         except BadLine as exc:
-            raise CommandError(f"line 1: {exc.reason}") from None
+            raise CommandError(f"line {exc.line}: {exc.reason}" if exc.line else exc.reason) from None
 
         for line_number, reason in report.bad:
             self.stderr.write(f"line {line_number}: {reason}")
