@@ -10,10 +10,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from plumbing.api import StrictSerializer, errors
+from plumbing.api import PhoneField, StrictSerializer, errors
 from plumbing.errors import DomainError
+from plumbing.views import ApiView
 
 from . import sessions
 from .identity import mask_phone, normalise_phone
@@ -24,7 +24,7 @@ COMMON_ERRORS = (400, 413, 415, 429)
 
 
 class CredentialsIn(StrictSerializer):
-    phone = serializers.CharField(max_length=20)
+    phone = PhoneField()
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 
@@ -44,7 +44,7 @@ def _pair_body(pair: sessions.TokenPair) -> dict:
     }
 
 
-class RegisterApi(APIView):
+class RegisterApi(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = LOGIN_THROTTLES
@@ -55,7 +55,7 @@ class RegisterApi(APIView):
     @extend_schema(
         operation_id="auth_register",
         request=CredentialsIn,
-        responses={201: RegisterOut, **errors(*COMMON_ERRORS, 409)},
+        responses={201: RegisterOut, **errors(*COMMON_ERRORS, 409, 422)},
         auth=[],
     )
     def post(self, request):
@@ -87,7 +87,7 @@ class RegisterApi(APIView):
         return Response({"phone_masked": mask_phone(phone)}, status=status.HTTP_201_CREATED)
 
 
-class TokenApi(APIView):
+class TokenApi(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = LOGIN_THROTTLES
@@ -114,7 +114,7 @@ class TokenApi(APIView):
         return Response(_pair_body(sessions.session_start(user=user)))
 
 
-class TokenRefreshApi(APIView):
+class TokenRefreshApi(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [LOGIN_THROTTLES[1]]
@@ -134,7 +134,7 @@ class TokenRefreshApi(APIView):
         return Response(_pair_body(sessions.session_refresh(refresh=data.validated_data["refresh"])))
 
 
-class LogoutApi(APIView):
+class LogoutApi(ApiView):
     @extend_schema(operation_id="auth_logout", request=None, responses={204: None, **errors(401, 413, 415)})
     def post(self, request):
         sessions.session_end(family_id=request.session_family)

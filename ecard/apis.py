@@ -7,13 +7,23 @@ ward's (``?ward=<id>``); anything else is 404.
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from plumbing.api import IDEMPOTENCY_HEADER, SECRET_THROTTLES, StrictSerializer, errors, idempotent, page_of
+from plumbing.api import (
+    IDEMPOTENCY_HEADER,
+    PAGE_PARAMETERS,
+    SECRET_THROTTLES,
+    Pages,
+    SixDigits,
+    StrictSerializer,
+    errors,
+    idempotent,
+    page_of,
+)
+from plumbing.views import ApiView
 
 from . import selectors, services
 from .audit import Actor
@@ -22,7 +32,7 @@ from .models import CardState, Channel, ECard, ECardChannel
 
 WARD = OpenApiParameter(
     "ward",
-    str,
+    OpenApiTypes.UUID,
     OpenApiParameter.QUERY,
     required=False,
     description="act for this ward (id from /api/v1/wards)",
@@ -135,8 +145,10 @@ def ecard_response(ecard: ECard, status_code: int = 200) -> Response:
     return Response(ECardOut(ecard_body(ecard)).data, status=status_code)
 
 
-class HolderApi(APIView):
+class HolderApi(ApiView):
     """Base: the request's holder (own or ward), their e-card, and who is acting."""
+
+    query_parameters = frozenset({"ward"})
 
     def ward(self) -> str | None:
         return self.request.query_params.get("ward")
@@ -223,7 +235,7 @@ class ECardApplyApi(HolderApi):
         challenge_id = serializers.UUIDField(required=False, help_text="from /ecard/apply/challenge")
         sms_code = serializers.RegexField(r"^[0-9]{6}$", required=False, help_text="the code in the SMS")
         identity_token = IdentityTokenField(required=False, max_length=512)
-        password = serializers.CharField(max_length=6, min_length=6, help_text="the new e-card password")
+        password = SixDigits(help_text="the new e-card password")
         channel = serializers.ChoiceField(choices=ECardChannel.values, default=ECardChannel.NATIONAL_APP)
 
     @holder_schema(
@@ -245,8 +257,8 @@ class ECardPasswordApi(HolderApi):
     throttle_classes = SECRET_THROTTLES
 
     class ECardPasswordIn(StrictSerializer):
-        old_password = serializers.CharField(max_length=6)
-        new_password = serializers.CharField(max_length=6)
+        old_password = SixDigits()
+        new_password = SixDigits()
 
     @holder_schema(operation_id="ecard_password_change", request=ECardPasswordIn, responses={204: None})
     @idempotent
@@ -340,8 +352,8 @@ class CardPinApi(HolderApi):
     throttle_classes = SECRET_THROTTLES
 
     class CardPinIn(StrictSerializer):
-        old_pin = serializers.CharField(max_length=6)
-        new_pin = serializers.CharField(max_length=6)
+        old_pin = SixDigits()
+        new_pin = SixDigits()
 
     @holder_schema(
         operation_id="card_pin_change",
@@ -379,7 +391,7 @@ class AuthorisationListApi(HolderApi):
         return [t() for t in SECRET_THROTTLES] if self.request.method == "POST" else []
 
     class AuthorisationIn(StrictSerializer):
-        password = serializers.CharField(max_length=6)
+        password = SixDigits()
         purposes = serializers.ListField(
             child=serializers.CharField(max_length=16, help_text="payment, transit, culture or identity"),
             min_length=1,
@@ -445,29 +457,22 @@ class NoticeOut(serializers.Serializer):
         return notice.read_at is not None
 
 
-class NoticePagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "page_size"
-    max_page_size = 100
-
-
 NoticePageOut = page_of(NoticeOut, "NoticePageOut")
 
 
 class NoticeListApi(HolderApi):
     """The holder's in-app notices, newest first."""
 
+    query_parameters = frozenset({"ward", "page", "page_size"})
+
     @holder_schema(
         operation_id="notice_list",
         responses={200: NoticePageOut},
         write=False,
-        parameters=[
-            OpenApiParameter("page", int, OpenApiParameter.QUERY, required=False),
-            OpenApiParameter("page_size", int, OpenApiParameter.QUERY, required=False),
-        ],
+        parameters=PAGE_PARAMETERS,
     )
     def get(self, request):
-        paginator = NoticePagination()
+        paginator = Pages()
         page = paginator.paginate_queryset(
             selectors.notice_list(user=request.user, ward=self.ward()), request, view=self
         )

@@ -16,12 +16,14 @@ def holder_for_account(user, *, ward: str | None = None) -> Holder:
     """The account's own holder, or one of its wards under 16. Anything else is not found."""
     if user.holder_id is None:
         raise DomainError("ecard.not_found")
-    if not ward:
+    if ward is None:
         return user.holder
     try:
         ward_id = uuid.UUID(str(ward))
     except ValueError:
-        raise DomainError("request.not_found") from None
+        raise DomainError(
+            "request.invalid", field="ward", detail="ward: a ward's id from /api/v1/wards"
+        ) from None
     holder = Holder.objects.filter(public_id=ward_id, guardian_id=user.holder_id).first()
     # From the ward's 16th birthday, before the night's job has ended the link.
     if holder is None or not holder.is_minor():
@@ -73,7 +75,7 @@ def authorisation_get(*, ecard: ECard, public_id) -> HolderAuthorisation:
 def notice_list(*, user, ward: str | None = None) -> QuerySet[Notice]:
     """An account's inbox: its holder's notices and those addressed to the account itself
     (an account an e-card was moved away from still reads why); or a ward's notices."""
-    if ward:
+    if ward is not None:
         return Notice.objects.filter(holder=holder_for_account(user, ward=ward), account__isnull=True)
     mine = Q(account=user)
     if user.holder_id is not None:

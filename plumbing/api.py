@@ -11,14 +11,17 @@ import functools
 import hashlib
 import json
 import logging
+import re
 
 from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import Http404, JsonResponse
 from django.utils import translation
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, serializers, throttling
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -75,6 +78,19 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """In the schema, as on the server: a strict body takes no field it does not name."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
+
+
 def english_errors(serializer: serializers.Serializer):
     """The same serializer's errors on the same data, worded in English."""
     with translation.override("en"):
@@ -83,11 +99,68 @@ def english_errors(serializer: serializers.Serializer):
         return again.errors
 
 
+@extend_schema_field({"type": "string", "pattern": "^[0-9]{6}$", "example": "802461"})
+class SixDigits(serializers.CharField):
+    """A PIN or e-card password. The schema says six digits; the service checks them (and
+    refuses weak ones) with its own codes, so the field itself takes any short string."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=6, **kwargs)
+
+
+# What normalise_phone accepts, as a pattern: 11 digits starting 1[3-9], an optional +86 /
+# 0086 / 86, and the spaces, tabs, hyphens, dots and brackets people type around them.
+_SEP = "[ \t.()-]*"
+PHONE_PATTERN = f"^{_SEP}(\\+86|0086|86)?{_SEP}1{_SEP}[3-9]({_SEP}[0-9]){{9}}{_SEP}$"
+
+
+@extend_schema_field({"type": "string", "maxLength": 20, "pattern": PHONE_PATTERN, "example": "13800000001"})
+class PhoneField(serializers.CharField):
+    """A mainland mobile number as typed; ``normalise_phone`` reads it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=20, **kwargs)
+
+
+def refuse_unknown_query(query, allowed) -> None:
+    unknown = sorted(set(query) - set(allowed))
+    if unknown:
+        raise DomainError("request.unknown_field", field=unknown[0], name=unknown[0])
+
+
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="stable machine-readable code, e.g. card.loss_irrevocable")
     message = serializers.CharField(help_text="中文")
     message_en = serializers.CharField()
     field = serializers.CharField(required=False)
+
+
+class Pages(PageNumberPagination):
+    """Pages of 20, ``page_size`` up to 100. A ``page`` or ``page_size`` that is not a whole
+    number in range is a 400 naming it, never silently the default; a page past the last
+    is 404."""
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        for name, maximum in (("page", None), (self.page_size_query_param, self.max_page_size)):
+            value = request.query_params.get(name)
+            if value is None:
+                continue
+            if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= (maximum or int(value)):
+                bounds = f"1–{maximum}" if maximum else "1 or more"
+                raise DomainError("request.invalid", field=name, detail=f"{name}: a whole number, {bounds}")
+        return super().paginate_queryset(queryset, request, view)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}, OpenApiParameter.QUERY, required=False),
+    OpenApiParameter(
+        "page_size", {"type": "integer", "minimum": 1, "maximum": 100}, OpenApiParameter.QUERY, required=False
+    ),
+]
 
 
 def page_of(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
@@ -109,9 +182,11 @@ def errors(*statuses: int) -> dict:
     return {status: OpenApiResponse(ErrorSerializer, description="error") for status in statuses}
 
 
+# Visible ASCII: what an HTTP header carries unchanged everywhere, and what the schema says.
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,128}")
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": f"^{IDEMPOTENCY_KEY.pattern}$"},
     OpenApiParameter.HEADER,
     required=False,
     description="A retry with the same key and body gets the first response; nothing runs twice.",
@@ -263,11 +338,11 @@ def idempotent(handler):
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return handler(self, request, *args, **kwargs)
-        if not (0 < len(key) <= 128) or not key.isprintable():
+        if not IDEMPOTENCY_KEY.fullmatch(key):
             raise DomainError(
                 "request.invalid",
                 field="Idempotency-Key",
-                detail="Idempotency-Key: 1–128 characters",
+                detail="Idempotency-Key: 1–128 visible ASCII characters",
             )
         fingerprint = _fingerprint(request)
         IdempotencyRecord = apps.get_model(settings.IDEMPOTENCY_RECORD_MODEL)  # noqa: N806

@@ -106,12 +106,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     ),
     "card.pin_invalid": (400, "社保密码须为6位数字。", "The PIN must be 6 digits."),
     "card.pin_weak": (
-        400,
+        422,
         "新密码过于简单（不能为初始密码、重复或连续数字）。",
         "The new PIN is too simple (not the initial PIN, repeated or consecutive digits).",
     ),
     "card.pin_unchanged": (
-        400,
+        422,
         "新密码不能与原密码相同。",
         "The new PIN must differ from the old one.",
     ),
@@ -124,12 +124,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "The e-card password must be 6 digits.",
     ),
     "ecard.password_weak": (
-        400,
+        422,
         "电子社保卡密码过于简单（不能为初始密码、重复或连续数字）。",
         "The e-card password is too simple (not the initial PIN, repeated or consecutive digits).",
     ),
     "ecard.password_unchanged": (
-        400,
+        422,
         "新密码不能与原密码相同。",
         "The new password must differ from the old one.",
     ),
@@ -181,7 +181,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "A used refresh token was presented again; the session is closed. Sign in again.",
     ),
     "account.phone_taken": (409, "该手机号已注册。", "That phone number is already registered."),
-    "account.password_invalid": (400, "{reason}", "{reason}"),
+    "account.password_invalid": (422, "{reason}", "{reason}"),
     "account.already_bound": (
         409,
         "该账号已绑定其他持卡人。",

@@ -40,7 +40,7 @@ class TestRegister:
         response = api.post(
             "/api/v1/auth/register", {"phone": "13800001234", "password": "12345678"}, format="json"
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert (
             response.json()["code"] == "account.password_invalid" and response.json()["field"] == "password"
         )

@@ -14,16 +14,26 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.matrix import Purpose
 from plumbing import observability
-from plumbing.api import StrictSerializer, domain_error, errors, idempotent, page_of, parse_json
+from plumbing.api import (
+    PAGE_PARAMETERS,
+    Pages,
+    SixDigits,
+    StrictSerializer,
+    domain_error,
+    errors,
+    idempotent,
+    page_of,
+    parse_json,
+    refuse_unknown_query,
+)
 from plumbing.errors import DomainError
+from plumbing.views import ApiView
 
 from . import keys, services, verifier
 from .authentication import ScannerAuthentication, scanner_from_request
@@ -112,24 +122,26 @@ UsagePageOut = page_of(UsageOut, "UsagePageOut")
 
 
 class UsageApi(HolderApi):
+    query_parameters = frozenset({"ward", "page", "page_size"})
+
     @holder_schema(
         operation_id="ecard_usage",
         responses={200: UsagePageOut},
         write=False,
-        parameters=[OpenApiParameter("page", int, OpenApiParameter.QUERY, required=False)],
+        parameters=PAGE_PARAMETERS,
     )
     def get(self, request):
         ecard = self.ecard()
         services.scan_records_flush()
         scans = ScanRecord.objects.filter(ecard_reference=ecard.reference).select_related("device")
-        paginator = PageNumberPagination()
+        paginator = Pages()
         page = paginator.paginate_queryset(scans.order_by("-scanned_at"), request, view=self)
         return paginator.get_paginated_response(UsageOut(page, many=True).data)
 
 
 class SessionConfirmIn(StrictSerializer):
     qr = serializers.CharField(max_length=64, help_text="the text of the terminal's QR code")
-    password = serializers.CharField(max_length=6, required=False, help_text="the e-card password")
+    password = SixDigits(required=False, help_text="the e-card password")
     authorisation = serializers.UUIDField(required=False, help_text="or a live holder authorisation's id")
 
 
@@ -152,8 +164,6 @@ class ScanSessionConfirmApi(HolderApi):
     def post(self, request):
         data = SessionConfirmIn(data=request.data)
         data.is_valid(raise_exception=True)
-        if "password" not in data.validated_data and "authorisation" not in data.validated_data:
-            raise DomainError("request.invalid", field="password", detail="password or authorisation")
         session = services.scan_session_confirm(
             ecard=self.ecard(),
             text=data.validated_data["qr"],
@@ -169,7 +179,7 @@ class ScanSessionConfirmApi(HolderApi):
 SCANNER_ERRORS = (400, 401, 403, 413, 415)
 
 
-class ScannerApi(APIView):
+class ScannerApi(ApiView):
     authentication_classes = [ScannerAuthentication]
     throttle_classes = []
 
@@ -178,7 +188,7 @@ class ScannerApi(APIView):
         return self.request.user.device
 
 
-class KeysApi(APIView):
+class KeysApi(ApiView):
     """The JWK set (OKP / Ed25519, RFC 8037) scanners verify codes with; cache it."""
 
     authentication_classes = []
@@ -240,6 +250,7 @@ class VerifyApi(ScannerApi):
             return super().dispatch(request, *args, **kwargs)
         try:
             device = scanner_from_request(request)
+            refuse_unknown_query(request.GET, self.query_parameters)
             if request.content_type != "application/json":
                 raise DomainError("request.unsupported_media_type")
             if len(request.body) > settings.API_MAX_BODY_BYTES:
@@ -275,7 +286,8 @@ class UploadItemIn(StrictSerializer):
     }
 )
 class ScanItemField(serializers.JSONField):
-    pass
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)  # a null scan is answered invalid, alone
 
 
 class UploadIn(StrictSerializer):
@@ -359,16 +371,22 @@ class RevocationsOut(serializers.Serializer):
 
 
 class RevocationsApi(ScannerApi):
+    query_parameters = frozenset({"since"})
+
     @extend_schema(
         operation_id="scanner_revocations",
-        parameters=[OpenApiParameter("since", int, OpenApiParameter.QUERY, required=False)],
+        parameters=[
+            OpenApiParameter(
+                "since", {"type": "integer", "minimum": 0}, OpenApiParameter.QUERY, required=False
+            )
+        ],
         responses={200: RevocationsOut, **errors(*SCANNER_ERRORS)},
     )
     def get(self, request):
-        try:
-            since = max(0, int(request.query_params.get("since", "0")))
-        except ValueError:
-            raise DomainError("request.invalid", field="since", detail="since: an integer cursor") from None
+        since = request.query_params.get("since", "0")
+        if not (since.isascii() and since.isdigit()):
+            raise DomainError("request.invalid", field="since", detail="since: a cursor, 0 or more")
+        since = int(since)
         page = services.revocations_page(since=since)
         return Response({"jws": page.jws, "cursor": page.cursor, "more": page.more})
 
