@@ -49,7 +49,7 @@ class ReplacementForm(forms.Form):
 class CancelForm(forms.Form):
     reason = forms.ChoiceField(
         label="注销原因 / reason",
-        choices=[c for c in CancellationReason.choices if c[0] != CancellationReason.REPLACED],
+        choices=[c for c in CancellationReason.choices if c[0] not in services.RESERVED_REASONS],
     )
 
 

@@ -66,6 +66,7 @@ class CancellationReason(models.TextChoices):
     DECEASED = "deceased", "死亡"
     DECLARED_MISSING_OR_DEAD = "declared_missing_or_dead", "宣告失踪或死亡"
     REPLACED = "replaced", "换卡注销"
+    TRANSFERRED = "transferred", "转移（已在他省启用新卡）"
     DUPLICATE = "duplicate", "重复持卡"
 
 
@@ -104,9 +105,14 @@ class Card(models.Model):
     financial_active = models.BooleanField("金融功能已激活 / financial function active", default=False)
 
     temporarily_lost_at = models.DateTimeField("临时挂失时间", null=True, blank=True)
+    # What a lifted or lapsed temporary loss returns to: a sealed card stays sealed.
+    lost_from_state = models.CharField(max_length=20, blank=True, editable=False)
     formalisation_deadline = models.DateTimeField(
         "临时挂失截止 / formalisation deadline", null=True, blank=True
     )
+    # Counted over a year the holiday calendar does not know yet (weekends only): computed
+    # again when staff enter that year.
+    deadline_provisional = models.BooleanField("截止时间待定 / deadline provisional", default=False)
     lost_at = models.DateTimeField("正式挂失时间", null=True, blank=True)
     cancelled_at = models.DateTimeField("注销时间", null=True, blank=True)
     cancellation_reason = models.CharField(
@@ -131,6 +137,7 @@ class Card(models.Model):
         "补换类型 / replacement kind", max_length=16, choices=ReplacementKind.choices, blank=True
     )
     ready_on = models.DateField("可领卡日期 / ready for collection on", null=True, blank=True)
+    ready_on_provisional = models.BooleanField("领卡日期待定 / ready-on provisional", default=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -98,6 +98,14 @@ TEMPLATES: dict[str, tuple[str, str, str, str]] = {
         "Your card was cancelled",
         "Your card ending {card_tail} was cancelled ({reason}). " + HOTLINE_EN,
     ),
+    "card.transferred": (
+        "原社保卡已注销（跨省转移）",
+        "您已在其他省份启用新社保卡，您尾号{card_tail}的原社保卡已注销，电子社保卡已转到新卡，"
+        "原卡不能再使用。" + HOTLINE,
+        "Your old card was cancelled (moved province)",
+        "You enabled a new card in another province, so your card ending {card_tail} was "
+        "cancelled and your e-card moved to the new card; the old card no longer works. " + HOTLINE_EN,
+    ),
     "card.enabled": (
         "社保卡已启用",
         "您尾号{card_tail}的社保卡已启用。如为补换的新卡，原卡已同时注销，电子社保卡已转至新卡。" + HOTLINE,

@@ -207,9 +207,16 @@ class TestTemporaryLoss:
         with refused("card.already_temporarily_lost"):
             services.card_report_temporary_loss(card=card, by=system)
 
-    def test_a_sealed_card_cannot_be_temporarily_lost(self, make_card, system):
-        with refused("card.not_active"):
-            services.card_report_temporary_loss(card=make_card("sealed"), by=system)
+    def test_a_collected_sealed_card_can_be_reported_lost_and_stays_sealed_when_found(
+        self, make_card, system
+    ):
+        card = services.card_report_temporary_loss(card=make_card("sealed"), by=system)
+        assert card.state == "temporarily_lost"
+        assert services.card_lift_loss(card=card, by=system).state == "sealed"
+
+    def test_a_card_still_at_the_outlet_cannot_be_reported_lost(self, make_card, system):
+        with refused("card.not_received"):
+            services.card_report_temporary_loss(card=make_card("sealed", received=False), by=system)
 
     def test_a_lift_after_the_lapse_is_refused(self, card, system):
         card = services.card_report_temporary_loss(card=card, by=system)
@@ -264,15 +271,16 @@ class TestReplacement:
     def test_lift_is_refused_after_a_replacement_application_even_if_the_card_is_found(self, card, system):
         services.card_report_temporary_loss(card=card, by=system)
         services.card_apply_replacement(card=card, kind="loss", by=system)
-        with refused("card.replacement_applied"):
+        with refused("card.loss_irrevocable"):
             services.card_lift_loss(card=card, by=system)
-        assert reload(card).state == CardState.TEMPORARILY_LOST
+        assert reload(card).state == CardState.LOST
 
     def test_a_temporary_loss_with_a_replacement_applied_does_not_lapse_back_to_active(self, card, system):
         card = services.card_report_temporary_loss(card=card, by=system)
         services.card_apply_replacement(card=card, kind="loss", by=system)
-        with refused("card.replacement_applied"):
+        with refused("card.not_temporarily_lost"):
             services.card_lapse_temporary_loss(card=card, now=card.formalisation_deadline)
+        assert reload(card).state == CardState.LOST
 
     def test_a_loss_replacement_needs_a_lost_card(self, card, system):
         with refused("card.replacement_not_allowed"):

@@ -2,11 +2,8 @@
 
 import datetime
 
-import pytest
-
 from ecard import workdays
 from ecard.models import CalendarDay, CalendarYear
-from plumbing.errors import DomainError
 
 
 def test_a_make_up_workday_on_a_saturday_is_a_working_day(db):
@@ -17,11 +14,11 @@ def test_a_public_holiday_on_a_weekday_is_not(db):
     assert not workdays.is_workday(datetime.date(2025, 10, 2))
 
 
-def test_a_year_nobody_knows_is_an_error_naming_the_year(db):
-    with pytest.raises(DomainError) as exc:
-        workdays.add_working_days(datetime.date(2031, 3, 2), 3)
-    assert exc.value.code == "calendar.year_unknown"
-    assert "2031" in exc.value.message and "2031" in exc.value.message_en
+def test_a_year_nobody_knows_counts_by_weekends_and_is_provisional(db):
+    # 2031-03-02 is a Sunday: Monday to Wednesday.
+    assert workdays.add_working_days(datetime.date(2031, 3, 2), 3) == datetime.date(2031, 3, 5)
+    assert workdays.provisional(datetime.date(2031, 3, 2), datetime.date(2031, 3, 5))
+    assert not workdays.provisional(datetime.date(2025, 3, 2), datetime.date(2025, 3, 5))
 
 
 def test_a_year_entered_by_staff_is_used_with_its_holidays_and_make_up_days(db):

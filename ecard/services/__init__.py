@@ -12,7 +12,14 @@ One module per sub-domain; callers use the names re-exported here
 from ..notices import notice_mark_read
 from .authorisations import authorisation_grant, authorisation_withdraw
 from .binding import binding_challenge_create, ecard_apply
-from .cards import card_cancel, card_create, card_enable, card_mark_received, default_valid_until
+from .cards import (
+    RESERVED_REASONS,
+    card_cancel,
+    card_create,
+    card_enable,
+    card_mark_received,
+    default_valid_until,
+)
 from .ecards import ecard_change_password, ecard_check_password, ecard_issue
 from .guardians import ward_came_of_age
 from .losses import (
@@ -26,6 +33,7 @@ from .pins import card_change_pin, card_check_pin, card_reset_pin, card_unlock_p
 from .replacements import card_apply_renewal, card_apply_replacement
 
 __all__ = [
+    "RESERVED_REASONS",
     "authorisation_grant",
     "authorisation_withdraw",
     "binding_challenge_create",

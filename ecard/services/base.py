@@ -21,7 +21,9 @@ def lock_card(card: Card) -> Card:
     return Card.objects.select_for_update().get(pk=card.pk)
 
 
-def transition(card: Card, *, to: str, action: str, by: Actor, reason: str = "", data=None):
+def transition(
+    card: Card, *, to: str, action: str, by: Actor, reason: str = "", data=None, tell_holder: bool = False
+):
     before = card.state
     card.state = to
     card.save()
@@ -39,12 +41,13 @@ def transition(card: Card, *, to: str, action: str, by: Actor, reason: str = "",
         reason=reason,
         data=data,
     )
-    notify_holder(card, action, by, event)
+    notify_holder(card, action, by, event, always=tell_holder)
 
 
-def notify_holder(card: Card, action: str, by: Actor, event) -> None:
-    """A change the holder did not make themselves is told to them, once it has committed."""
-    if by.kind == ActorKind.HOLDER or action not in notices.TEMPLATES:
+def notify_holder(card: Card, action: str, by: Actor, event, *, always: bool = False) -> None:
+    """A change the holder did not make themselves is told to them, once it has committed;
+    ``always``: also one they set off without seeing it (another card of theirs retired)."""
+    if (by.kind == ActorKind.HOLDER and not always) or action not in notices.TEMPLATES:
         return
     params = notices.card_params(
         card,

@@ -17,6 +17,10 @@ from ..audit import Actor, audit_record
 from ..models import CancellationReason, Card, CardState, ECard
 from .base import lock_card, refuse_if_cancelled, transition
 
+# Set by the system only: a replaced card when its successor is activated, a card in the old
+# province when the person's card in a new one is.
+RESERVED_REASONS = {CancellationReason.REPLACED, CancellationReason.TRANSFERRED}
+
 
 def default_valid_until(issued_on: datetime.date) -> datetime.date:
     years = issued_on.year + settings.CARD_VALIDITY_YEARS
@@ -45,6 +49,7 @@ def card_create(
     replaces: Card | None = None,
     replacement_kind: str = "",
     ready_on: datetime.date | None = None,
+    ready_on_provisional: bool = False,
 ) -> Card:
     """Record a newly made card. The database refuses a second live card in one region."""
     if state not in (CardState.SEALED, CardState.ACTIVE):
@@ -65,6 +70,7 @@ def card_create(
         replaces=replaces,
         replacement_kind=replacement_kind,
         ready_on=ready_on,
+        ready_on_provisional=ready_on_provisional,
     )
     try:
         with transaction.atomic():
@@ -86,6 +92,8 @@ def card_create(
             "replaces": replaces.pk if replaces else None,
         },
     )
+    if state == CardState.ACTIVE:  # made active (imported so): it is the person's card now
+        retire_other_provinces(card, by=by)
     return card
 
 
@@ -115,17 +123,48 @@ def enable(card: Card, *, by: Actor, via: str) -> None:
         old = Card.objects.select_for_update().get(pk=card.replaces_id)
         if old.state != CardState.CANCELLED:
             cancel(old, reason=CancellationReason.REPLACED, by=by)
-        moved = ECard.objects.filter(card=old).update(card=card)
-        signals.card_changed.send(sender=Card, card=card, before=card.state, after=card.state)
-        if moved:
-            audit_record(
-                action="ecard.moved",
-                by=by,
-                card=card,
-                state_before=old.state,
-                state_after=card.state,
-                data={"from_card": old.pk, "to_card": card.pk},
-            )
+        _move_ecard(old, card, by=by)
+    retire_other_provinces(card, by=by)
+
+
+def _move_ecard(old: Card, new: Card, *, by: Actor) -> None:
+    """The e-card follows the person to their new card, unless that card has one already."""
+    if ECard.objects.filter(card=new).exists():
+        return
+    moved = ECard.objects.filter(card=old).update(card=new)
+    signals.card_changed.send(sender=Card, card=new, before=new.state, after=new.state)
+    if moved:
+        audit_record(
+            action="ecard.moved",
+            by=by,
+            card=new,
+            state_before=old.state,
+            state_after=new.state,
+            data={"from_card": old.pk, "to_card": new.pk},
+        )
+
+
+def retire_other_provinces(card: Card, *, by: Actor) -> None:
+    """A person's card activated in a new province cancels their card in the old one, with
+    any replacement still being made for it [seed 000]; the holder is told either way."""
+    others = (
+        Card.objects.select_for_update()
+        .filter(holder_id=card.holder_id)
+        .exclude(pk=card.pk)
+        .exclude(region=card.region)
+        .exclude(state=CardState.CANCELLED)
+        .order_by("replaces_id", "pk")  # an old card before its own pending replacement
+    )
+    for old in others:
+        old.refresh_from_db()
+        if old.state == CardState.CANCELLED:  # went with its predecessor just now
+            continue
+        cancel(old, reason=CancellationReason.TRANSFERRED, by=by, action="card.transferred")
+        for successor in (
+            Card.objects.select_for_update().filter(replaces=old).exclude(state=CardState.CANCELLED)
+        ):
+            cancel(successor, reason=CancellationReason.TRANSFERRED, by=by)
+        _move_ecard(old, card, by=by)
 
 
 @transaction.atomic
@@ -137,11 +176,20 @@ def card_enable(*, card: Card, by: Actor) -> Card:
     return card
 
 
-def cancel(card: Card, *, reason: str, by: Actor) -> None:
+def cancel(card: Card, *, reason: str, by: Actor, action: str = "card.cancelled") -> None:
     card.cancelled_at = timezone.now()
     card.cancellation_reason = reason
     card.formalisation_deadline = None
-    transition(card, to=CardState.CANCELLED, action="card.cancelled", by=by, reason=reason)
+    card.deadline_provisional = False
+    transition(
+        card,
+        to=CardState.CANCELLED,
+        action=action,
+        by=by,
+        reason=reason,
+        data={"region": card.region} if action == "card.transferred" else None,
+        tell_holder=action == "card.transferred",
+    )
 
 
 @transaction.atomic
@@ -149,13 +197,32 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
     """注销 for good. A replacement still being made for the card is cancelled with it."""
     if reason not in CancellationReason.values:
         raise DomainError("card.cancel_reason_invalid", field="reason")
-    if reason == CancellationReason.REPLACED:
+    if reason in RESERVED_REASONS:
         raise DomainError("card.cancel_reason_reserved", field="reason")
     card = lock_card(card)
     if card.state == CardState.CANCELLED:
         raise DomainError("card.already_cancelled")
+    was_sealed = card.state == CardState.SEALED
     cancel(card, reason=reason, by=by)
     pending = Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED)
     for successor in pending:
         cancel(successor, reason=reason, by=by)
+    if card.replaces_id and was_sealed:
+        _free_replaced(card, by=by)
     return card
+
+
+def _free_replaced(successor: Card, *, by: Actor) -> None:
+    """A replacement cancelled while being made: the card it was to replace may apply again."""
+    old = Card.objects.select_for_update().get(pk=successor.replaces_id)
+    if old.state == CardState.CANCELLED or old.replacement_applied_at is None:
+        return
+    old.replacement_applied_at = None
+    old.save(update_fields=["replacement_applied_at", "updated_at"])
+    audit_record(
+        action="card.replacement_withdrawn",
+        by=by,
+        card=old,
+        reason=successor.cancellation_reason,
+        data={"replacement": successor.pk},
+    )

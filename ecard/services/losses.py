@@ -17,33 +17,40 @@ from ..models import ActorKind, Card, CardState
 from .base import lock_card, refuse_if_cancelled, start_of_day_after, transition
 
 
-def formalisation_deadline_for(reported_at: datetime.datetime) -> datetime.datetime:
-    """Start of the day after the N-th working day following the report (report day not counted)."""
+def formalisation_deadline_for(reported_at: datetime.datetime) -> tuple[datetime.datetime, bool]:
+    """Start of the day after the N-th working day following the report (report day not
+    counted), and whether that leaned on a year the holiday calendar does not know yet."""
     reported_on = timezone.localtime(reported_at).date()
     last_day = workdays.add_working_days(reported_on, settings.CARD_TEMPORARY_LOSS_WORKING_DAYS)
-    return start_of_day_after(last_day)
+    return start_of_day_after(last_day), workdays.provisional(reported_on, last_day)
 
 
 @transaction.atomic
 def card_report_temporary_loss(*, card: Card, by: Actor) -> Card:
-    """临时挂失: takes effect at once; lapses unless formalised by the deadline."""
+    """临时挂失: takes effect at once, always, from any state in which the card may be in
+    someone's pocket (active, PIN-locked, or collected but not yet enabled); lapses unless
+    formalised by the deadline."""
     card = lock_card(card)
     refuse_if_cancelled(card)
     if card.state == CardState.TEMPORARILY_LOST:
         raise DomainError("card.already_temporarily_lost")
     if card.state == CardState.LOST:
         raise DomainError("card.already_lost")
-    if card.state != CardState.ACTIVE:
-        raise DomainError("card.not_active", state=card.get_state_display())
+    if card.received_at is None:
+        raise DomainError("card.not_received")  # still at the outlet: nobody can have it
     now = timezone.now()
     card.temporarily_lost_at = now
-    card.formalisation_deadline = formalisation_deadline_for(now)
+    card.lost_from_state = card.state
+    card.formalisation_deadline, card.deadline_provisional = formalisation_deadline_for(now)
     transition(
         card,
         to=CardState.TEMPORARILY_LOST,
         action="card.loss_reported",
         by=by,
-        data={"formalisation_deadline": card.formalisation_deadline.isoformat()},
+        data={
+            "formalisation_deadline": card.formalisation_deadline.isoformat(),
+            "provisional": card.deadline_provisional,
+        },
     )
     return card
 
@@ -51,9 +58,12 @@ def card_report_temporary_loss(*, card: Card, by: Actor) -> Card:
 def _reinstate(card: Card, *, action: str, by: Actor) -> None:
     if card.replacement_applied_at is not None:
         raise DomainError("card.replacement_applied")
+    back_to = card.lost_from_state or CardState.ACTIVE
     card.temporarily_lost_at = None
     card.formalisation_deadline = None
-    transition(card, to=CardState.ACTIVE, action=action, by=by)
+    card.deadline_provisional = False
+    card.lost_from_state = ""
+    transition(card, to=back_to, action=action, by=by)
 
 
 def card_lift_loss(*, card: Card, by: Actor, identity_token: str | None = None) -> Card:
@@ -111,7 +121,14 @@ def card_report_formal_loss(*, card: Card, by: Actor) -> Card:
         raise DomainError("card.already_lost")
     if card.received_at is None:
         raise DomainError("card.not_received")
+    formalise(card, by=by)
+    return card
+
+
+def formalise(card: Card, *, by: Actor, reason: str = "") -> None:
+    """temporarily lost (or not yet reported) → lost, on a locked card."""
     card.lost_at = timezone.now()
     card.formalisation_deadline = None
-    transition(card, to=CardState.LOST, action="card.loss_formalised", by=by)
-    return card
+    card.deadline_provisional = False
+    card.lost_from_state = ""
+    transition(card, to=CardState.LOST, action="card.loss_formalised", by=by, reason=reason)

@@ -15,6 +15,7 @@ from ..audit import Actor, audit_record
 from ..models import Card, CardState, ReplacementKind
 from .base import lock_card, refuse_if_cancelled
 from .cards import card_create
+from .losses import formalise
 
 _REPLACEABLE_STATES = {
     ReplacementKind.LOSS: {CardState.TEMPORARILY_LOST, CardState.LOST},
@@ -59,6 +60,10 @@ def card_apply_replacement(
             kind=ReplacementKind(kind).label,
         )
     ready_on = workdays.add_working_days(today, settings.CARD_REPLACEMENT_PICKUP_WORKING_DAYS[kind])
+    if card.state == CardState.TEMPORARILY_LOST:
+        # Once a replacement is applied for the old card can never be lifted [seed 002], so
+        # its temporary loss becomes formal now, rather than promising a lapse that cannot be.
+        formalise(card, by=by, reason="replacement_applied")
     card.replacement_applied_at = timezone.now()
     card.save(update_fields=["replacement_applied_at", "updated_at"])
     audit_record(
@@ -77,6 +82,7 @@ def card_apply_replacement(
         replaces=card,
         replacement_kind=kind,
         ready_on=ready_on,
+        ready_on_provisional=workdays.provisional(today, ready_on),
     )
 
 

@@ -32,7 +32,7 @@ def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
     now = timezone.now()
     if after in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED) and before != after:
         Revocation.objects.create(ecard_reference=reference, not_before=now, reason=f"card.{after}")
-    elif after == CardState.ACTIVE and before == CardState.TEMPORARILY_LOST:
+    elif before == CardState.TEMPORARILY_LOST and after in (CardState.ACTIVE, CardState.SEALED):
         Revocation.objects.create(
             ecard_reference=reference, not_before=now, reason="card.loss_lifted", lifted=True
         )
