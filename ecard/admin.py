@@ -116,6 +116,8 @@ class CardAdmin(ReadOnlyAdmin):
         "valid_until",
         "is_received",
         "pin_locked",
+        "formalisation_deadline",
+        "dates_provisional",
     ]
     list_filter = ["state", "region", ExpiringFilter, "pin_locked", "generation"]
     search_fields = ["number", "holder__name"]
@@ -135,6 +137,11 @@ class CardAdmin(ReadOnlyAdmin):
     @admin.display(description="已领取 / received", boolean=True)
     def is_received(self, card):
         return card.is_received
+
+    @admin.display(description="日期待定 / provisional date", boolean=True)
+    def dates_provisional(self, card):
+        # Counted over a year whose holidays are not entered yet; recomputed when they are.
+        return card.deadline_provisional or card.ready_on_provisional
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -239,6 +246,15 @@ class CalendarDayInline(admin.TabularInline):
 class CalendarYearAdmin(admin.ModelAdmin):
     list_display = ["year", "note"]
     inlines = [CalendarDayInline]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # The year's days are saved: every date counted provisionally is counted again now.
+        changed = services.calendar_year_entered(year=form.instance.year, by=Actor.staff(request.user))
+        if changed:
+            messages.info(
+                request, f"已按新日历重新计算 {changed} 张卡的日期 / {changed} cards' dates recomputed"
+            )
 
 
 @admin.register(Notice)

@@ -72,6 +72,9 @@ class ReplacementOut(serializers.Serializer):
     kind = serializers.CharField()
     state = serializers.ChoiceField(choices=CardState.values)
     ready_on = serializers.DateField(allow_null=True)
+    ready_on_provisional = serializers.BooleanField(
+        help_text="counted over a year whose holidays are not published yet: may move"
+    )
     received = serializers.BooleanField()
 
 
@@ -84,6 +87,9 @@ class CardOut(serializers.Serializer):
     received = serializers.BooleanField()
     pin_locked = serializers.BooleanField()
     formalisation_deadline = serializers.DateTimeField(allow_null=True)
+    deadline_provisional = serializers.BooleanField(
+        help_text="counted over a year whose holidays are not published yet: may move"
+    )
     replacement = ReplacementOut(allow_null=True)
 
 
@@ -127,12 +133,14 @@ def ecard_body(ecard: ECard) -> dict:
             "received": card.is_received,
             "pin_locked": card.pin_locked,
             "formalisation_deadline": card.formalisation_deadline,
+            "deadline_provisional": card.deadline_provisional,
             "replacement": replacement
             and {
                 "number_masked": replacement.number_masked,
                 "kind": replacement.replacement_kind,
                 "state": replacement.state,
                 "ready_on": replacement.ready_on,
+                "ready_on_provisional": replacement.ready_on_provisional,
                 "received": replacement.is_received,
             },
         },

@@ -11,3 +11,9 @@ class EcardConfig(AppConfig):
         from .audit import record_holder_change
 
         holder_changed.connect(record_holder_change, dispatch_uid="ecard.audit.holder_changed")
+
+        from plumbing.observability import readiness_note
+
+        from .services import calendar_warning
+
+        readiness_note("calendar", calendar_warning)

@@ -125,13 +125,15 @@ class Card(models.Model):
     # Replacement: set on the old card when a new one is applied for, which also lifts it
     # out of the one-card-per-region constraint so the new card can exist beside it.
     replacement_applied_at = models.DateTimeField("申请补换卡时间", null=True, blank=True)
-    replaces = models.OneToOneField(
+    # One live replacement per card; one cancelled while being made stays on record beside
+    # the next (so not a one-to-one link).
+    replaces = models.ForeignKey(
         "self",
         verbose_name="替换的旧卡 / replaces",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
-        related_name="replaced_by",
+        related_name="replacements",
     )
     replacement_kind = models.CharField(
         "补换类型 / replacement kind", max_length=16, choices=ReplacementKind.choices, blank=True
@@ -151,6 +153,11 @@ class Card(models.Model):
                 condition=~Q(state="cancelled") & Q(replacement_applied_at__isnull=True),
                 name="card_one_live_per_holder_region",
                 violation_error_message="同一参保人在同一省份只能持有一张有效社保卡。",
+            ),
+            models.UniqueConstraint(
+                fields=["replaces"],
+                condition=~Q(state="cancelled"),
+                name="card_one_live_replacement",
             ),
             models.CheckConstraint(condition=Q(state__in=CardState.values), name="card_state_valid"),
             models.CheckConstraint(

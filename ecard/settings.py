@@ -126,6 +126,8 @@ CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "ecard.housekeeping", "schedule": crontab(hour=3, minute=30)},
     # Just after midnight: a ward's guardian link ends on the 16th birthday.
     "guardian-links": {"task": "ecard.guardian_links", "schedule": crontab(hour=0, minute=5)},
+    # From 60 days before the known holiday calendar ends, supervisors are told once.
+    "calendar-check": {"task": "ecard.calendar_check", "schedule": crontab(hour=7, minute=0)},
     # Backstop for deliveries queued while the broker was away.
     "notices-deliver": {"task": "ecard.notices_deliver", "schedule": 60.0},
 }

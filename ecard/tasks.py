@@ -11,7 +11,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from . import jobs, notices
+from . import jobs, notices, services
 
 TRANSIENT = (OperationalError, InterfaceError, notices.TransientDeliveryError, ConnectionError, TimeoutError)
 RETRY = {
@@ -52,6 +52,11 @@ def replacement_ready() -> int:
 @shared_task(name="ecard.guardian_links", **RETRY)
 def guardian_links() -> int:
     return jobs.guardian_links()
+
+
+@shared_task(name="ecard.calendar_check", **RETRY)
+def calendar_check() -> bool:
+    return services.calendar_check()
 
 
 @shared_task(name="ecard.housekeeping", **RETRY)

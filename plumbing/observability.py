@@ -146,6 +146,15 @@ def readiness_check(name: str):
     return register
 
 
+_readiness_notes: dict[str, Callable[[], str | None]] = {}
+
+
+def readiness_note(name: str, note: Callable[[], str | None]) -> None:
+    """Register something ``/readyz`` reports without failing (``warnings`` in its body): the
+    service is ready, but staff must act soon (the holiday calendar running out)."""
+    _readiness_notes[name] = note
+
+
 def readyz(request):
     """Ready for traffic: the database, Redis and every registered check (signing key) answer."""
     from django.conf import settings
@@ -173,6 +182,16 @@ def readyz(request):
             checks[name] = f"failed: {type(exc).__name__}"
     failed = sorted(name for name, state in checks.items() if state != "ok")
     body = {"status": "ready" if not failed else "not_ready", "checks": checks, "failed": failed}
+    warnings = {}
+    for name, note in _readiness_notes.items():
+        try:
+            text = note()
+        except Exception as exc:  # a note that cannot be read is itself worth a warning
+            text = f"failed: {type(exc).__name__}"
+        if text:
+            warnings[name] = text
+    if warnings:
+        body["warnings"] = warnings
     return JsonResponse(body, status=200 if not failed else 503)
 
 

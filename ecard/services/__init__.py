@@ -12,6 +12,7 @@ One module per sub-domain; callers use the names re-exported here
 from ..notices import notice_mark_read
 from .authorisations import authorisation_grant, authorisation_withdraw
 from .binding import binding_challenge_create, ecard_apply
+from .calendar import calendar_check, calendar_warning, calendar_year_entered
 from .cards import (
     RESERVED_REASONS,
     card_cancel,
@@ -33,6 +34,9 @@ from .pins import card_change_pin, card_check_pin, card_reset_pin, card_unlock_p
 from .replacements import card_apply_renewal, card_apply_replacement
 
 __all__ = [
+    "calendar_check",
+    "calendar_warning",
+    "calendar_year_entered",
     "RESERVED_REASONS",
     "authorisation_grant",
     "authorisation_withdraw",

@@ -3,9 +3,16 @@ import datetime
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from ecard import jobs, notices
+from ecard import jobs, notices, services
 
-JOBS = ("expiry_notices", "loss_deadlines", "replacement_ready", "guardian_links", "housekeeping")
+JOBS = (
+    "expiry_notices",
+    "loss_deadlines",
+    "replacement_ready",
+    "guardian_links",
+    "calendar_check",
+    "housekeeping",
+)
 
 
 class Command(BaseCommand):
@@ -29,6 +36,9 @@ class Command(BaseCommand):
             )
         elif name == "replacement_ready":
             self.stdout.write(f"replacement_ready: {jobs.replacement_ready()} holders told")
+        elif name == "calendar_check":
+            sent = services.calendar_check()
+            self.stdout.write(f"calendar_check: {'supervisors told' if sent else 'nothing to tell'}")
         elif name == "guardian_links":
             self.stdout.write(f"guardian_links: {jobs.guardian_links()} links ended (wards came of age)")
         else:
