@@ -112,6 +112,25 @@ def normalise_phone(phone: str) -> str:
     return phone
 
 
+# Documents whose number is an 18-character GB 11643 citizen number: one person, one number,
+# whichever of these documents it was read from.
+_CITIZEN_NUMBER_DOCUMENTS = {
+    IdType.RESIDENT_ID,
+    IdType.HOUSEHOLD_REGISTER,
+    IdType.HK_MO_TW_RESIDENCE_PERMIT,
+    IdType.FOREIGN_PERMANENT_RESIDENCE,
+}
+
+
+def person_key(id_type: str, number: str) -> str:
+    """Who a (normalised) ID document names: ``cn:<citizen number>`` where the document
+    carries one — a resident ID card and a household register carry the same number —
+    otherwise ``<document type>:<number>``."""
+    if id_type in _CITIZEN_NUMBER_DOCUMENTS and len(number) == 18:
+        return f"cn:{number}"
+    return f"{id_type}:{number}"
+
+
 # --- Masking: the only forms of personal data that leave the admin's detail page. ---
 
 

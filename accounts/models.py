@@ -42,6 +42,8 @@ class Holder(models.Model):
         "证件类型 / ID type", max_length=32, choices=IdType.choices, default=IdType.RESIDENT_ID
     )
     id_number = models.CharField("证件号码 / ID number", max_length=32)
+    # One person, one holder: the citizen number whatever the document label (identity.person_key).
+    person_key = models.CharField(max_length=48, unique=True, editable=False)
     date_of_birth = models.DateField("出生日期 / date of birth", null=True, blank=True)
     phone = models.CharField("手机号 / phone", max_length=20, blank=True)
     guardian = models.ForeignKey(

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from plumbing.errors import DomainError
 
 from .actors import Actor
-from .identity import normalise_id_number, normalise_phone
+from .identity import normalise_id_number, normalise_phone, person_key
 from .models import GuardianProof, Holder
 from .signals import holder_changed
 
@@ -22,18 +22,22 @@ def holder_get_or_create(
         raise DomainError("holder.id_number_invalid", field="name", reason="姓名为空")
     id_number, born = normalise_id_number(id_type, id_number)
     phone = normalise_phone(phone) if phone else ""
-    existing = Holder.objects.filter(id_type=id_type, id_number=id_number).first()
+    key = person_key(id_type, id_number)
+    # The same citizen number under another document label is the same person.
+    existing = Holder.objects.filter(person_key=key).first()
     if existing:
         if existing.name != name:
             raise DomainError("holder.name_mismatch", field="name")
         return existing, False
-    holder = Holder(name=name, id_type=id_type, id_number=id_number, date_of_birth=born, phone=phone)
+    holder = Holder(
+        name=name, id_type=id_type, id_number=id_number, person_key=key, date_of_birth=born, phone=phone
+    )
     try:
         with transaction.atomic():
             holder.save(force_insert=True)
     except IntegrityError:
         # Created concurrently by another import: take that one.
-        return Holder.objects.get(id_type=id_type, id_number=id_number), False
+        return Holder.objects.get(person_key=key), False
     holder_changed.send(
         sender=Holder, action="holder.created", by=by, holder=holder, data={"id_type": id_type}
     )
