@@ -30,14 +30,31 @@ from .models import (
     CalendarYear,
     CancellationReason,
     Card,
+    Channel,
     ECard,
     Notice,
     NoticeDelivery,
     ReplacementKind,
 )
 
+STAFF_CHANNELS = [
+    (c, label) for c, label in Channel.choices if c in (Channel.OUTLET, Channel.HOTLINE, Channel.BANK)
+]
 
-class ReplacementForm(forms.Form):
+
+class OperationForm(forms.Form):
+    """Every operation asks where the request came from, so the audit trail says it truthfully."""
+
+    channel = forms.ChoiceField(
+        label="受理渠道 / channel",
+        choices=STAFF_CHANNELS,
+        initial=Channel.OUTLET,
+        required=False,
+        help_text="持卡人通过哪个渠道办理 / how the holder came to us",
+    )
+
+
+class ReplacementForm(OperationForm):
     kind = forms.ChoiceField(label="补换类型 / kind", choices=ReplacementKind.choices)
     number = forms.CharField(
         label="新卡号 / new card number",
@@ -46,7 +63,7 @@ class ReplacementForm(forms.Form):
     )
 
 
-class CancelForm(forms.Form):
+class CancelForm(OperationForm):
     reason = forms.ChoiceField(
         label="注销原因 / reason",
         choices=[c for c in CancellationReason.choices if c[0] not in services.RESERVED_REASONS],
@@ -58,7 +75,7 @@ class Operation:
     label: str
     service: Callable
     permission: str = "ecard.operate_card"
-    form: type[forms.Form] | None = None
+    form: type[forms.Form] = OperationForm
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -73,6 +90,9 @@ OPERATIONS: dict[str, Operation] = {
     "unlock_pin": Operation("解锁密码 / unlock PIN", services.card_unlock_pin),
     "reset_pin": Operation("重置密码 / reset PIN", services.card_reset_pin),
     "cancel": Operation("注销 / cancel", services.card_cancel, "ecard.cancel_card", CancelForm),
+    "activate_financial": Operation(
+        "金融功能激活（银行网点） / activate financial function", services.card_activate_financial
+    ),
 }
 
 
@@ -180,11 +200,12 @@ class CardAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         card = get_object_or_404(Card, pk=object_id)
         change_url = reverse("admin:ecard_card_change", args=[card.pk])
-        form = op.form(request.POST or None) if op.form else None
-        if request.method == "POST" and (form is None or form.is_valid()):
-            params = {k: v for k, v in (form.cleaned_data if form else {}).items() if v not in ("", None)}
+        form = op.form(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
+            by = Actor.staff(request.user, params.pop("channel", Channel.OUTLET))
             try:
-                result = op.service(card=card, by=Actor.staff(request.user), **params)
+                result = op.service(card=card, by=by, **params)
             except DomainError as exc:
                 messages.error(request, f"{op.label}：{exc}")
                 return redirect(change_url)

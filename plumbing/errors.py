@@ -18,6 +18,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "The card has not been collected yet; collect it at a service outlet first.",
     ),
     "card.already_received": (409, "该社保卡已领取。", "The card has already been collected."),
+    "card.financial_at_bank": (
+        403,
+        "金融功能须由持卡人本人在合作银行网点激活。",
+        "The financial function is activated by the holder in person at a partner bank.",
+    ),
+    "card.financial_already_active": (409, "金融功能已激活。", "The financial function is already active."),
     "card.already_enabled": (409, "社保卡已启用。", "The card is already enabled."),
     "card.not_sealed": (
         409,

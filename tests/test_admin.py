@@ -225,3 +225,31 @@ class TestReadOnlyAndCalendar:
         }
         response = staff_client(clerk).post(reverse("admin:ecard_calendaryear_add"), data)
         assert response.status_code == 200 and not CalendarDay.objects.exists()
+
+
+class TestChannelsRecordedTruthfully:
+    def test_the_operation_page_asks_where_the_request_came_from(self, staff_client, clerk, card):
+        page = staff_client(clerk).get(operate_url(card, "temporary_loss")).content.decode()
+        assert 'name="channel"' in page and "12333" in page and "合作银行" in page
+
+    def test_a_loss_phoned_in_to_the_hotline_is_recorded_as_such(self, staff_client, clerk, card):
+        staff_client(clerk).post(operate_url(card, "temporary_loss"), {"channel": "hotline"})
+        event = AuditEvent.objects.get(card=card, action="card.loss_reported")
+        assert event.channel == "hotline" and event.actor == clerk
+
+    def test_without_a_choice_it_is_the_outlet(self, staff_client, clerk, card):
+        staff_client(clerk).post(operate_url(card, "temporary_loss"))
+        assert AuditEvent.objects.get(card=card, action="card.loss_reported").channel == "outlet"
+
+    def test_a_channel_staff_do_not_serve_is_refused(self, staff_client, clerk, card):
+        response = staff_client(clerk).post(operate_url(card, "temporary_loss"), {"channel": "app"})
+        assert response.status_code == 200 and Card.objects.get(pk=card.pk).state == "active"
+
+    def test_the_financial_function_is_activated_at_a_bank_only(self, staff_client, clerk, card):
+        client = staff_client(clerk)
+        client.post(operate_url(card, "activate_financial"), {"channel": "outlet"})
+        assert not Card.objects.get(pk=card.pk).financial_active
+        client.post(operate_url(card, "activate_financial"), {"channel": "bank"})
+        assert Card.objects.get(pk=card.pk).financial_active
+        event = AuditEvent.objects.get(card=card, action="card.financial_activated")
+        assert event.channel == "bank"

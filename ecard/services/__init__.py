@@ -15,6 +15,7 @@ from .binding import binding_challenge_create, ecard_apply
 from .calendar import calendar_check, calendar_warning, calendar_year_entered
 from .cards import (
     RESERVED_REASONS,
+    card_activate_financial,
     card_cancel,
     card_create,
     card_enable,
@@ -39,6 +40,7 @@ __all__ = [
     "calendar_year_entered",
     "RESERVED_REASONS",
     "authorisation_grant",
+    "card_activate_financial",
     "authorisation_withdraw",
     "binding_challenge_create",
     "card_apply_renewal",

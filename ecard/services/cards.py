@@ -14,7 +14,7 @@ from plumbing.errors import DomainError
 
 from .. import signals
 from ..audit import Actor, audit_record
-from ..models import CancellationReason, Card, CardState, ECard
+from ..models import CancellationReason, Card, CardState, Channel, ECard
 from .base import lock_card, refuse_if_cancelled, transition
 
 # Set by the system only: a replaced card when its successor is activated, a card in the old
@@ -226,3 +226,20 @@ def _free_replaced(successor: Card, *, by: Actor) -> None:
         reason=successor.cancellation_reason,
         data={"replacement": successor.pk},
     )
+
+
+@transaction.atomic
+def card_activate_financial(*, card: Card, by: Actor) -> Card:
+    """金融功能激活: the bank account on the card is activated in person at the bank [seed 003]."""
+    card = lock_card(card)
+    refuse_if_cancelled(card)
+    if by.channel != Channel.BANK:
+        raise DomainError("card.financial_at_bank")
+    if card.received_at is None:
+        raise DomainError("card.not_received")
+    if card.financial_active:
+        raise DomainError("card.financial_already_active")
+    card.financial_active = True
+    card.save(update_fields=["financial_active", "updated_at"])
+    audit_record(action="card.financial_activated", by=by, card=card)
+    return card
