@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from accounts.admin import id_search_filter
+from plumbing import assertions
 from plumbing.errors import DomainError
 
 from . import services
@@ -34,6 +35,8 @@ from .models import (
     ECard,
     Notice,
     NoticeDelivery,
+    PaymentAgreement,
+    PaymentProvider,
     ReplacementKind,
 )
 
@@ -303,3 +306,69 @@ class NoticeDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["at", "notice", "channel", "ok", "error"]
     list_filter = ["channel", "ok"]
     list_select_related = ["notice"]
+
+
+class ProviderForm(forms.ModelForm):
+    public_key = forms.CharField(
+        label="公钥 / public key",
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Ed25519: PEM or base64",
+    )
+
+    class Meta:
+        model = PaymentProvider
+        fields = ["name", "public_key"]
+
+    def clean_public_key(self):
+        try:
+            assertions.load_public_key(self.cleaned_data["public_key"])
+        except ValueError:
+            raise forms.ValidationError(str(DomainError("provider.public_key_invalid"))) from None
+        return self.cleaned_data["public_key"]
+
+
+@admin.register(PaymentProvider)
+class PaymentProviderAdmin(admin.ModelAdmin):
+    """Banks and payment apps: registered with their public key, through the service."""
+
+    form = ProviderForm
+    list_display = ["name", "provider_id", "enabled", "created_at"]
+    readonly_fields = ["provider_id", "enabled", "created_at"]
+    actions = ["disable", "enable"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "name", "public_key"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        # The form checked what the service checks: this registration cannot be refused.
+        created = services.provider_register(
+            name=form.cleaned_data["name"],
+            public_key=form.cleaned_data["public_key"],
+            by=Actor.staff(request.user),
+        )
+        obj.pk, obj.provider_id, obj.public_key = created.pk, created.provider_id, created.public_key
+
+    def _set_enabled(self, request, queryset, enabled):
+        for provider in queryset:
+            services.provider_set_enabled(provider=provider, enabled=enabled, by=Actor.staff(request.user))
+
+    @admin.action(description="停用 / disable")
+    def disable(self, request, queryset):
+        self._set_enabled(request, queryset, False)
+
+    @admin.action(description="启用 / enable")
+    def enable(self, request, queryset):
+        self._set_enabled(request, queryset, True)
+
+
+@admin.register(PaymentAgreement)
+class PaymentAgreementAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "provider", "method", "account_masked", "ended_at", "end_reason"]
+    list_filter = ["provider", "method", ("ended_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["provider"]
+    exclude = ["ecard"]

@@ -7,11 +7,13 @@ ward's (``?ward=<id>``); anything else is 404.
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import serializers, status
+from rest_framework import authentication, serializers, status
 from rest_framework.response import Response
 
+from plumbing import assertions
 from plumbing.api import (
     IDEMPOTENCY_HEADER,
     PAGE_PARAMETERS,
@@ -23,12 +25,13 @@ from plumbing.api import (
     idempotent,
     page_of,
 )
+from plumbing.errors import DomainError
 from plumbing.views import ApiView
 
 from . import selectors, services
 from .audit import Actor
 from .matrix import card_services
-from .models import CardState, Channel, ECard, ECardChannel
+from .models import CardState, Channel, ECard, ECardChannel, PaymentMethod, PaymentProvider
 
 WARD = OpenApiParameter(
     "ward",
@@ -434,6 +437,116 @@ class AuthorisationDetailApi(HolderApi):
         grant = selectors.authorisation_get(ecard=self.ecard(), public_id=authorisation_id)
         grant = services.authorisation_withdraw(authorisation=grant, by=self.actor())
         return Response(AuthorisationOut(grant).data)
+
+
+# --------------------------------------------------------------------------- transit payment
+
+
+class AgreementOut(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    agreement_id = serializers.CharField(source="provider_agreement_id", help_text="the provider's id")
+    provider = serializers.CharField(source="provider.name")
+    method = serializers.ChoiceField(choices=PaymentMethod.values)
+    account_masked = serializers.CharField(allow_blank=True)
+    live = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class PaymentAgreementListApi(HolderApi):
+    """The e-card's transit payment agreements, live first then ended, newest first."""
+
+    @holder_schema(
+        operation_id="payment_agreement_list", responses={200: AgreementOut(many=True)}, write=False
+    )
+    def get(self, request):
+        agreements = selectors.payment_agreement_list(ecard=self.ecard())
+        return Response(AgreementOut(agreements, many=True).data)
+
+
+class PaymentAgreementDetailApi(HolderApi):
+    @holder_schema(
+        operation_id="payment_agreement_end",
+        responses={200: AgreementOut},
+        description="End the agreement: no transit fares from now on; transit codes already shown "
+        "stop working.",
+    )
+    @idempotent
+    def delete(self, request, agreement_id):
+        agreement = selectors.payment_agreement_get(ecard=self.ecard(), public_id=agreement_id)
+        return Response(AgreementOut(services.agreement_end(agreement=agreement, by=self.actor())).data)
+
+
+class ProviderPrincipal:
+    """``request.user`` for a payment provider's server: the provider, never a person."""
+
+    is_authenticated = True
+    is_staff = False
+    pk = None
+
+    def __init__(self, provider: PaymentProvider):
+        self.provider = provider
+
+
+class ProviderAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <JWT signed by the provider's own Ed25519 key>``."""
+
+    def authenticate(self, request):
+        try:
+            token = assertions.bearer(request)
+        except assertions.AssertionRefused:
+            raise DomainError("provider.token_invalid") from None
+        if token is None:
+            raise DomainError("provider.unauthenticated")
+        return ProviderPrincipal(services.provider_authenticate(token)), None
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="ecard-provider"'
+
+
+class ProviderAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "ecard.apis.ProviderAuthentication"
+    name = "providerJWT"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT (EdDSA, signed by the provider; iss=provider id, aud=ecard:provider)",
+        }
+
+
+class ProviderAgreementApi(ApiView):
+    authentication_classes = [ProviderAuthentication]
+    throttle_classes = []
+
+    class AgreementIn(StrictSerializer):
+        agreement_id = serializers.RegexField(
+            r"^[A-Za-z0-9._:-]{1,64}$",
+            max_length=64,
+            help_text="the provider's own id: calls are idempotent by it",
+        )
+        card_number = serializers.CharField(max_length=20, help_text="the social security card's number")
+        id_number = serializers.CharField(max_length=32, help_text="the holder's ID number, as a check")
+        method = serializers.ChoiceField(choices=PaymentMethod.values)
+        account_masked = serializers.CharField(
+            max_length=32, required=False, default="", help_text="e.g. 6222****1234"
+        )
+
+    @extend_schema(
+        operation_id="provider_payment_agreement_confirm",
+        request=AgreementIn,
+        responses={201: AgreementOut, 200: AgreementOut, **errors(400, 401, 403, 409, 413, 415, 422)},
+        description="A bank or payment app confirms a holder's transit payment agreement. The same "
+        "agreement_id again answers 200 with the agreement as it is.",
+    )
+    def post(self, request):
+        data = self.AgreementIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        agreement, created = services.agreement_confirm(provider=request.user.provider, **data.validated_data)
+        return Response(
+            AgreementOut(agreement).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
 
 
 # --------------------------------------------------------------------------- wards and notices

@@ -437,3 +437,64 @@ class BindingChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"challenge {str(self.public_id)[:8]}…"
+
+
+class PaymentProvider(models.Model):
+    """A bank or payment app that confirms holders' transit payment agreements (乘车码支付).
+
+    It calls with a JWT signed by its own Ed25519 key; only the public half is kept here.
+    """
+
+    provider_id = models.CharField("机构标识 / provider id", max_length=24, unique=True, editable=False)
+    name = models.CharField("名称 / name", max_length=100)
+    public_key = models.CharField("公钥 / public key", max_length=200)
+    enabled = models.BooleanField("启用 / enabled", default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "支付机构 / payment provider"
+        verbose_name_plural = "支付机构 / payment providers"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider_id})"
+
+
+class PaymentMethod(models.TextChoices):
+    BANK_ACCOUNT = "bank_account", "社保卡金融账户 / the card's bank account"
+    BANK_CARD = "bank_card", "银行卡 / bank card"
+    WALLET = "wallet", "支付账户 / payment app"
+
+
+class PaymentAgreement(models.Model):
+    """A holder's agreement that a provider pays their transit fares (一次签约，乘车扣款)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    provider = models.ForeignKey(PaymentProvider, on_delete=models.PROTECT, related_name="agreements")
+    # The provider's own id for the agreement: what makes its calls idempotent.
+    provider_agreement_id = models.CharField(max_length=64)
+    ecard = models.ForeignKey(ECard, on_delete=models.CASCADE, related_name="payment_agreements")
+    method = models.CharField("支付方式 / method", max_length=20, choices=PaymentMethod.choices)
+    account_masked = models.CharField("账户 / account", max_length=32, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = "乘车码支付协议 / transit payment agreement"
+        verbose_name_plural = "乘车码支付协议 / transit payment agreements"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_agreement_id"], name="agreement_once_per_provider_id"
+            ),
+            models.UniqueConstraint(
+                fields=["ecard"], condition=Q(ended_at__isnull=True), name="agreement_one_live_per_ecard"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider.name} {self.account_masked}"
+
+    @property
+    def live(self) -> bool:
+        return self.ended_at is None

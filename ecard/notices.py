@@ -128,6 +128,14 @@ TEMPLATES: dict[str, tuple[str, str, str, str]] = {
         "The PIN of your card ending {card_tail} was reset to the initial PIN at an outlet; "
         "change it in the app soon. If this was not you, call 12333 now.",
     ),
+    "payment.agreement_confirmed": (
+        "乘车码已开通支付",
+        "您尾号{card_tail}的社保卡的电子社保卡已与{provider}签约乘车码支付，乘车费用由其扣款。"
+        "如非本人操作，请在App“电子社保卡-乘车码支付”中解除，并拨打12333。",
+        "Transit payment linked",
+        "Your e-card (card ending {card_tail}) now pays transit fares through {provider}. If this "
+        "was not you, end it in the app (E-card > Transit payment) and call 12333.",
+    ),
     "ecard.rebound": (
         "电子社保卡已绑定到其他账号",
         "您尾号{card_tail}的社保卡对应的电子社保卡已于{at}经短信验证码和实人认证绑定到另一个账号，"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
 from accounts.models import Holder
 from plumbing.errors import DomainError
 
-from .models import Card, CardState, ECard, HolderAuthorisation, Notice
+from .models import Card, CardState, ECard, HolderAuthorisation, Notice, PaymentAgreement
 
 
 def holder_for_account(user, *, ward: str | None = None) -> Holder:
@@ -88,3 +88,18 @@ def notice_get(*, user, ward: str | None = None, public_id) -> Notice:
         return notice_list(user=user, ward=ward).get(public_id=uuid.UUID(str(public_id)))
     except (ValueError, Notice.DoesNotExist):
         raise DomainError("notice.not_found") from None
+
+
+def payment_agreement_list(*, ecard: ECard) -> QuerySet[PaymentAgreement]:
+    return (
+        PaymentAgreement.objects.filter(ecard=ecard)
+        .select_related("provider")
+        .order_by(F("ended_at").desc(nulls_first=True), "-created_at")
+    )
+
+
+def payment_agreement_get(*, ecard: ECard, public_id) -> PaymentAgreement:
+    try:
+        return payment_agreement_list(ecard=ecard).get(public_id=uuid.UUID(str(public_id)))
+    except (ValueError, PaymentAgreement.DoesNotExist):
+        raise DomainError("agreement.not_found") from None

@@ -301,6 +301,38 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "scanner.kind_invalid": (400, "设备类型无效。", "Invalid scanner kind."),
     "scanner.purposes_invalid": (400, "设备用途无效。", "Invalid scanner purposes."),
     "scanner.organisation_required": (400, "请填写所属机构。", "The organisation is required."),
+    "provider.unauthenticated": (401, "支付机构未认证。", "The payment provider is not authenticated."),
+    "provider.token_invalid": (401, "支付机构凭证无效。", "The payment provider's token is not valid."),
+    "provider.token_expired": (401, "支付机构凭证已过期。", "The payment provider's token has expired."),
+    "provider.disabled": (403, "该支付机构已停用。", "This payment provider is disabled."),
+    "provider.public_key_invalid": (
+        400,
+        "公钥无效（须为Ed25519公钥，PEM或base64格式）。",
+        "Invalid public key (an Ed25519 key, PEM or base64).",
+    ),
+    "provider.name_required": (400, "请填写机构名称。", "The provider's name is required."),
+    "agreement.holder_mismatch": (
+        422,
+        "卡号与证件号码不对应，或该卡已注销。",
+        "The card number and ID number do not match, or the card is cancelled.",
+    ),
+    "agreement.no_ecard": (
+        409,
+        "该卡尚未申领电子社保卡，无法签约乘车码。",
+        "The card has no e-card yet, so no transit agreement can be made.",
+    ),
+    "agreement.id_reused": (
+        409,
+        "该协议编号已用于另一张卡。",
+        "This agreement id was already used for another card.",
+    ),
+    "agreement.financial_inactive": (
+        409,
+        "社保卡金融功能尚未激活，请持卡人先到合作银行网点激活。",
+        "The card's financial function is not active yet; the holder activates it at a partner bank first.",
+    ),
+    "agreement.ended": (409, "该支付协议已解除。", "This payment agreement has ended."),
+    "agreement.not_found": (404, "未找到该支付协议。", "Payment agreement not found."),
     "store.unavailable": (
         503,
         "核销服务暂时不可用，请稍后重新上传。",
@@ -354,13 +386,6 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         409,
         "相同 Idempotency-Key 的请求正在处理中。",
         "A request with this Idempotency-Key is still being processed.",
-    ),
-    # Working-day calendar
-    "calendar.year_unknown": (
-        409,
-        "尚无{year}年节假日安排，请在管理后台录入该年的节假日和调休工作日。",
-        "No holiday schedule is known for {year}; enter that year's holidays and make-up "
-        "workdays in the admin.",
     ),
 }
 

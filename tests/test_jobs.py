@@ -39,6 +39,7 @@ class TestNoLinks:
             "at": "2026-12-01 10:00",
             "age": 16,
             "ward_name": "张*雨",
+            "provider": "工商银行",
         }
         for kind in notices.TEMPLATES:
             for text in notices.render(kind, params):

@@ -1,6 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
+from plumbing import assertions
 from plumbing.errors import DomainError
 
 from .services import Device, scanner_authenticate
@@ -8,15 +9,12 @@ from .services import Device, scanner_authenticate
 
 def scanner_from_request(request) -> Device:
     """The device behind a request's bearer JWT (a Django or a DRF request)."""
-    header = authentication.get_authorization_header(request).split()
-    if not header or header[0].lower() != b"bearer":
-        raise DomainError("scanner.unauthenticated")
-    if len(header) != 2:
-        raise DomainError("scanner.token_invalid")
     try:
-        token = header[1].decode("ascii")
-    except UnicodeDecodeError:
+        token = assertions.bearer(request)
+    except assertions.AssertionRefused:
         raise DomainError("scanner.token_invalid") from None
+    if token is None:
+        raise DomainError("scanner.unauthenticated")
     return scanner_authenticate(token)
 
 

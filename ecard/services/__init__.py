@@ -31,10 +31,22 @@ from .losses import (
     card_report_temporary_loss,
     formalisation_deadline_for,
 )
+from .payments import (
+    agreement_confirm,
+    agreement_end,
+    provider_authenticate,
+    provider_register,
+    provider_set_enabled,
+)
 from .pins import card_change_pin, card_check_pin, card_reset_pin, card_unlock_pin, validate_new_secret
 from .replacements import card_apply_renewal, card_apply_replacement
 
 __all__ = [
+    "agreement_confirm",
+    "agreement_end",
+    "provider_authenticate",
+    "provider_register",
+    "provider_set_enabled",
     "calendar_check",
     "calendar_warning",
     "calendar_year_entered",

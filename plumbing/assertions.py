@@ -1,0 +1,84 @@
+"""Server-to-server calls signed by the caller's own Ed25519 key: scanners and payment
+providers send ``Authorization: Bearer <JWT>`` with ``iss`` = their id; the server keeps only
+their public key. One place for reading the key, the header and the JWT's claims."""
+
+from __future__ import annotations
+
+import base64
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from rest_framework import authentication
+
+
+class AssertionRefused(Exception):
+    """``expired`` or ``invalid``: the caller's codes map these onto their own error codes."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM or from raw base64 / base64url (32 bytes); ValueError."""
+    text = (text or "").strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode())
+            if not isinstance(key, Ed25519PublicKey):
+                raise ValueError("not an Ed25519 key")
+            return key
+        raw = text.replace("+", "-").replace("/", "_").rstrip("=")
+        return Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an Ed25519 public key: {exc}") from None
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """How a key is stored: raw, base64url without padding."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def bearer(request) -> str | None:
+    """The bearer token of a Django or DRF request; None when there is no bearer header,
+    ``AssertionRefused("invalid")`` when there is one that is not a token."""
+    header = authentication.get_authorization_header(request).split()
+    if not header or header[0].lower() != b"bearer":
+        return None
+    if len(header) != 2:
+        raise AssertionRefused("invalid")
+    try:
+        return header[1].decode("ascii")
+    except UnicodeDecodeError:
+        raise AssertionRefused("invalid") from None
+
+
+def unverified_issuer(token: str) -> str:
+    try:
+        return str(jwt.decode(token, options={"verify_signature": False}).get("iss", ""))
+    except jwt.PyJWTError:
+        raise AssertionRefused("invalid") from None
+
+
+def verify(token: str, key, *, issuer: str, audience: str, skew: int, max_lifetime: int) -> dict:
+    """The claims of a JWT the issuer signed for us: EdDSA only, ``exp``, ``iat``, ``iss``,
+    ``aud`` and ``jti`` required, and no longer-lived than ``max_lifetime`` seconds."""
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["EdDSA"],
+            audience=audience,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "jti"]},
+            leeway=skew,
+        )
+    except jwt.ExpiredSignatureError:
+        raise AssertionRefused("expired") from None
+    except jwt.PyJWTError:
+        raise AssertionRefused("invalid") from None
+    if claims["exp"] - claims["iat"] > max_lifetime:
+        raise AssertionRefused("invalid")
+    return claims
