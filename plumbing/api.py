@@ -70,6 +70,16 @@ class StrictSerializer(serializers.Serializer):
             raise error
         return valid
 
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.CharField):
+                # Values are taken as sent, as the schema describes them; the services normalise
+                # what they read (names, phones, numbers). DRF's trimming would turn "\x1c" into
+                # a blank field the schema calls valid.
+                field.trim_whitespace = False
+        return fields
+
     def to_internal_value(self, data):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))

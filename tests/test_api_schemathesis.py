@@ -60,7 +60,8 @@ def test_the_holder_api_matches_its_schema_and_never_fails(case, bearer):
         case.call_and_validate(headers=bearer)
 
 
-@schema.include(path_regex=r"^/api/v1/auth/").parametrize()
+# Only by exclusion: schemathesis ORs an include with its own always-matching filter.
+@schema.exclude(path_regex=r"^/api/v1/(?!auth/)").parametrize()
 @settings(
     max_examples=10,
     deadline=None,
@@ -86,7 +87,7 @@ def device_bearer(app_holder, scanner, system):
     return {"Authorization": f"Bearer {scanner.token}"}
 
 
-@schema.include(path_regex=r"^/api/v1/scanner/").parametrize()
+@schema.exclude(path_regex=r"^/api/v1/(?!scanner/)").parametrize()
 @settings(
     max_examples=15,
     deadline=None,

@@ -35,6 +35,7 @@ def _new_card_number() -> str:
     return secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + f"{secrets.randbelow(10**8):08d}"
 
 
+@transaction.atomic
 def card_create(
     *,
     holder: Holder,
