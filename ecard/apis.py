@@ -25,7 +25,6 @@ from plumbing.api import (
     idempotent,
     page_of,
 )
-from plumbing.errors import DomainError
 from plumbing.views import ApiView
 
 from . import selectors, services
@@ -492,12 +491,7 @@ class ProviderAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <JWT signed by the provider's own Ed25519 key>``."""
 
     def authenticate(self, request):
-        try:
-            token = assertions.bearer(request)
-        except assertions.AssertionRefused:
-            raise DomainError("provider.token_invalid") from None
-        if token is None:
-            raise DomainError("provider.unauthenticated")
+        token = assertions.bearer_or_refuse(request, "provider")
         return ProviderPrincipal(services.provider_authenticate(token)), None
 
     def authenticate_header(self, request):

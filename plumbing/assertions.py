@@ -55,6 +55,29 @@ def bearer(request) -> str | None:
         raise AssertionRefused("invalid") from None
 
 
+def bearer_or_refuse(request, caller: str) -> str:
+    """The bearer token, or the caller kind's own refusal (``scanner.unauthenticated``,
+    ``provider.token_invalid``, …)."""
+    from .errors import DomainError
+
+    try:
+        token = bearer(request)
+    except AssertionRefused:
+        raise DomainError(f"{caller}.token_invalid") from None
+    if token is None:
+        raise DomainError(f"{caller}.unauthenticated")
+    return token
+
+
+def read_key_file(path: str) -> str:
+    """A public key file's text, for the registration commands; OSError / ValueError."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a PEM or base64 text file") from exc
+
+
 def unverified_issuer(token: str) -> str:
     try:
         return str(jwt.decode(token, options={"verify_signature": False}).get("iss", ""))

@@ -25,6 +25,18 @@ schema = schemathesis.openapi.from_wsgi(
 )
 
 
+FUZZ = settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+FUZZ_AUTH = settings(FUZZ, max_examples=10)
+
+
 @contextlib.contextmanager
 def transaction_kept_open():
     """Requests go straight to the WSGI app, not through Django's test client, so the
@@ -45,15 +57,7 @@ def bearer(app_holder):
 
 
 @schema.exclude(path_regex=r"^/api/v1/(auth|scanner)/").parametrize()
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-    ],
-)
+@FUZZ
 @pytest.mark.django_db
 def test_the_holder_api_matches_its_schema_and_never_fails(case, bearer):
     with transaction_kept_open():
@@ -62,15 +66,7 @@ def test_the_holder_api_matches_its_schema_and_never_fails(case, bearer):
 
 # Only by exclusion: schemathesis ORs an include with its own always-matching filter.
 @schema.exclude(path_regex=r"^/api/v1/(?!auth/)").parametrize()
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-    ],
-)
+@FUZZ_AUTH
 @pytest.mark.django_db
 def test_the_auth_api_matches_its_schema_and_never_fails(case):
     with transaction_kept_open():
@@ -88,15 +84,7 @@ def device_bearer(app_holder, scanner, system):
 
 
 @schema.exclude(path_regex=r"^/api/v1/(?!scanner/)").parametrize()
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-    ],
-)
+@FUZZ
 @pytest.mark.django_db
 def test_the_scanner_api_matches_its_schema_and_never_fails(case, device_bearer):
     with transaction_kept_open():

@@ -2,20 +2,13 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
 from plumbing import assertions
-from plumbing.errors import DomainError
 
 from .services import Device, scanner_authenticate
 
 
 def scanner_from_request(request) -> Device:
     """The device behind a request's bearer JWT (a Django or a DRF request)."""
-    try:
-        token = assertions.bearer(request)
-    except assertions.AssertionRefused:
-        raise DomainError("scanner.token_invalid") from None
-    if token is None:
-        raise DomainError("scanner.unauthenticated")
-    return scanner_authenticate(token)
+    return scanner_authenticate(assertions.bearer_or_refuse(request, "scanner"))
 
 
 class ScannerPrincipal:

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ecard import services
 from ecard.audit import Actor
+from plumbing.assertions import read_key_file
 from plumbing.errors import DomainError
 
 
@@ -17,9 +18,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, public_key, **options):
         try:
-            with open(public_key, encoding="ascii") as handle:
-                key_text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
+            key_text = read_key_file(public_key)
+        except (OSError, ValueError) as exc:
             raise CommandError(f"cannot read the public key file {public_key}: {exc}") from None
         try:
             provider = services.provider_register(
