@@ -58,8 +58,9 @@ def fill(total: int) -> None:
         cursor.execute(
             """
             INSERT INTO accounts_holder
-                (public_id, name, id_type, id_number, phone, guardian_proof, created_at)
-            SELECT gen_random_uuid(), '持卡人', 'resident_id', lpad(i::text, 18, '0'), '', '', now()
+                (public_id, name, id_type, id_number, person_key, phone, guardian_proof, created_at)
+            SELECT gen_random_uuid(), '持卡人', 'resident_id', lpad(i::text, 18, '0'),
+                   'cn:' || lpad(i::text, 18, '0'), '', '', now()
             FROM generate_series(1, %s) AS i
             """,
             [total],
@@ -68,11 +69,12 @@ def fill(total: int) -> None:
             """
             INSERT INTO ecard_card (number, holder_id, region, generation, issued_on, received_at,
                 valid_until, state, pin_hash, pin_is_initial, pin_failures, pin_locked, financial_active,
-                cancellation_reason, replacement_kind, created_at, updated_at)
+                cancellation_reason, replacement_kind, lost_from_state, deadline_provisional,
+                ready_on_provisional, created_at, updated_at)
             SELECT 'B' || lpad(i::text, 9, '0'), i, '11', 3,
                 current_date + (i::bigint * 7919 %% 3650)::int - 3650, now(),
                 current_date + (i::bigint * 7919 %% 3650)::int,
-                'active', '', true, 0, false, false, '', '', now(), now()
+                'active', '', true, 0, false, false, '', '', '', false, false, now(), now()
             FROM generate_series(1, %s) AS i
             """,
             [total],
