@@ -26,11 +26,13 @@ from plumbing.errors import DomainError
 from . import services
 from .audit import Actor
 from .models import (
+    ApplicationState,
     AuditEvent,
     CalendarDay,
     CalendarYear,
     CancellationReason,
     Card,
+    CardApplication,
     Channel,
     ECard,
     Notice,
@@ -357,11 +359,11 @@ class PaymentProviderAdmin(admin.ModelAdmin):
         for provider in queryset:
             services.provider_set_enabled(provider=provider, enabled=enabled, by=Actor.staff(request.user))
 
-    @admin.action(description="停用 / disable")
+    @admin.action(description="停用 / disable", permissions=["change"])
     def disable(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
-    @admin.action(description="启用 / enable")
+    @admin.action(description="启用 / enable", permissions=["change"])
     def enable(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
@@ -372,3 +374,80 @@ class PaymentAgreementAdmin(ReadOnlyAdmin):
     list_filter = ["provider", "method", ("ended_at", admin.EmptyFieldListFilter)]
     list_select_related = ["provider"]
     exclude = ["ecard"]
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label="未通过原因 / reason", max_length=200)
+
+
+@admin.register(CardApplication)
+class CardApplicationAdmin(ReadOnlyAdmin):
+    """Online applications: staff move a batch a step on (a card factory's batch at once)."""
+
+    list_display = [
+        "created_at",
+        "kind",
+        "state",
+        "holder_name",
+        "region",
+        "delivery",
+        "outlet",
+        "tracking_number",
+    ]
+    list_filter = ["state", "kind", "region", "delivery"]
+    list_select_related = ["holder"]
+    exclude = ["holder", "account", "card", "new_card", "postal_address"]
+    actions = ["accept", "start_production", "mark_ready", "mark_collected", "reject"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="持卡人 / holder")
+    def holder_name(self, application):
+        return application.holder.name_masked
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("ecard.operate_card")
+
+    def _advance(self, request, queryset, to, **params):
+        done = 0
+        for application in queryset:
+            try:
+                services.application_advance(
+                    application=application, to=to, by=Actor.staff(request.user), **params
+                )
+                done += 1
+            except DomainError as exc:
+                messages.error(request, f"{application}: {exc}")
+        if done:
+            messages.success(request, f"{done} 份申请已更新 / applications moved on")
+
+    @admin.action(description="受理 / accept", permissions=["operate"])
+    def accept(self, request, queryset):
+        self._advance(request, queryset, ApplicationState.ACCEPTED)
+
+    @admin.action(description="开始制卡 / start production", permissions=["operate"])
+    def start_production(self, request, queryset):
+        self._advance(request, queryset, ApplicationState.IN_PRODUCTION)
+
+    @admin.action(description="已制成待领取 / ready", permissions=["operate"])
+    def mark_ready(self, request, queryset):
+        self._advance(request, queryset, ApplicationState.READY)
+
+    @admin.action(description="已领取 / collected", permissions=["operate"])
+    def mark_collected(self, request, queryset):
+        self._advance(request, queryset, ApplicationState.COLLECTED)
+
+    @admin.action(description="不予通过 / reject", permissions=["operate"])
+    def reject(self, request, queryset):
+        form = RejectForm(request.POST if "reason" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._advance(request, queryset, ApplicationState.REJECTED, reason=form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "queryset": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "title": "不予通过 / reject",
+        }
+        return TemplateResponse(request, "admin/ecard/application_reject.html", context)

@@ -67,6 +67,7 @@ class CancellationReason(models.TextChoices):
     DECLARED_MISSING_OR_DEAD = "declared_missing_or_dead", "宣告失踪或死亡"
     REPLACED = "replaced", "换卡注销"
     TRANSFERRED = "transferred", "转移（已在他省启用新卡）"
+    APPLICATION_ENDED = "application_ended", "制卡申请撤回或未通过"
     DUPLICATE = "duplicate", "重复持卡"
 
 
@@ -498,3 +499,73 @@ class PaymentAgreement(models.Model):
     @property
     def live(self) -> bool:
         return self.ended_at is None
+
+
+class ApplicationKind(models.TextChoices):
+    NEW = "new", "申领 / new card"
+    REPLACEMENT_LOSS = "replacement_loss", "补领（挂失补卡） / after a loss"
+    REPLACEMENT_DAMAGE = "replacement_damage", "换发（卡片损坏） / damaged"
+    DATA_CHANGE = "data_change", "换发（信息变更） / changed data"
+    RENEWAL = "renewal", "换领（有效期满） / renewal"
+
+
+class ApplicationState(models.TextChoices):
+    SUBMITTED = "submitted", "已提交 / submitted"
+    ACCEPTED = "accepted", "已受理 / accepted"
+    IN_PRODUCTION = "in_production", "制卡中 / in production"
+    READY = "ready", "待领取 / ready"
+    COLLECTED = "collected", "已领取 / collected"
+    REJECTED = "rejected", "未通过 / rejected"
+    WITHDRAWN = "withdrawn", "已撤回 / withdrawn"
+
+
+OPEN_APPLICATION_STATES = [
+    ApplicationState.SUBMITTED,
+    ApplicationState.ACCEPTED,
+    ApplicationState.IN_PRODUCTION,
+    ApplicationState.READY,
+]
+
+
+class Delivery(models.TextChoices):
+    OUTLET = "outlet", "网点领取 / collect at an outlet"
+    POST = "post", "邮寄 / by post"
+
+
+class CardApplication(models.Model):
+    """An application for a card made online (申领 / 补换领), followed to its collection."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField("类型 / kind", max_length=20, choices=ApplicationKind.choices)
+    state = models.CharField(
+        "进度 / state", max_length=20, choices=ApplicationState.choices, default=ApplicationState.SUBMITTED
+    )
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    holder = models.ForeignKey("accounts.Holder", on_delete=models.PROTECT, related_name="applications")
+    region = models.CharField("发卡省份 / region", max_length=2, choices=Region.choices)
+    # The card it replaces (replacements), and the card being made once there is one.
+    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    new_card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    delivery = models.CharField("领取方式 / delivery", max_length=10, choices=Delivery.choices)
+    outlet = models.CharField("领卡网点 / outlet", max_length=100, blank=True)
+    postal_address = models.CharField("邮寄地址 / postal address", max_length=200, blank=True)
+    tracking_number = models.CharField("快递单号 / tracking number", max_length=40, blank=True)
+    photo = models.CharField("照片 / photo", max_length=200, blank=True, editable=False)
+    reject_reason = models.CharField("未通过原因 / reason", max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "制卡申请 / card application"
+        verbose_name_plural = "制卡申请 / card applications"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["holder", "region"],
+                condition=Q(state__in=OPEN_APPLICATION_STATES),
+                name="application_one_open_per_person_region",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {str(self.public_id)[:8]}"

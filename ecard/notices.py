@@ -128,6 +128,51 @@ TEMPLATES: dict[str, tuple[str, str, str, str]] = {
         "The PIN of your card ending {card_tail} was reset to the initial PIN at an outlet; "
         "change it in the app soon. If this was not you, call 12333 now.",
     ),
+    "application.submitted": (
+        "制卡申请已提交",
+        "您的{kind}申请已提交，我们将尽快审核，可在App“社保卡-办理进度”中查看。" + HOTLINE,
+        "Your card application was submitted",
+        "Your application ({kind}) was submitted; follow it in the app (Card > Progress). " + HOTLINE_EN,
+    ),
+    "application.accepted": (
+        "制卡申请已受理",
+        "您的{kind}申请已审核通过，即将制卡。" + HOTLINE,
+        "Your card application was accepted",
+        "Your application ({kind}) was accepted; the card will be made soon. " + HOTLINE_EN,
+    ),
+    "application.in_production": (
+        "社保卡制作中",
+        "您的社保卡正在制作中，制成后将通知您领取。" + HOTLINE,
+        "Your card is being made",
+        "Your card is being made; you will be told when it can be collected. " + HOTLINE_EN,
+    ),
+    "application.ready": (
+        "社保卡已制成",
+        "您的社保卡已制成。网点领取：{outlet}，请携带身份证件领取；邮寄：快递单号{tracking_number}。"
+        + HOTLINE,
+        "Your card is ready",
+        "Your card is ready. Outlet collection: {outlet}, bring your ID; by post: tracking number "
+        "{tracking_number}. " + HOTLINE_EN,
+    ),
+    "application.collected": (
+        "社保卡已领取",
+        "您已领取新社保卡，请在App中启用（首次修改密码即启用）。" + HOTLINE,
+        "Your card was collected",
+        "You collected your new card; enable it in the app (the first PIN change enables it). " + HOTLINE_EN,
+    ),
+    "application.rejected": (
+        "制卡申请未通过",
+        "您的{kind}申请未通过：{reason}。请按要求重新申请，或到社保卡服务网点办理。" + HOTLINE,
+        "Your card application was not accepted",
+        "Your application ({kind}) was not accepted: {reason}. Apply again as asked, or visit a "
+        "card service outlet. " + HOTLINE_EN,
+    ),
+    "application.withdrawn": (
+        "制卡申请已撤回",
+        "您的{kind}申请已撤回。" + HOTLINE,
+        "Your card application was withdrawn",
+        "Your application ({kind}) was withdrawn. " + HOTLINE_EN,
+    ),
     "payment.agreement_confirmed": (
         "乘车码已开通支付",
         "您尾号{card_tail}的社保卡的电子社保卡已与{provider}签约乘车码支付，乘车费用由其扣款。"

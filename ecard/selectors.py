@@ -9,7 +9,7 @@ from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from accounts.models import Holder
 from plumbing.errors import DomainError
 
-from .models import Card, CardState, ECard, HolderAuthorisation, Notice, PaymentAgreement
+from .models import Card, CardApplication, CardState, ECard, HolderAuthorisation, Notice, PaymentAgreement
 
 
 def holder_for_account(user, *, ward: str | None = None) -> Holder:
@@ -103,3 +103,11 @@ def payment_agreement_get(*, ecard: ECard, public_id) -> PaymentAgreement:
         return payment_agreement_list(ecard=ecard).get(public_id=uuid.UUID(str(public_id)))
     except (ValueError, PaymentAgreement.DoesNotExist):
         raise DomainError("agreement.not_found") from None
+
+
+def application_get(*, user, public_id) -> CardApplication:
+    """One of the applications this account made."""
+    try:
+        return CardApplication.objects.get(account=user, public_id=uuid.UUID(str(public_id)))
+    except (ValueError, CardApplication.DoesNotExist):
+        raise DomainError("application.not_found") from None

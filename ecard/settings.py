@@ -164,6 +164,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Two choice sets share the field name "state": name each after what it is.
+    "ENUM_NAME_OVERRIDES": {
+        "CardStateEnum": "ecard.models.CardState.values",
+        "ApplicationStateEnum": "ecard.models.ApplicationState.values",
+    },
 }
 
 # Client tokens (JWT, EdDSA). Keys are PEM files in AUTH_JWT_KEYS_DIR: the newest by name

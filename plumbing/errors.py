@@ -333,6 +333,47 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     ),
     "agreement.ended": (409, "该支付协议已解除。", "This payment agreement has ended."),
     "agreement.not_found": (404, "未找到该支付协议。", "Payment agreement not found."),
+    "card.exists_in_region": (
+        409,
+        "该参保人在本省已有社保卡，如需新卡请申请补领或换领。",
+        "This person already has a card in this province; apply for a replacement or renewal instead.",
+    ),
+    "application.open_exists": (
+        409,
+        "该参保人在本省已有一份办理中的申请。",
+        "This person already has an application in progress in this province.",
+    ),
+    "application.not_found": (404, "未找到该申请。", "Application not found."),
+    "application.outlet_required": (400, "请选择领卡网点。", "Choose the outlet to collect the card at."),
+    "application.address_required": (400, "请填写邮寄地址。", "Give the postal address."),
+    "application.step_invalid": (
+        409,
+        "申请当前为“{state}”，不能改为“{to}”。",
+        "The application is {state}; it cannot become {to}.",
+    ),
+    "application.reason_required": (400, "请填写未通过的原因。", "Give the reason for the rejection."),
+    "application.tracking_required": (
+        400,
+        "邮寄须填写快递单号。",
+        "A posted card needs its tracking number.",
+    ),
+    "application.not_withdrawable": (
+        409,
+        "申请当前为“{state}”，已不能撤回。",
+        "The application is {state}; it can no longer be withdrawn.",
+    ),
+    "photo.required": (400, "请上传证件照片。", "Upload an ID photo."),
+    "photo.invalid": (
+        400,
+        "照片须为JPEG或PNG格式的图片。",
+        "The photo must be a JPEG or PNG image.",
+    ),
+    "photo.too_large": (413, "照片不能超过{limit_mb}MB。", "The photo may be at most {limit_mb} MB."),
+    "photo.too_small": (
+        422,
+        "照片至少须为{width}×{height}像素（证件照尺寸）。",
+        "The photo must be at least {width}×{height} pixels (the ID-photo size).",
+    ),
     "store.unavailable": (
         503,
         "核销服务暂时不可用，请稍后重新上传。",

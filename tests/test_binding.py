@@ -371,6 +371,6 @@ def test_the_schema_documents_both_steps_and_the_development_token(client):
         for s in schemas.values()
         if "identity_token" in s.get("properties", {})
     ]
-    assert len(token_fields) == 2  # binding and lifting a loss
+    assert len(token_fields) >= 2  # binding and lifting a loss, among others
     assert all(field["example"] == settings.IDENTITY_DEV_TOKEN for field in token_fields)
     assert "pin" not in schemas["ECardApplyInRequest"]["properties"]

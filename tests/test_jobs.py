@@ -40,6 +40,9 @@ class TestNoLinks:
             "age": 16,
             "ward_name": "张*雨",
             "provider": "工商银行",
+            "kind": "补领",
+            "outlet": "东城区社保卡服务网点",
+            "tracking_number": "SF1234567890",
         }
         for kind in notices.TEMPLATES:
             for text in notices.render(kind, params):

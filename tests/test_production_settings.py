@@ -69,3 +69,18 @@ def test_channels_that_print_one_time_codes_are_refused(tmp_path):
         env = {**base, "NOTICE_CHANNELS": f"ecard.notices.LoggingChannel,{channel}"}
         result = manage("check", env=env)
         assert result.returncode != 0 and "NOTICE_CHANNELS" in result.stderr, channel
+
+
+def test_photos_go_to_an_s3_compatible_bucket_when_one_is_named(tmp_path):
+    env = {
+        **full_env(tmp_path),
+        "STORAGE_BUCKET": "ecard-photos",
+        "STORAGE_ENDPOINT_URL": "https://oss.internal",
+    }
+    code = (
+        "from django.core.files.storage import storages; s = storages['default']; "
+        "print('storage:', type(s).__name__, s.bucket_name)"
+    )
+    result = manage("shell", "--no-imports", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "storage: S3Storage ecard-photos" in result.stdout

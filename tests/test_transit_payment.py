@@ -209,3 +209,28 @@ def test_the_cards_bank_account_pays_only_once_its_financial_function_is_active(
         URL, {**body, "method": "wallet"}, format="json", HTTP_AUTHORIZATION=f"Bearer {bank.token()}"
     )
     assert wallet.status_code == 201
+
+
+def test_a_supervisor_registers_a_provider_in_the_admin_and_a_clerk_cannot_disable_it(
+    staff_client, supervisor, clerk, tmp_path
+):
+    from django.urls import reverse
+
+    key = Ed25519PrivateKey.generate().public_key()
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    client = staff_client(supervisor)
+    response = client.post(
+        reverse("admin:ecard_paymentprovider_add"), {"name": "建设银行", "public_key": pem}
+    )
+    assert response.status_code == 302
+    provider = PaymentProvider.objects.get(name="建设银行")
+    assert provider.provider_id.startswith("pp_") and provider.enabled
+    bad = client.post(reverse("admin:ecard_paymentprovider_add"), {"name": "X", "public_key": "not a key"})
+    assert bad.status_code == 200 and PaymentProvider.objects.count() == 1
+    url = reverse("admin:ecard_paymentprovider_changelist")
+    staff_client(clerk).post(url, {"action": "disable", "_selected_action": [provider.pk]})
+    assert PaymentProvider.objects.get(pk=provider.pk).enabled
+    staff_client(supervisor).post(url, {"action": "disable", "_selected_action": [provider.pk]})
+    assert not PaymentProvider.objects.get(pk=provider.pk).enabled

@@ -10,6 +10,12 @@ One module per sub-domain; callers use the names re-exported here
 """
 
 from ..notices import notice_mark_read
+from .applications import (
+    application_advance,
+    application_submit_new,
+    application_submit_replacement,
+    application_withdraw,
+)
 from .authorisations import authorisation_grant, authorisation_withdraw
 from .binding import binding_challenge_create, ecard_apply
 from .calendar import calendar_check, calendar_warning, calendar_year_entered
@@ -42,6 +48,10 @@ from .pins import card_change_pin, card_check_pin, card_reset_pin, card_unlock_p
 from .replacements import card_apply_renewal, card_apply_replacement
 
 __all__ = [
+    "application_advance",
+    "application_submit_new",
+    "application_submit_replacement",
+    "application_withdraw",
     "agreement_confirm",
     "agreement_end",
     "provider_authenticate",

@@ -19,7 +19,11 @@ from .base import lock_card, refuse_if_cancelled, transition
 
 # Set by the system only: a replaced card when its successor is activated, a card in the old
 # province when the person's card in a new one is.
-RESERVED_REASONS = {CancellationReason.REPLACED, CancellationReason.TRANSFERRED}
+RESERVED_REASONS = {
+    CancellationReason.REPLACED,
+    CancellationReason.TRANSFERRED,
+    CancellationReason.APPLICATION_ENDED,
+}
 
 
 def default_valid_until(issued_on: datetime.date) -> datetime.date:
@@ -211,6 +215,17 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
     if card.replaces_id and was_sealed:
         _free_replaced(card, by=by)
     return card
+
+
+def card_abandon(*, card: Card, by: Actor) -> None:
+    """A card whose application was withdrawn or rejected before it was made: cancelled, and
+    the card it was to replace may apply again. Inside the application's transaction."""
+    card = lock_card(card)
+    if card.state == CardState.CANCELLED:
+        return
+    cancel(card, reason=CancellationReason.APPLICATION_ENDED, by=by)
+    if card.replaces_id:
+        _free_replaced(card, by=by)
 
 
 def _free_replaced(successor: Card, *, by: Actor) -> None:

@@ -1,0 +1,48 @@
+"""Card photos: decoded and checked with Pillow (never trusted by their name or type), saved
+without EXIF (a phone's location and camera data are nobody's business), through Django's
+storage API: local files by default, an S3-compatible bucket in production (README)."""
+
+from __future__ import annotations
+
+import io
+import secrets
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from PIL import Image, UnidentifiedImageError
+
+from plumbing.errors import DomainError
+
+MAX_BYTES = 2 * 1024 * 1024
+MIN_SIZE = (358, 441)  # the ID photo, 26 × 32 mm at 350 dpi
+FORMATS = {"JPEG": "jpg", "PNG": "png"}
+Image.MAX_IMAGE_PIXELS = 40_000_000  # a decompression bomb is refused, not decoded
+
+
+def photo_check(upload) -> tuple[bytes, str]:
+    """The photo re-encoded without metadata, and its extension; or ``photo.invalid``."""
+    if upload is None:
+        raise DomainError("photo.required", field="photo")
+    if upload.size > MAX_BYTES:
+        raise DomainError("photo.too_large", field="photo", limit_mb=MAX_BYTES // (1024 * 1024))
+    raw = upload.read(MAX_BYTES + 1)
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            kind = image.format
+            if kind not in FORMATS:
+                raise DomainError("photo.invalid", field="photo")
+            image.load()  # a truncated or forged file fails here, not later
+            if image.width < MIN_SIZE[0] or image.height < MIN_SIZE[1]:
+                raise DomainError("photo.too_small", field="photo", width=MIN_SIZE[0], height=MIN_SIZE[1])
+            clean = image.convert("RGB") if kind == "JPEG" else image.copy()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+        raise DomainError("photo.invalid", field="photo") from None
+    out = io.BytesIO()
+    # Saved from pixels alone: no EXIF, no ICC profile, no comments go with it.
+    clean.save(out, format=kind, **({"quality": 92} if kind == "JPEG" else {}))
+    return out.getvalue(), FORMATS[kind]
+
+
+def photo_store(content: bytes, extension: str) -> str:
+    """Save it under a random name; returns the storage name."""
+    return storages["default"].save(f"photos/{secrets.token_hex(16)}.{extension}", ContentFile(content))

@@ -1,0 +1,261 @@
+"""Card applications made online (申领, 补领, 换领, 换发), followed to collection (制卡进度).
+
+The same services as at the outlet make the cards: a replacement is applied for with
+``card_apply_replacement`` at submission (a temporary loss becomes formal there and then); a
+new card is made with ``card_create`` when production starts; collection is
+``card_mark_received``. Every step is told to the holder.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Holder
+from accounts.realperson import real_person_check
+from accounts.services import holder_get_or_create, holder_set_guardian
+from plumbing.errors import DomainError
+
+from .. import notices, photos
+from ..audit import Actor, audit_record
+from ..models import (
+    OPEN_APPLICATION_STATES,
+    ApplicationKind,
+    ApplicationState,
+    Card,
+    CardApplication,
+    CardState,
+    Delivery,
+    ReplacementKind,
+)
+from .cards import card_abandon, card_create, card_mark_received
+from .replacements import card_apply_replacement
+
+REPLACEMENT_KINDS = {
+    ApplicationKind.REPLACEMENT_LOSS: ReplacementKind.LOSS,
+    ApplicationKind.REPLACEMENT_DAMAGE: ReplacementKind.DAMAGE,
+    ApplicationKind.DATA_CHANGE: ReplacementKind.DATA_CHANGE,
+    ApplicationKind.RENEWAL: ReplacementKind.RENEWAL,
+}
+# A new photo: for a new card, and when the data on the card (a photo among them) changes.
+NEEDS_PHOTO = {ApplicationKind.NEW, ApplicationKind.DATA_CHANGE}
+STAFF_STEPS = {
+    ApplicationState.SUBMITTED: {ApplicationState.ACCEPTED, ApplicationState.REJECTED},
+    ApplicationState.ACCEPTED: {ApplicationState.IN_PRODUCTION, ApplicationState.REJECTED},
+    ApplicationState.IN_PRODUCTION: {ApplicationState.READY},
+    ApplicationState.READY: {ApplicationState.COLLECTED},
+}
+WITHDRAWABLE = {ApplicationState.SUBMITTED, ApplicationState.ACCEPTED}
+
+
+def _delivery(delivery: str, outlet: str, postal_address: str) -> tuple[str, str]:
+    outlet, postal_address = " ".join((outlet or "").split()), " ".join((postal_address or "").split())
+    if delivery == Delivery.OUTLET and not outlet:
+        raise DomainError("application.outlet_required", field="outlet")
+    if delivery == Delivery.POST and not postal_address:
+        raise DomainError("application.address_required", field="postal_address")
+    return outlet if delivery == Delivery.OUTLET else "", postal_address if delivery == Delivery.POST else ""
+
+
+def _refuse_if_open(holder: Holder, region: str) -> None:
+    if CardApplication.objects.filter(
+        holder=holder, region=region, state__in=OPEN_APPLICATION_STATES
+    ).exists():
+        raise DomainError("application.open_exists")
+
+
+def _photo(kind: str, photo):
+    if photo is None and kind not in NEEDS_PHOTO:
+        return None
+    return photos.photo_check(photo)
+
+
+def application_submit_new(
+    *,
+    user,
+    identity_token: str | None,
+    name: str,
+    id_type: str,
+    id_number: str,
+    region: str,
+    phone: str,
+    delivery: str,
+    outlet: str = "",
+    postal_address: str = "",
+    guardian_proof: str = "",
+    photo=None,
+    by: Actor,
+) -> CardApplication:
+    """申领: a first card, for oneself or, by a guardian, for a child under 16."""
+    checked_photo = _photo(ApplicationKind.NEW, photo)  # before anything is written
+    outlet, postal_address = _delivery(delivery, outlet, postal_address)
+    with transaction.atomic():
+        holder, _ = holder_get_or_create(name=name, id_type=id_type, id_number=id_number, phone=phone, by=by)
+        if holder.is_minor():
+            guardian = user.holder
+            if guardian is None or guardian.is_minor():
+                raise DomainError("holder.guardian_required", age=16)
+            person = guardian
+        else:
+            if user.holder_id not in (None, holder.pk):
+                raise DomainError("account.already_bound")
+            person = holder
+        real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
+        if holder.is_minor() and holder.guardian_id != person.pk:
+            holder = holder_set_guardian(holder=holder, guardian=person, proof=guardian_proof, by=by)
+        if Card.objects.filter(holder=holder, region=region).exclude(state=CardState.CANCELLED).exists():
+            raise DomainError("card.exists_in_region")
+        _refuse_if_open(holder, region)
+        application = _create(
+            kind=ApplicationKind.NEW,
+            user=user,
+            holder=holder,
+            region=region,
+            delivery=delivery,
+            outlet=outlet,
+            postal_address=postal_address,
+            photo=checked_photo,
+            by=by,
+        )
+    return application
+
+
+def application_submit_replacement(
+    *,
+    user,
+    card: Card,
+    kind: str,
+    identity_token: str | None,
+    delivery: str,
+    outlet: str = "",
+    postal_address: str = "",
+    photo=None,
+    by: Actor,
+) -> CardApplication:
+    """补领 / 换发 / 换领 from the app: the same rules as at the outlet, after a real-person check
+    of whoever holds the phone (the holder, or the guardian acting for a ward)."""
+    if kind not in REPLACEMENT_KINDS:
+        raise DomainError("request.invalid", field="kind", detail="kind: new, replacement_loss, …")
+    checked_photo = _photo(kind, photo)
+    outlet, postal_address = _delivery(delivery, outlet, postal_address)
+    person = user.holder
+    real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
+    with transaction.atomic():
+        _refuse_if_open(card.holder, card.region)
+        new_card = card_apply_replacement(card=card, kind=REPLACEMENT_KINDS[kind], by=by)
+        return _create(
+            kind=kind,
+            user=user,
+            holder=card.holder,
+            region=card.region,
+            card=card,
+            new_card=new_card,
+            delivery=delivery,
+            outlet=outlet,
+            postal_address=postal_address,
+            photo=checked_photo,
+            by=by,
+        )
+
+
+def _create(
+    *, kind, user, holder, region, delivery, outlet, postal_address, photo, by, card=None, new_card=None
+):
+    application = CardApplication(
+        kind=kind,
+        account=user,
+        holder=holder,
+        region=region,
+        card=card,
+        new_card=new_card,
+        delivery=delivery,
+        outlet=outlet,
+        postal_address=postal_address,
+        photo=photos.photo_store(*photo) if photo else "",
+    )
+    try:
+        with transaction.atomic():
+            application.save(force_insert=True)
+    except IntegrityError:  # the same person applying twice at once
+        raise DomainError("application.open_exists") from None
+    _record(application, by=by)
+    return application
+
+
+def _record(application: CardApplication, *, by: Actor) -> None:
+    audit_record(
+        action=f"application.{application.state}",
+        by=by,
+        card=application.new_card or application.card,
+        holder=application.holder,
+        reason=application.kind,
+        data={"application": str(application.public_id)},
+    )
+    params = {
+        "kind": application.get_kind_display().split(" / ")[0],
+        "outlet": application.outlet,
+        "tracking_number": application.tracking_number,
+        "reason": application.reject_reason,
+    }
+    notices.notice_send(
+        holder=application.holder_id,
+        kind=f"application.{application.state}",
+        subject=str(application.public_id),
+        params=params,
+    )
+
+
+@transaction.atomic
+def application_advance(
+    *,
+    application: CardApplication,
+    to: str,
+    by: Actor,
+    reason: str = "",
+    tracking_number: str = "",
+    number=None,
+) -> CardApplication:
+    """Staff (or the card factory's progress file) move an application one step on."""
+    application = CardApplication.objects.select_for_update().get(pk=application.pk)
+    if to not in STAFF_STEPS.get(application.state, set()):
+        raise DomainError(
+            "application.step_invalid", state=application.get_state_display(), to=ApplicationState(to).label
+        )
+    if to == ApplicationState.REJECTED:
+        if not (reason or "").strip():
+            raise DomainError("application.reason_required", field="reason")
+        application.reject_reason = reason.strip()[:200]
+        if application.new_card_id:
+            card_abandon(card=application.new_card, by=by)
+    if to == ApplicationState.IN_PRODUCTION and application.new_card_id is None:
+        application.new_card = card_create(
+            holder=application.holder,
+            region=application.region,
+            issued_on=timezone.localdate(),
+            number=number,
+            by=by,
+        )
+    if to == ApplicationState.READY and application.delivery == Delivery.POST:
+        if not (tracking_number or "").strip():
+            raise DomainError("application.tracking_required", field="tracking_number")
+        application.tracking_number = tracking_number.strip()[:40]
+    if to == ApplicationState.COLLECTED:
+        card_mark_received(card=application.new_card, by=by)
+    application.state = to
+    application.save()
+    _record(application, by=by)
+    return application
+
+
+@transaction.atomic
+def application_withdraw(*, application: CardApplication, by: Actor) -> CardApplication:
+    """The holder withdraws before production starts; a replacement's new card goes with it."""
+    application = CardApplication.objects.select_for_update().get(pk=application.pk)
+    if application.state not in WITHDRAWABLE:
+        raise DomainError("application.not_withdrawable", state=application.get_state_display())
+    if application.new_card_id:
+        card_abandon(card=application.new_card, by=by)
+    application.state = ApplicationState.WITHDRAWN
+    application.save()
+    _record(application, by=by)
+    return application
