@@ -245,3 +245,79 @@ class TestStaffMoveABatch:
         rejected = CardApplication.objects.get(pk=pks[0])
         assert rejected.state == "rejected" and rejected.reject_reason == "照片不符合要求"
         assert AuditEvent.objects.filter(action="application.rejected", actor=clerk).exists()
+
+
+class TestTheFactorysProgressFile:
+    def run(self, tmp_path, *lines):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        path = tmp_path / "progress.csv"
+        path.write_text("\n".join(["reference,state,date,tracking_number", *lines]) + "\n", encoding="utf-8")
+        out, err = StringIO(), StringIO()
+        call_command("import_card_progress", str(path), stdout=out, stderr=err)
+        return out.getvalue(), err.getvalue()
+
+    def test_a_file_moves_applications_through_every_step_up_to_the_one_named(self, tmp_path, app_holder):
+        posted = (
+            Account("13900004444")
+            .apply(**new_card_fields(delivery="post", postal_address="北京市东城区1号"))
+            .json()
+        )
+        replacement = app_holder.api.post(
+            "/api/v1/card-applications",
+            {
+                "kind": "replacement_damage",
+                "identity_token": settings.IDENTITY_DEV_TOKEN,
+                "delivery": "outlet",
+                "outlet": "网点",
+            },
+            format="multipart",
+            **app_holder.auth,
+        ).json()
+        number = CardApplication.objects.get(public_id=replacement["id"]).new_card.number
+        out, _ = self.run(
+            tmp_path, f"{posted['id']},ready,2026-12-01,SF1234567890", f"{number},in_production,2026-12-01,"
+        )
+        assert "2 moved on" in out
+        posted_now = CardApplication.objects.get(public_id=posted["id"])
+        assert posted_now.state == "ready" and posted_now.tracking_number == "SF1234567890"
+        assert CardApplication.objects.get(public_id=replacement["id"]).state == "in_production"
+        steps = Notice.objects.filter(holder=posted_now.holder, kind__startswith="application.").count()
+        assert steps == 4  # submitted, accepted, in production, ready
+        out, _ = self.run(tmp_path, f"{posted['id']},ready,2026-12-01,SF1234567890")
+        assert "0 moved on, 1 already there" in out
+
+    def test_any_bad_line_and_nothing_is_written(self, tmp_path):
+        from django.core.management import CommandError
+
+        good = Account("13900004444").apply(**new_card_fields()).json()
+        with pytest.raises(CommandError, match="nothing written"):
+            self.run(
+                tmp_path,
+                f"{good['id']},accepted,2026-12-01,",
+                "Z99999999,ready,2026-12-01,",
+                f"{good['id']},lost,x,",
+            )
+        assert CardApplication.objects.get(public_id=good["id"]).state == "submitted"
+
+    def test_bad_lines_are_named(self, tmp_path):
+        from io import StringIO
+
+        from django.core.management import CommandError, call_command
+
+        good = Account("13900004444").apply(**new_card_fields()).json()
+        path = tmp_path / "progress.csv"
+        lines = [
+            "Z99999999,ready,2026-12-01,",
+            f"{good['id']},accepted,01/12/2026,",
+            "=cmd,accepted,2026-12-01,",
+        ]
+        path.write_text("\n".join(["reference,state,date,tracking_number", *lines]) + "\n", encoding="utf-8")
+        err = StringIO()
+        with pytest.raises(CommandError):
+            call_command("import_card_progress", str(path), stdout=StringIO(), stderr=err)
+        assert "line 2: reference: no application" in err.getvalue()
+        assert "line 3: date: not an ISO date" in err.getvalue()
+        assert "line 4: reference: starts with '='" in err.getvalue()
