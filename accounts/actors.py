@@ -26,19 +26,29 @@ class ActorKind(models.TextChoices):
 
 
 @dataclasses.dataclass(frozen=True)
+class Agent:
+    """Someone acting at an outlet for the holder (代办人 / 委托人), as staff saw their ID."""
+
+    name: str
+    id_type: str
+    id_number: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Actor:
     kind: str
     channel: str
     user: object | None = None
     label: str = ""
+    agent: Agent | None = None
 
     @classmethod
     def system(cls, task: str = "") -> Actor:
         return cls(ActorKind.SYSTEM, Channel.SYSTEM, None, f"system:{task}" if task else "system")
 
     @classmethod
-    def staff(cls, user, channel: str = Channel.OUTLET) -> Actor:
-        return cls(ActorKind.STAFF, channel, user, user.get_username())
+    def staff(cls, user, channel: str = Channel.OUTLET, agent: Agent | None = None) -> Actor:
+        return cls(ActorKind.STAFF, channel, user, user.get_username(), agent)
 
     @classmethod
     def holder(cls, user=None, channel: str = Channel.APP) -> Actor:

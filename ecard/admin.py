@@ -19,7 +19,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
+from accounts.actors import Agent
 from accounts.admin import id_search_filter
+from accounts.identity import IdType, mask_id_number, mask_name, normalise_id_number
 from plumbing import assertions
 from plumbing.errors import DomainError
 
@@ -48,7 +50,8 @@ STAFF_CHANNELS = [
 
 
 class OperationForm(forms.Form):
-    """Every operation asks where the request came from, so the audit trail says it truthfully."""
+    """Every operation asks where the request came from, so the audit trail says it truthfully,
+    and who came if not the holder: an agent (代办人), whose ID staff have seen."""
 
     channel = forms.ChoiceField(
         label="受理渠道 / channel",
@@ -57,6 +60,31 @@ class OperationForm(forms.Form):
         required=False,
         help_text="持卡人通过哪个渠道办理 / how the holder came to us",
     )
+    agent_name = forms.CharField(label="代办人姓名 / agent's name", max_length=100, required=False)
+    agent_id_type = forms.ChoiceField(
+        label="代办人证件类型 / agent's ID type", choices=[("", "—"), *IdType.choices], required=False
+    )
+    agent_id_number = forms.CharField(
+        label="代办人证件号码 / agent's ID number", max_length=32, required=False
+    )
+
+    def clean(self):
+        data = super().clean()
+        given = [data.get(f) for f in ("agent_name", "agent_id_type", "agent_id_number")]
+        data["agent"] = None
+        if any(given):
+            if not all(given):
+                raise forms.ValidationError(
+                    "代办人须填写姓名、证件类型和证件号码 / an agent needs name, ID type and number"
+                )
+            try:
+                number, _ = normalise_id_number(data["agent_id_type"], data["agent_id_number"])
+            except DomainError as exc:
+                raise forms.ValidationError({"agent_id_number": str(exc)}) from None
+            data["agent"] = Agent(" ".join(data["agent_name"].split()), data["agent_id_type"], number)
+        for name in ("agent_name", "agent_id_type", "agent_id_number"):
+            data.pop(name, None)
+        return data
 
 
 class ReplacementForm(OperationForm):
@@ -208,7 +236,7 @@ class CardAdmin(ReadOnlyAdmin):
         form = op.form(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
-            by = Actor.staff(request.user, params.pop("channel", Channel.OUTLET))
+            by = Actor.staff(request.user, params.pop("channel", Channel.OUTLET), params.pop("agent", None))
             try:
                 result = op.service(card=card, by=by, **params)
             except DomainError as exc:
@@ -255,7 +283,16 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "state_before",
         "state_after",
         "reason",
+        "agent_masked",
     ]
+
+    @admin.display(description="代办人 / agent")
+    def agent_masked(self, event):
+        # In full only on the event's own page.
+        if not event.agent_name:
+            return ""
+        return f"{mask_name(event.agent_name)} ({mask_id_number(event.agent_id_number)})"
+
     list_filter = ["action", "actor_kind", "channel"]
     search_fields = ["card__number", "action"]
     list_select_related = ["card"]

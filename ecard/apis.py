@@ -376,6 +376,31 @@ class CardLossLiftApi(HolderApi):
         return ecard_response(ecard)
 
 
+class CardCancelApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class CardCancelIn(StrictSerializer):
+        reason = serializers.ChoiceField(
+            choices=sorted(services.HOLDER_REASONS), help_text="moved out of the province, or settling abroad"
+        )
+        identity_token = IdentityTokenField(required=False, max_length=512)
+
+    @holder_schema(
+        operation_id="card_cancel",
+        request=CardCancelIn,
+        responses={200: ECardOut, **errors(503)},
+        description="注销 in the app after a fresh real-person check; the e-card ends with the card. "
+        "Other reasons (death) are for an outlet.",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.CardCancelIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        ecard = self.ecard()
+        services.card_cancel_by_holder(card=ecard.card, by=self.actor(), **data.validated_data)
+        return ecard_response(ecard)
+
+
 class CardPinApi(HolderApi):
     throttle_classes = SECRET_THROTTLES
 

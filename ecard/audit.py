@@ -39,6 +39,9 @@ def audit_record(
         state_after=state_after,
         reason=reason,
         data=data or {},
+        agent_name=by.agent.name if by.agent else "",
+        agent_id_type=by.agent.id_type if by.agent else "",
+        agent_id_number=by.agent.id_number if by.agent else "",
     )
 
 

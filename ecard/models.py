@@ -265,6 +265,10 @@ class AuditEvent(models.Model):
     state_after = models.CharField("变更后 / after", max_length=20, blank=True)
     reason = models.CharField("原因 / reason", max_length=64, blank=True)
     data = models.JSONField("详情 / data", default=dict, blank=True)
+    # An agent acting for the holder at the outlet; shown in full only on the event's page.
+    agent_name = models.CharField("代办人 / agent", max_length=100, blank=True)
+    agent_id_type = models.CharField("代办人证件类型 / agent's ID type", max_length=32, blank=True)
+    agent_id_number = models.CharField("代办人证件号码 / agent's ID number", max_length=32, blank=True)
 
     class Meta:
         verbose_name = "审计事件 / audit event"

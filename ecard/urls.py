@@ -33,6 +33,7 @@ api_v1 = [
     path("card/enable", apis.CardEnableApi.as_view()),
     path("card/pin", apis.CardPinApi.as_view()),
     path("card/renewal", apis.CardRenewalApi.as_view()),
+    path("card/cancel", apis.CardCancelApi.as_view()),
     path("card-applications", apis.CardApplicationListApi.as_view()),
     path("card-applications/<str:application_id>/withdraw", apis.CardApplicationWithdrawApi.as_view()),
     path("wards", apis.WardListApi.as_view()),

@@ -18,6 +18,18 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "The card has not been collected yet; collect it at a service outlet first.",
     ),
     "card.already_received": (409, "该社保卡已领取。", "The card has already been collected."),
+    "card.agent_required": (
+        403,
+        "因死亡或宣告失踪注销，须由代办人持双方证件到服务网点办理，并登记代办人证件。",
+        "Cancelling for death or a declaration of missing is done at an outlet by an agent, whose ID "
+        "document staff record.",
+    ),
+    "card.cancel_reason_outlet_only": (
+        403,
+        "在线注销仅限社保关系转移省外或出国定居，其他原因请到服务网点办理。",
+        "Online cancellation is for moving out of the province or settling abroad; for other "
+        "reasons visit an outlet.",
+    ),
     "card.financial_at_bank": (
         403,
         "金融功能须由持卡人本人在合作银行网点激活。",

@@ -8,6 +8,8 @@ from django.utils import timezone
 from ecard import services
 from ecard.models import AuditEvent, CalendarDay, Card, CardState
 
+AGENT = {"agent_name": "张  伟", "agent_id_type": "resident_id", "agent_id_number": "11010519491231002X"}
+
 
 def operate_url(card, operation):
     return reverse("admin:ecard_card_operate", args=[card.pk, operation])
@@ -72,7 +74,7 @@ class TestCardOperations:
             staff_client(clerk).post(operate_url(card, "cancel"), {"reason": "deceased"}).status_code == 403
         )
         assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
-        staff_client(supervisor).post(operate_url(card, "cancel"), {"reason": "deceased"})
+        staff_client(supervisor).post(operate_url(card, "cancel"), {"reason": "deceased", **AGENT})
         card = Card.objects.get(pk=card.pk)
         assert card.state == CardState.CANCELLED and card.cancellation_reason == "deceased"
 
@@ -253,3 +255,30 @@ class TestChannelsRecordedTruthfully:
         assert Card.objects.get(pk=card.pk).financial_active
         event = AuditEvent.objects.get(card=card, action="card.financial_activated")
         assert event.channel == "bank"
+
+
+class TestAgents:
+    def test_a_death_is_cancelled_by_an_agent_whose_id_staff_record(self, staff_client, supervisor, card):
+        client = staff_client(supervisor)
+        client.post(operate_url(card, "cancel"), {"reason": "deceased"})
+        assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
+        client.post(operate_url(card, "cancel"), {"reason": "deceased", **AGENT})
+        event = AuditEvent.objects.get(card=card, action="card.cancelled")
+        assert (event.agent_name, event.agent_id_number) == ("张 伟", "11010519491231002X")
+
+    def test_the_agent_is_masked_in_the_list_and_in_full_on_the_events_page(
+        self, staff_client, supervisor, card
+    ):
+        client = staff_client(supervisor)
+        client.post(operate_url(card, "temporary_loss"), AGENT)
+        event = AuditEvent.objects.get(card=card, action="card.loss_reported")
+        listing = client.get(reverse("admin:ecard_auditevent_changelist")).content.decode()
+        assert "11010519491231002X" not in listing and "1101**********002X" in listing
+        detail = client.get(reverse("admin:ecard_auditevent_change", args=[event.pk])).content.decode()
+        assert "11010519491231002X" in detail
+
+    def test_an_agent_with_a_bad_id_number_is_refused_on_the_form(self, staff_client, clerk, card):
+        response = staff_client(clerk).post(
+            operate_url(card, "temporary_loss"), {**AGENT, "agent_id_number": "123"}
+        )
+        assert response.status_code == 200 and Card.objects.get(pk=card.pk).state == CardState.ACTIVE

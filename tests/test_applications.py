@@ -321,3 +321,30 @@ class TestTheFactorysProgressFile:
         assert "line 2: reference: no application" in err.getvalue()
         assert "line 3: date: not an ISO date" in err.getvalue()
         assert "line 4: reference: starts with '='" in err.getvalue()
+
+
+class TestCancellationOnline:
+    def test_a_holder_cancels_for_a_transfer_after_a_real_person_check_and_the_e_card_ends(self, app_holder):
+        missing = app_holder.post("/api/v1/card/cancel", {"reason": "moved_out_of_province"})
+        assert missing.status_code == 403 and missing.json()["code"] == "identity.verification_required"
+        assert Card.objects.get(pk=app_holder.card.pk).state == CardState.ACTIVE
+        response = app_holder.post(
+            "/api/v1/card/cancel",
+            {"reason": "moved_out_of_province", "identity_token": settings.IDENTITY_DEV_TOKEN},
+        )
+        assert response.status_code == 200 and response.json()["card"]["state"] == "cancelled"
+        assert {v["verdict"] for v in response.json()["services"].values()} == {"denied"}
+        code = app_holder.post("/api/v1/codes", {"purpose": "identity"})
+        assert code.status_code == 409 and code.json()["code"] == "card.cancelled"
+
+    def test_death_is_not_cancelled_in_the_app(self, app_holder):
+        response = app_holder.post(
+            "/api/v1/card/cancel", {"reason": "deceased", "identity_token": settings.IDENTITY_DEV_TOKEN}
+        )
+        assert response.status_code == 400 and response.json()["field"] == "reason"
+        from plumbing.errors import DomainError
+
+        with pytest.raises(DomainError) as refused:
+            services.card_cancel(card=app_holder.card, reason="deceased", by=Actor.holder(None))
+        assert refused.value.code == "card.cancel_reason_outlet_only"
+        assert Card.objects.get(pk=app_holder.card.pk).state == CardState.ACTIVE

@@ -238,7 +238,7 @@ class TestStateChangeNotices:
     def test_a_rolled_back_change_sends_nothing(self, card, clerk, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
             with pytest.raises(RuntimeError), transaction.atomic():
-                services.card_cancel(card=card, reason="deceased", by=Actor.staff(clerk))
+                services.card_cancel(card=card, reason="emigrated", by=Actor.staff(clerk))
                 raise RuntimeError("the outlet's printer jammed")
         assert not Notice.objects.exists() and Card.objects.get(pk=card.pk).state == "active"
 

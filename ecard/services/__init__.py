@@ -20,9 +20,11 @@ from .authorisations import authorisation_grant, authorisation_withdraw
 from .binding import binding_challenge_create, ecard_apply
 from .calendar import calendar_check, calendar_warning, calendar_year_entered
 from .cards import (
+    HOLDER_REASONS,
     RESERVED_REASONS,
     card_activate_financial,
     card_cancel,
+    card_cancel_by_holder,
     card_create,
     card_enable,
     card_mark_received,
@@ -60,6 +62,7 @@ __all__ = [
     "calendar_check",
     "calendar_warning",
     "calendar_year_entered",
+    "HOLDER_REASONS",
     "RESERVED_REASONS",
     "authorisation_grant",
     "card_activate_financial",
@@ -68,6 +71,7 @@ __all__ = [
     "card_apply_renewal",
     "card_apply_replacement",
     "card_cancel",
+    "card_cancel_by_holder",
     "card_change_pin",
     "card_check_pin",
     "card_create",

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.actors import ActorKind
 from accounts.models import Holder
+from accounts.realperson import real_person_check
 from plumbing.errors import DomainError
 
 from .. import signals
@@ -17,6 +19,10 @@ from ..audit import Actor, audit_record
 from ..models import CancellationReason, Card, CardState, Channel, ECard
 from .base import lock_card, refuse_if_cancelled, transition
 
+# Only at an outlet, by an agent whose ID document staff record.
+AGENT_REASONS = {CancellationReason.DECEASED, CancellationReason.DECLARED_MISSING_OR_DEAD}
+# What holders may cancel for themselves in the app, after a real-person check.
+HOLDER_REASONS = {CancellationReason.MOVED_OUT_OF_PROVINCE, CancellationReason.EMIGRATED}
 # Set by the system only: a replaced card when its successor is activated, a card in the old
 # province when the person's card in a new one is.
 RESERVED_REASONS = {
@@ -204,6 +210,13 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
         raise DomainError("card.cancel_reason_invalid", field="reason")
     if reason in RESERVED_REASONS:
         raise DomainError("card.cancel_reason_reserved", field="reason")
+    if reason in AGENT_REASONS:
+        # The holder cannot come: someone does it for them at an outlet, with both IDs [seed 004];
+        # the system may too, from the civil registry's records.
+        if by.kind == ActorKind.HOLDER:
+            raise DomainError("card.cancel_reason_outlet_only", field="reason")
+        if by.kind == ActorKind.STAFF and by.agent is None:
+            raise DomainError("card.agent_required", field="agent_name")
     card = lock_card(card)
     if card.state == CardState.CANCELLED:
         raise DomainError("card.already_cancelled")
@@ -259,3 +272,15 @@ def card_activate_financial(*, card: Card, by: Actor) -> Card:
     card.save(update_fields=["financial_active", "updated_at"])
     audit_record(action="card.financial_activated", by=by, card=card)
     return card
+
+
+def card_cancel_by_holder(*, card: Card, reason: str, by: Actor, identity_token: str | None = None) -> Card:
+    """注销 in the app, for a move out of the province or settling abroad, after a fresh
+    real-person check of whoever holds the phone. The e-card ends with the card."""
+    if reason not in HOLDER_REASONS:
+        raise DomainError("card.cancel_reason_outlet_only", field="reason")
+    person = getattr(by.user, "holder", None)
+    if person is None:
+        raise DomainError("identity.verification_required")
+    real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
+    return card_cancel(card=card, reason=reason, by=by)
