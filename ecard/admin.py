@@ -41,6 +41,7 @@ from .models import (
     NoticeDelivery,
     PaymentAgreement,
     PaymentProvider,
+    RegionSetting,
     ReplacementKind,
 )
 
@@ -488,3 +489,9 @@ class CardApplicationAdmin(ReadOnlyAdmin):
             "title": "不予通过 / reject",
         }
         return TemplateResponse(request, "admin/ecard/application_reject.html", context)
+
+
+@admin.register(RegionSetting)
+class RegionSettingAdmin(admin.ModelAdmin):
+    list_display = ["region", "third_generation"]
+    list_editable = ["third_generation"]

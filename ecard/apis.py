@@ -631,6 +631,9 @@ class CardApplicationListApi(HolderApi):
         guardian_proof = serializers.ChoiceField(
             choices=GuardianProof.values, required=False, help_text="kind new, for a child under 16"
         )
+        ecard_password = SixDigits(
+            required=False, help_text="kind new in a third-generation province: the e-card issued with it"
+        )
 
     @holder_schema(
         operation_id="card_application_list", responses={200: ApplicationOut(many=True)}, write=False

@@ -44,14 +44,18 @@ AUTH_LOST = Answer(Verdict.NEEDS_AUTHORISATION, "card.lost")
 CANCELLED = Answer(Verdict.DENIED, "card.cancelled")
 NOT_ENABLED = Answer(Verdict.DENIED, "card.not_enabled")
 PIN_LOCKED = Answer(Verdict.DENIED, "card.pin_locked")
+IN_PRODUCTION = Answer(Verdict.DENIED, "card.in_production")
 
-# Columns: the card's state, plus "pin_locked", which applies on top of the state.
+# Columns: the card's state, plus "pin_locked", which applies on top of the state, and
+# "in_production": a third-generation card whose e-card was issued with the application
+# (同步申领) and which is still being made: identity, culture and payment, not transit.
 MATRIX: dict[str, dict[str, Answer]] = {
     Purpose.IDENTITY: {
         CardState.ACTIVE: ALLOWED,
         CardState.TEMPORARILY_LOST: AUTH_TEMP,
         CardState.LOST: AUTH_LOST,
         CardState.SEALED: ALLOWED,
+        "in_production": ALLOWED,
         "pin_locked": ALLOWED,
         CardState.CANCELLED: CANCELLED,
     },
@@ -60,6 +64,7 @@ MATRIX: dict[str, dict[str, Answer]] = {
         CardState.TEMPORARILY_LOST: AUTH_TEMP,
         CardState.LOST: AUTH_LOST,
         CardState.SEALED: NOT_ENABLED,
+        "in_production": ALLOWED,
         "pin_locked": PIN_LOCKED,
         CardState.CANCELLED: CANCELLED,
     },
@@ -68,6 +73,7 @@ MATRIX: dict[str, dict[str, Answer]] = {
         CardState.TEMPORARILY_LOST: AUTH_TEMP,
         CardState.LOST: AUTH_LOST,
         CardState.SEALED: NOT_ENABLED,
+        "in_production": IN_PRODUCTION,
         "pin_locked": ALLOWED,
         CardState.CANCELLED: CANCELLED,
     },
@@ -76,6 +82,7 @@ MATRIX: dict[str, dict[str, Answer]] = {
         CardState.TEMPORARILY_LOST: AUTH_TEMP,
         CardState.LOST: AUTH_LOST,
         CardState.SEALED: ALLOWED,
+        "in_production": ALLOWED,
         "pin_locked": ALLOWED,
         CardState.CANCELLED: CANCELLED,
     },
@@ -93,10 +100,11 @@ def service_verdict(
     pin_locked: bool = False,
     transit_payment_linked: bool = True,
     expired: bool = False,
+    in_production: bool = False,
 ) -> Answer:
     """The most restrictive answer of every column that applies to the card."""
     row = MATRIX[purpose]
-    answers = [row[state]]
+    answers = [row["in_production" if in_production and state == CardState.SEALED else state]]
     if pin_locked:
         answers.append(row["pin_locked"])
     if purpose == Purpose.TRANSIT and not transit_payment_linked:
@@ -117,6 +125,7 @@ def card_services(card, *, today=None) -> dict[str, Answer]:
             pin_locked=card.pin_locked,
             transit_payment_linked=linked,
             expired=card.is_expired(today),
+            in_production=card.state == CardState.SEALED and card.received_at is None,
         )
         for purpose in Purpose.values
     }

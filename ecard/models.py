@@ -573,3 +573,18 @@ class CardApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {str(self.public_id)[:8]}"
+
+
+class RegionSetting(models.Model):
+    """What differs by province, editable by staff."""
+
+    region = models.CharField("省份 / region", max_length=2, choices=Region.choices, unique=True)
+    # Third-generation cards: the e-card is issued with the application (同步申领) [seed 000].
+    third_generation = models.BooleanField("发行第三代社保卡 / issues third-generation cards", default=False)
+
+    class Meta:
+        verbose_name = "省份设置 / region setting"
+        verbose_name_plural = "省份设置 / region settings"
+
+    def __str__(self) -> str:
+        return self.get_region_display()

@@ -30,6 +30,11 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "Online cancellation is for moving out of the province or settling abroad; for other "
         "reasons visit an outlet.",
     ),
+    "card.in_production": (
+        409,
+        "社保卡尚在制作中，乘车码须待领卡启用后使用。",
+        "The card is still being made; the transit code works once it is collected and enabled.",
+    ),
     "card.financial_at_bank": (
         403,
         "金融功能须由持卡人本人在合作银行网点激活。",

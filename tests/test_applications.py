@@ -348,3 +348,39 @@ class TestCancellationOnline:
             services.card_cancel(card=app_holder.card, reason="deceased", by=Actor.holder(None))
         assert refused.value.code == "card.cancel_reason_outlet_only"
         assert Card.objects.get(pk=app_holder.card.pk).state == CardState.ACTIVE
+
+
+class TestThirdGeneration:
+    def test_the_e_card_comes_with_the_application_and_shows_an_identity_code_on_day_one(
+        self, make_scanner, staff_client, supervisor
+    ):
+        from ecard.models import RegionSetting
+
+        client = staff_client(supervisor)
+        response = client.post(
+            reverse("admin:ecard_regionsetting_add"), {"region": "44", "third_generation": "on"}
+        )
+        assert response.status_code == 302 and RegionSetting.objects.get(region="44").third_generation
+        account = Account("13900004444")
+        missing = account.apply(**new_card_fields(region="44"))
+        assert missing.status_code == 400 and missing.json()["field"] == "ecard_password"
+        applied = account.apply(**new_card_fields(region="44", ecard_password="730519"))
+        assert applied.status_code == 201, applied.json()
+        ecard = account.get("/api/v1/ecard").json()
+        assert ecard["card"]["state"] == "sealed" and ecard["card"]["received"] is False
+        assert {p: v["verdict"] for p, v in ecard["services"].items()} == {
+            "identity": "allowed",
+            "culture": "allowed",
+            "payment": "allowed",
+            "transit": "denied",
+        }
+        code = account.post("/api/v1/codes", {"purpose": "identity"})
+        assert code.status_code == 201
+        assert make_scanner(organisation="人社局").verdict(code.json()["code"])["result"] == "accepted"
+        transit = account.post("/api/v1/codes", {"purpose": "transit"})
+        assert transit.status_code == 409 and transit.json()["code"] == "card.in_production"
+
+    def test_elsewhere_the_e_card_waits_for_the_card(self):
+        account = Account("13900004444")
+        assert account.apply(**new_card_fields(region="11")).status_code == 201
+        assert account.get("/api/v1/ecard").status_code == 404

@@ -33,8 +33,23 @@ def test_every_purpose_has_a_row_for_every_state():
             "lost",
             "sealed",
             "pin_locked",
+            "in_production",
             "cancelled",
         }
+
+
+def test_a_card_in_production_allows_identity_culture_and_payment_but_not_transit():
+    verdicts = {
+        purpose: service_verdict(purpose=purpose, state="sealed", in_production=True).verdict
+        for purpose in ("identity", "culture", "payment", "transit")
+    }
+    assert verdicts == {
+        "identity": "allowed",
+        "culture": "allowed",
+        "payment": "allowed",
+        "transit": "denied",
+    }
+    assert service_verdict(purpose="payment", state="sealed").verdict == "denied"  # collected, not enabled
 
 
 def test_denials_carry_the_reason():

@@ -26,9 +26,14 @@ from ..models import (
     CardApplication,
     CardState,
     Delivery,
+    ECardChannel,
+    RegionSetting,
     ReplacementKind,
 )
+from .binding import bind_account
 from .cards import card_abandon, card_create, card_mark_received
+from .ecards import ecard_issue
+from .pins import validate_new_secret
 from .replacements import card_apply_replacement
 
 REPLACEMENT_KINDS = {
@@ -84,9 +89,19 @@ def application_submit_new(
     postal_address: str = "",
     guardian_proof: str = "",
     photo=None,
+    ecard_password: str | None = None,
+    channel: str = ECardChannel.NATIONAL_APP,
     by: Actor,
 ) -> CardApplication:
-    """申领: a first card, for oneself or, by a guardian, for a child under 16."""
+    """申领: a first card, for oneself or, by a guardian, for a child under 16.
+
+    Where the province issues third-generation cards, the card is recorded at once and its
+    e-card issued with the application (同步申领): identity, culture and payment codes from
+    day one, transit once the card is collected and enabled. The applicant's proven account
+    is bound to it (the guardian's stays the guardian's)."""
+    third_generation = RegionSetting.objects.filter(region=region, third_generation=True).exists()
+    if third_generation:
+        validate_new_secret(ecard_password, field="ecard_password", codes="ecard.password")
     checked_photo = _photo(ApplicationKind.NEW, photo)  # before anything is written
     outlet, postal_address = _delivery(delivery, outlet, postal_address)
     with transaction.atomic():
@@ -106,11 +121,20 @@ def application_submit_new(
         if Card.objects.filter(holder=holder, region=region).exclude(state=CardState.CANCELLED).exists():
             raise DomainError("card.exists_in_region")
         _refuse_if_open(holder, region)
+        new_card = None
+        if third_generation:
+            new_card = card_create(
+                holder=holder, region=region, issued_on=timezone.localdate(), generation=3, by=by
+            )
+            ecard_issue(card=new_card, channel=channel, password=ecard_password, by=by, at_application=True)
+            if not holder.is_minor():
+                bind_account(user, new_card, by=by)
         application = _create(
             kind=ApplicationKind.NEW,
             user=user,
             holder=holder,
             region=region,
+            new_card=new_card,
             delivery=delivery,
             outlet=outlet,
             postal_address=postal_address,

@@ -142,7 +142,7 @@ def _challenge_try(*, user, card: Card, challenge_id, code) -> DomainError | Non
     return None
 
 
-def _bind_account(user, card: Card, *, by: Actor) -> None:
+def bind_account(user, card: Card, *, by: Actor) -> None:
     """Bind an app account to the holder it proved; a holder has one bound account at a time,
     and the one it had is told at once, in its own inbox and by SMS to the phone on file."""
     holder = card.holder
@@ -212,5 +212,5 @@ def ecard_apply(
         else:
             ecard = ecard_issue(card=card, channel=channel, password=password, by=by)
         if not holder.is_minor():
-            _bind_account(user, card, by=by)
+            bind_account(user, card, by=by)
     return ecard, existing is None

@@ -20,12 +20,13 @@ from .pins import validate_new_secret
 
 
 @transaction.atomic
-def ecard_issue(*, card: Card, channel: str, password: str, by: Actor) -> ECard:
-    """Issue the e-card for a received, non-cancelled card, with its own password."""
+def ecard_issue(*, card: Card, channel: str, password: str, by: Actor, at_application: bool = False) -> ECard:
+    """Issue the e-card for a received, non-cancelled card, with its own password; or, for a
+    third-generation card, with its application, while the card is still being made (同步申领)."""
     validate_new_secret(password, field="password", codes="ecard.password")
     card = lock_card(card)
     refuse_if_cancelled(card)
-    if card.received_at is None:
+    if card.received_at is None and not (at_application and card.generation == 3):
         raise DomainError("card.not_received")
     if ECard.objects.filter(card=card).exists():
         raise DomainError("ecard.already_issued")

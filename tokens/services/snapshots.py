@@ -39,6 +39,7 @@ def _snapshot_from_db(reference: str) -> dict | None:
     return {
         "revoked_before": int(revoked.timestamp()) if revoked else 0,
         "state": card.state,
+        "in_production": card.state == "sealed" and card.received_at is None,
         "pin_locked": card.pin_locked,
         "transit": bool(ecard.transit_payment_method),
         "valid_until": card.valid_until.isoformat(),

@@ -44,6 +44,7 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
         pin_locked=snapshot["pin_locked"],
         transit_payment_linked=snapshot["transit"],
         expired=expired,
+        in_production=snapshot.get("in_production", False),
     )
     authorised = False
     if answer.verdict == Verdict.NEEDS_AUTHORISATION:
