@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rest_framework import authentication
 
+from .errors import DomainError
+
 
 class AssertionRefused(Exception):
     """``expired`` or ``invalid``: the caller's codes map these onto their own error codes."""
@@ -58,8 +60,6 @@ def bearer(request) -> str | None:
 def bearer_or_refuse(request, caller: str) -> str:
     """The bearer token, or the caller kind's own refusal (``scanner.unauthenticated``,
     ``provider.token_invalid``, …)."""
-    from .errors import DomainError
-
     try:
         token = bearer(request)
     except AssertionRefused:
