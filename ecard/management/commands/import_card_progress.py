@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ecard.importing import BadLine
+from ecard.management.csvfile import load_csv
 from ecard.progress import COLUMNS, import_progress
 
 
@@ -14,17 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("file")
 
     def handle(self, *args, file, **options):
-        try:
-            with open(file, encoding="utf-8-sig", newline="") as handle:
-                report = import_progress(handle)
-        except OSError as exc:
-            raise CommandError(f"cannot read {file}: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"{file} is not UTF-8 (byte {exc.start})") from None
-        except BadLine as exc:
-            raise CommandError(f"line {exc.line}: {exc.reason}" if exc.line else exc.reason) from None
-        for line_number, reason in report.bad:
-            self.stderr.write(f"line {line_number}: {reason}")
+        report = load_csv(file, import_progress, self.stderr)
         summary = f"{report.moved} moved on, {report.unchanged} already there, {len(report.bad)} bad"
         if not report.written:
             raise CommandError(f"nothing written: {summary}")

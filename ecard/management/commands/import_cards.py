@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from ecard.importing import COLUMNS, BadLine, import_cards
+from ecard.importing import COLUMNS, import_cards
+from ecard.management.csvfile import load_csv
 
 
 class Command(BaseCommand):
@@ -14,18 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-bad", action="store_true", help="import the good lines, report the bad")
 
     def handle(self, *args, file, skip_bad, **options):
-        try:
-            with open(file, encoding="utf-8-sig", newline="") as handle:
-                report = import_cards(handle, skip_bad=skip_bad)
-        except OSError as exc:
-            raise CommandError(f"cannot read {file}: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"{file} is not UTF-8 (byte {exc.start})") from None
-        except BadLine as exc:
-            raise CommandError(f"line {exc.line}: {exc.reason}" if exc.line else exc.reason) from None
-
-        for line_number, reason in report.bad:
-            self.stderr.write(f"line {line_number}: {reason}")
+        report = load_csv(file, lambda lines: import_cards(lines, skip_bad=skip_bad), self.stderr)
         summary = f"{report.created} created, {report.existing} already imported, {len(report.bad)} bad"
         if not report.written:
             raise CommandError(f"nothing written: {summary} (use --skip-bad to import the good lines)")
