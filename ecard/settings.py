@@ -246,6 +246,8 @@ BINDING_CHALLENGES_PER_DAY = env.int("BINDING_CHALLENGES_PER_DAY", default=5)
 # IDENTITY_DEV_TOKEN; the production settings refuse it.
 IDENTITY_VERIFIER = env.str("IDENTITY_VERIFIER", default="accounts.realperson.DevelopmentVerifier")
 IDENTITY_DEV_TOKEN = env.str("IDENTITY_DEV_TOKEN", default="dev-real-person-ok")
+# The CJK TrueType font embedded in pick-up certificates (Debian: fonts-wqy-microhei).
+CERTIFICATE_FONT = env.str("CERTIFICATE_FONT", default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 # How old a real-person check may be when it binds an e-card or lifts a loss.
 IDENTITY_CHECK_MAX_AGE_SECONDS = env.int("IDENTITY_CHECK_MAX_AGE_SECONDS", default=300)
 

@@ -36,6 +36,7 @@ api_v1 = [
     path("card/cancel", apis.CardCancelApi.as_view()),
     path("card-applications", apis.CardApplicationListApi.as_view()),
     path("card-applications/<str:application_id>/withdraw", apis.CardApplicationWithdrawApi.as_view()),
+    path("card-applications/<str:application_id>/certificate.pdf", token_apis.CertificateApi.as_view()),
     path("wards", apis.WardListApi.as_view()),
     path("notices", apis.NoticeListApi.as_view()),
     path("notices/<str:notice_id>/read", apis.NoticeReadApi.as_view()),

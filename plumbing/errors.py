@@ -379,6 +379,18 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "申请当前为“{state}”，已不能撤回。",
         "The application is {state}; it can no longer be withdrawn.",
     ),
+    "certificate.not_available": (
+        409,
+        "仅办理中的补换卡申请有领卡证明（新卡领取后即失效）。",
+        "Only a replacement in progress has a collection certificate; it lapses once the new card "
+        "is collected.",
+    ),
+    "certificate.font_missing": (
+        503,
+        "领卡证明暂时无法生成（服务器缺少中文字体），请到服务网点打印。",
+        "The certificate cannot be made just now (the server lacks its CJK font); get it printed "
+        "at an outlet.",
+    ),
     "photo.required": (400, "请上传证件照片。", "Upload an ID photo."),
     "photo.invalid": (
         400,

@@ -109,6 +109,28 @@ class CodeImageApi(HolderApi):
         return response
 
 
+class CertificateApi(HolderApi):
+    """The pick-up certificate (领卡证明) of a replacement in progress, as a PDF."""
+
+    @extend_schema(
+        operation_id="card_application_certificate",
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+            **errors(401, 404, 409, 429, 503),
+        },
+    )
+    def get(self, request, application_id: str):
+        from ecard import selectors
+
+        from .certificates import certificate_pdf
+
+        application = selectors.application_get(user=request.user, public_id=application_id)
+        response = HttpResponse(certificate_pdf(application=application), content_type="application/pdf")
+        response["Content-Disposition"] = 'inline; filename="certificate.pdf"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
 class UsageOut(serializers.Serializer):
     scanned_at = serializers.DateTimeField()
     organisation = serializers.CharField(source="device.organisation")
@@ -356,7 +378,7 @@ class ScannerConfigApi(ScannerApi):
         body = {
             "device_id": device.device_id,
             "purposes": purposes,
-            "lifetimes": {purpose: settings.QR_LIFETIMES[purpose] for purpose in purposes},
+            "lifetimes": {p: settings.QR_LIFETIMES[p] for p in purposes if p in settings.QR_LIFETIMES},
             "clock_skew_seconds": settings.QR_CLOCK_SKEW_SECONDS,
             "revocations_max_age_seconds": settings.QR_REVOCATIONS_MAX_AGE_SECONDS,
             "cursor": services.revocations_cursor(),

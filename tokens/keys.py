@@ -155,6 +155,24 @@ def keyset() -> verifier.KeySet:
         return fresh
 
 
+def keyset_every_key() -> verifier.KeySet:
+    """Every key ever published, retired ones too: for what outlives a key's published
+    window (a pick-up certificate, checked online against its own application)."""
+    keys = []
+    for key in SigningKey.objects.order_by("activates_at"):
+        keys.append(
+            {
+                "kty": "OKP",
+                "crv": verifier.ALGORITHMS[key.algorithm].jwk_crv,
+                "alg": "EdDSA",
+                "kid": key.kid,
+                "x": key.public_key,
+                "nbf": int(key.activates_at.timestamp()),
+            }
+        )
+    return verifier.KeySet.from_jwks({"keys": keys})
+
+
 def forget_cached_keys() -> None:
     global _cached
     _cached = None

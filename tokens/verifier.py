@@ -35,11 +35,13 @@ PREFIX = "EC1:"
 VERSION = 1
 BODY = struct.Struct(">BBB4s12sIH8s")  # version, purpose, flags, kid, ref, iat, lifetime, nonce
 FLAG_AUTHORISED = 0x01
-PURPOSES = {1: "payment", 2: "transit", 3: "culture", 4: "identity"}
+# 5: a replacement's pick-up certificate (领卡证明); its lifetime is 0, "until the new card is
+# collected", which only the server knows: verified online only.
+PURPOSES = {1: "payment", 2: "transit", 3: "culture", 4: "identity", 5: "certificate"}
 PURPOSE_CODES = {name: number for number, name in PURPOSES.items()}
 SINGLE_USE = {"payment", "culture"}  # transit: once per operator; identity: any number of times
 # Medical payment settles online with the insurance system: never accepted offline.
-ONLINE_ONLY = {"payment"}
+ONLINE_ONLY = {"payment", "certificate"}
 
 
 # --------------------------------------------------------------------------- algorithms
@@ -366,6 +368,9 @@ class Verifier:
     def check(self, text: str, *, purposes: Iterable[str] | None = None) -> Code:
         """The parsed code, or ``Refusal`` with the first check it failed."""
         code, key = self.signed(text)
+        if code.purpose == "certificate":
+            # Good until its card is collected, which only the server knows: never here.
+            raise Refusal("code.online_only")
         now = self.clock()
         if (
             code.issued_at + self.skew < key.not_before

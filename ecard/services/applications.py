@@ -8,6 +8,8 @@ new card is made with ``card_create`` when production starts; collection is
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -196,6 +198,7 @@ def _create(
         outlet=outlet,
         postal_address=postal_address,
         photo=photos.photo_store(*photo) if photo else "",
+        certificate_reference=secrets.token_hex(12) if card is not None else "",
     )
     try:
         with transaction.atomic():

@@ -8,7 +8,7 @@ not call in here: ``tokens.receivers`` listens to ``ecard.signals``.
 from .. import keys
 from ..store import reset_store
 from . import scanners, snapshots
-from .issuing import IssuedCode, code_issue
+from .issuing import IssuedCode, certificate_code, code_issue
 from .revocations import (
     RevocationPage,
     card_changed,
@@ -47,6 +47,7 @@ __all__ = [
     "Outcome",
     "RevocationPage",
     "card_changed",
+    "certificate_code",
     "code_issue",
     "ecard_changed",
     "keys_verifier",

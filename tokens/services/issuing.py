@@ -13,7 +13,14 @@ from django.utils import timezone
 
 from ecard.audit import Actor
 from ecard.matrix import Verdict, card_services
-from ecard.models import Card, ECard, HolderAuthorisation
+from ecard.models import (
+    OPEN_APPLICATION_STATES,
+    ApplicationState,
+    Card,
+    CardApplication,
+    ECard,
+    HolderAuthorisation,
+)
 from plumbing.errors import DomainError
 
 from .. import keys, verifier
@@ -71,3 +78,24 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor) -> IssuedCode:
     )
     expires = datetime.datetime.fromtimestamp(issued_at + lifetime, tz=datetime.UTC)
     return IssuedCode(text, purpose, expires, authorised, answer.verdict)
+
+
+def certificate_code(*, application: CardApplication) -> str:
+    """The signed QR text of a replacement's pick-up certificate (领卡证明): it names the
+    application, and is good until the new card is collected (lifetime 0; online only)."""
+    if not application.certificate_reference:
+        raise DomainError("certificate.not_available")
+    if application.state not in OPEN_APPLICATION_STATES or application.state == ApplicationState.COLLECTED:
+        raise DomainError("certificate.not_available")
+    key = keys.signing_key_current()
+    private = keys.private_key(key.kid)
+    return verifier.encode(
+        purpose="certificate",
+        kid=key.kid,
+        ecard=application.certificate_reference,
+        issued_at=int(time.time()),
+        lifetime=0,
+        nonce=secrets.token_bytes(8),
+        authorised_by_holder=False,
+        sign=lambda body: verifier.ALGORITHMS[key.algorithm].sign(private, body),
+    )

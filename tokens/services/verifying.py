@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ecard.matrix import Verdict, service_verdict
+from ecard.models import ApplicationState, CardApplication
 
 from .. import keys, verifier
 from ..models import ScanRecord
@@ -69,11 +70,34 @@ def claim_key(code: verifier.Code, device: Device) -> str | None:
     return None
 
 
+def _certificate(text: str, device: Device) -> tuple[verifier.Code, str | None, str | None]:
+    """A pick-up certificate: our signature (its key may be retired since), then its
+    application: good until the new card is collected. (code, refusal, masked holder name)"""
+    code, _ = verifier.Verifier(keys.keyset_every_key(), None).signed(text)
+    if code.purpose not in device.purposes:
+        return code, "code.purpose_not_allowed", None
+    application = (
+        CardApplication.objects.select_related("holder", "new_card")
+        .filter(certificate_reference=code.ecard)
+        .first()
+    )
+    if application is None:
+        return code, "certificate.unknown", None
+    if application.state in (ApplicationState.WITHDRAWN, ApplicationState.REJECTED):
+        return code, "certificate.void", None
+    if application.state == ApplicationState.COLLECTED or (
+        application.new_card_id and application.new_card.received_at is not None
+    ):
+        return code, "certificate.collected", None
+    return code, None, application.holder.name_masked
+
+
 def verify_online(*, device: Device, text: str) -> Outcome:
     """For a scanner: the offline checks, then the card's current state, then single use."""
     parsed = None
     authorised = False
     snapshot = None
+    certificate_holder = None
     try:
         parsed = keys_verifier().check(text, purposes=device.purposes)
         snapshot = snapshot_get(parsed.ecard)
@@ -84,6 +108,12 @@ def verify_online(*, device: Device, text: str) -> Outcome:
             parsed = parsed or verifier.parse(text)
         except verifier.Refusal:
             parsed = None
+        if parsed is not None and parsed.purpose == "certificate":  # judged by its application
+            try:
+                parsed, reason, certificate_holder = _certificate(text, device)
+            except verifier.Refusal as certificate_refusal:
+                reason = certificate_refusal.code
+            snapshot = {"name": certificate_holder} if certificate_holder else None
     scan_id = str(uuid.uuid4())
     record = {
         "id": scan_id,
