@@ -597,6 +597,7 @@ class ApplicationOut(serializers.Serializer):
     delivery = serializers.ChoiceField(choices=Delivery.values)
     outlet = serializers.CharField(allow_blank=True)
     tracking_number = serializers.CharField(allow_blank=True)
+    collect_by = serializers.DateField(allow_null=True, help_text="outlet collection: the last day")
     reject_reason = serializers.CharField(allow_blank=True)
     new_card_number_masked = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
@@ -630,6 +631,9 @@ class CardApplicationListApi(HolderApi):
         phone = PhoneField(required=False)
         guardian_proof = serializers.ChoiceField(
             choices=GuardianProof.values, required=False, help_text="kind new, for a child under 16"
+        )
+        guardian_proof_number = serializers.CharField(
+            max_length=40, required=False, help_text="kind new, for a child: the proof's number"
         )
         ecard_password = SixDigits(
             required=False, help_text="kind new in a third-generation province: the e-card issued with it"

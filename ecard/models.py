@@ -555,6 +555,10 @@ class CardApplication(models.Model):
     postal_address = models.CharField("邮寄地址 / postal address", max_length=200, blank=True)
     tracking_number = models.CharField("快递单号 / tracking number", max_length=40, blank=True)
     photo = models.CharField("照片 / photo", max_length=200, blank=True, editable=False)
+    # A guardian's application for a child: the proof of relationship shown and its number.
+    guardian_proof_number = models.CharField("关系证明编号 / proof number", max_length=40, blank=True)
+    # The day an outlet keeps a ready card until (working days from ready).
+    collect_by = models.DateField("领取期限 / collect by", null=True, blank=True)
     # What the pick-up certificate's QR code names (a replacement's): opaque, like an e-card's.
     certificate_reference = models.CharField(max_length=24, blank=True, db_index=True, editable=False)
     reject_reason = models.CharField("未通过原因 / reason", max_length=200, blank=True)

@@ -148,11 +148,9 @@ TEMPLATES: dict[str, tuple[str, str, str, str]] = {
     ),
     "application.ready": (
         "社保卡已制成",
-        "您的社保卡已制成。网点领取：{outlet}，请携带身份证件领取；邮寄：快递单号{tracking_number}。"
-        + HOTLINE,
+        "您的社保卡已制成，{where}。" + HOTLINE,
         "Your card is ready",
-        "Your card is ready. Outlet collection: {outlet}, bring your ID; by post: tracking number "
-        "{tracking_number}. " + HOTLINE_EN,
+        "Your card is ready: {where_en}. " + HOTLINE_EN,
     ),
     "application.collected": (
         "社保卡已领取",

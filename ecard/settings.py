@@ -219,6 +219,8 @@ CARD_REPLACEMENT_PICKUP_WORKING_DAYS = {
     "damage": env.int("CARD_PICKUP_DAYS_DAMAGE", default=7),
     "data_change": env.int("CARD_PICKUP_DAYS_DATA_CHANGE", default=15),
 }
+# Working days an outlet keeps a made card for its holder once it is ready.
+CARD_COLLECTION_WORKING_DAYS = env.int("CARD_COLLECTION_WORKING_DAYS", default=20)
 CARD_VALIDITY_YEARS = env.int("CARD_VALIDITY_YEARS", default=10)
 CARD_RENEWAL_WINDOW_DAYS = env.int("CARD_RENEWAL_WINDOW_DAYS", default=60)
 # Whether an expired but undamaged card keeps working until it is replaced.

@@ -360,6 +360,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
         "该参保人在本省已有一份办理中的申请。",
         "This person already has an application in progress in this province.",
     ),
+    "application.proof_number_required": (
+        400,
+        "为未成年人申领须填写关系证明（出生医学证明或户口簿）编号。",
+        "A child's application needs the number of the proof of relationship (birth certificate "
+        "or household register).",
+    ),
     "application.not_found": (404, "未找到该申请。", "Application not found."),
     "application.outlet_required": (400, "请选择领卡网点。", "Choose the outlet to collect the card at."),
     "application.address_required": (400, "请填写邮寄地址。", "Give the postal address."),

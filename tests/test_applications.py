@@ -88,7 +88,8 @@ class TestApplyForACard:
             f"application.{s}" for s in ("submitted", "accepted", "in_production", "ready", "collected")
         ]
         ready = Notice.objects.get(holder=card.holder, kind="application.ready")
-        assert "东城区社保卡服务网点" in ready.body
+        application_now = CardApplication.objects.get(public_id=application["id"])
+        assert "东城区社保卡服务网点" in ready.body and application_now.collect_by.isoformat() in ready.body
 
     def test_the_photo_is_stored_without_its_exif(self):
         account = Account("13900004444")
@@ -106,6 +107,7 @@ class TestApplyForACard:
             name="张小雨",
             id_number=make_id_number(today.replace(year=today.year - 6)),
             guardian_proof="birth_certificate",
+            guardian_proof_number="Q110123456",
         )
         response = guardian.api.post("/api/v1/card-applications", child, format="multipart", **guardian.auth)
         assert response.status_code == 201, response.json()

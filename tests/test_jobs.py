@@ -41,8 +41,8 @@ class TestNoLinks:
             "ward_name": "张*雨",
             "provider": "工商银行",
             "kind": "补领",
-            "outlet": "东城区社保卡服务网点",
-            "tracking_number": "SF1234567890",
+            "where": "请于2026-12-31前携带身份证件到东城区社保卡服务网点领取",
+            "where_en": "collect it at the Dongcheng outlet by 2026-12-31, with your ID",
         }
         for kind in notices.TEMPLATES:
             for text in notices.render(kind, params):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -18,7 +19,7 @@ from accounts.realperson import real_person_check
 from accounts.services import holder_get_or_create, holder_set_guardian
 from plumbing.errors import DomainError
 
-from .. import notices, photos
+from .. import notices, photos, workdays
 from ..audit import Actor, audit_record
 from ..models import (
     OPEN_APPLICATION_STATES,
@@ -90,6 +91,7 @@ def application_submit_new(
     outlet: str = "",
     postal_address: str = "",
     guardian_proof: str = "",
+    guardian_proof_number: str = "",
     photo=None,
     ecard_password: str | None = None,
     channel: str = ECardChannel.NATIONAL_APP,
@@ -118,8 +120,12 @@ def application_submit_new(
                 raise DomainError("account.already_bound")
             person = holder
         real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
-        if holder.is_minor() and holder.guardian_id != person.pk:
-            holder = holder_set_guardian(holder=holder, guardian=person, proof=guardian_proof, by=by)
+        if holder.is_minor():
+            guardian_proof_number = " ".join((guardian_proof_number or "").split())
+            if not guardian_proof_number:
+                raise DomainError("application.proof_number_required", field="guardian_proof_number")
+            if holder.guardian_id != person.pk:
+                holder = holder_set_guardian(holder=holder, guardian=person, proof=guardian_proof, by=by)
         if Card.objects.filter(holder=holder, region=region).exclude(state=CardState.CANCELLED).exists():
             raise DomainError("card.exists_in_region")
         _refuse_if_open(holder, region)
@@ -136,6 +142,7 @@ def application_submit_new(
             user=user,
             holder=holder,
             region=region,
+            guardian_proof_number=guardian_proof_number if holder.is_minor() else "",
             new_card=new_card,
             delivery=delivery,
             outlet=outlet,
@@ -185,7 +192,19 @@ def application_submit_replacement(
 
 
 def _create(
-    *, kind, user, holder, region, delivery, outlet, postal_address, photo, by, card=None, new_card=None
+    *,
+    kind,
+    user,
+    holder,
+    region,
+    delivery,
+    outlet,
+    postal_address,
+    photo,
+    by,
+    card=None,
+    new_card=None,
+    **extra,
 ):
     application = CardApplication(
         kind=kind,
@@ -199,6 +218,7 @@ def _create(
         postal_address=postal_address,
         photo=photos.photo_store(*photo) if photo else "",
         certificate_reference=secrets.token_hex(12) if card is not None else "",
+        **extra,
     )
     try:
         with transaction.atomic():
@@ -221,7 +241,16 @@ def _record(application: CardApplication, *, by: Actor) -> None:
     params = {
         "kind": application.get_kind_display().split(" / ")[0],
         "outlet": application.outlet,
-        "tracking_number": application.tracking_number,
+        "where": (
+            f"已邮寄，快递单号{application.tracking_number}"
+            if application.delivery == Delivery.POST
+            else f"请于{application.collect_by}前携带身份证件到{application.outlet}领取"
+        ),
+        "where_en": (
+            f"posted, tracking number {application.tracking_number}"
+            if application.delivery == Delivery.POST
+            else f"collect it at {application.outlet} by {application.collect_by}, with your ID"
+        ),
         "reason": application.reject_reason,
     }
     notices.notice_send(
@@ -266,6 +295,10 @@ def application_advance(
         if not (tracking_number or "").strip():
             raise DomainError("application.tracking_required", field="tracking_number")
         application.tracking_number = tracking_number.strip()[:40]
+    if to == ApplicationState.READY and application.delivery == Delivery.OUTLET:
+        application.collect_by = workdays.add_working_days(
+            timezone.localdate(), settings.CARD_COLLECTION_WORKING_DAYS
+        )
     if to == ApplicationState.COLLECTED:
         card_mark_received(card=application.new_card, by=by)
     application.state = to
