@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from ecard import selectors
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.matrix import Purpose
 from plumbing import observability
@@ -37,6 +38,7 @@ from plumbing.views import ApiView
 
 from . import keys, services, verifier
 from .authentication import ScannerAuthentication, scanner_from_request
+from .certificates import certificate_pdf
 from .models import ScanRecord, ScanSession
 
 # --------------------------------------------------------------------------- holder side
@@ -120,10 +122,6 @@ class CertificateApi(HolderApi):
         },
     )
     def get(self, request, application_id: str):
-        from ecard import selectors
-
-        from .certificates import certificate_pdf
-
         application = selectors.application_get(user=request.user, public_id=application_id)
         response = HttpResponse(certificate_pdf(application=application), content_type="application/pdf")
         response["Content-Disposition"] = 'inline; filename="certificate.pdf"'
