@@ -62,6 +62,7 @@ def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AUTH_JWT_KEYS_DIR = _auth_keys_dir
     settings.QR_SIGNING_KEYS_DIR = _qr_keys_dir
+    settings.MEDIA_ROOT = _qr_keys_dir.parent / "media"  # uploaded photos stay out of the tree
     # SMS one-time codes and notices land in ecard.notices.outbox, as mail in mail.outbox.
     settings.NOTICE_CHANNELS = ["ecard.notices.LoggingChannel", "ecard.notices.OutboxChannel"]
     notices.outbox.clear()
