@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.identity import normalise_id_number, person_key
 from accounts.models import Holder
 from accounts.realperson import real_person_check
 from accounts.services import holder_get_or_create, holder_set_guardian
@@ -108,24 +109,27 @@ def application_submit_new(
         validate_new_secret(ecard_password, field="ecard_password", codes="ecard.password")
     checked_photo = _photo(ApplicationKind.NEW, photo)  # before anything is written
     outlet, postal_address = _delivery(delivery, outlet, postal_address)
+    number, born = normalise_id_number(id_type, id_number)
+    on_file = Holder.objects.filter(person_key=person_key(id_type, number)).first()
+    minor = (on_file or Holder(date_of_birth=born)).is_minor()
+    if minor:
+        guardian = user.holder
+        if guardian is None or guardian.is_minor():
+            raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
+        guardian_proof_number = " ".join((guardian_proof_number or "").split())
+        if not guardian_proof_number:
+            raise DomainError("application.proof_number_required", field="guardian_proof_number")
+        checked = (guardian.name, guardian.id_number)
+    else:
+        checked = (on_file.name if on_file else " ".join((name or "").split()), number)
+    # The provider is asked before any row is written or locked: its answer may take seconds.
+    real_person_check(name=checked[0], id_number=checked[1], token=identity_token)
     with transaction.atomic():
         holder, _ = holder_get_or_create(name=name, id_type=id_type, id_number=id_number, phone=phone, by=by)
-        if holder.is_minor():
-            guardian = user.holder
-            if guardian is None or guardian.is_minor():
-                raise DomainError("holder.guardian_required", age=16)
-            person = guardian
-        else:
-            if user.holder_id not in (None, holder.pk):
-                raise DomainError("account.already_bound")
-            person = holder
-        real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
-        if holder.is_minor():
-            guardian_proof_number = " ".join((guardian_proof_number or "").split())
-            if not guardian_proof_number:
-                raise DomainError("application.proof_number_required", field="guardian_proof_number")
-            if holder.guardian_id != person.pk:
-                holder = holder_set_guardian(holder=holder, guardian=person, proof=guardian_proof, by=by)
+        if minor and holder.guardian_id != user.holder_id:
+            holder = holder_set_guardian(holder=holder, guardian=user.holder, proof=guardian_proof, by=by)
+        if not minor and user.holder_id not in (None, holder.pk):
+            raise DomainError("account.already_bound")
         if Card.objects.filter(holder=holder, region=region).exclude(state=CardState.CANCELLED).exists():
             raise DomainError("card.exists_in_region")
         _refuse_if_open(holder, region)
@@ -135,14 +139,14 @@ def application_submit_new(
                 holder=holder, region=region, issued_on=timezone.localdate(), generation=3, by=by
             )
             ecard_issue(card=new_card, channel=channel, password=ecard_password, by=by, at_application=True)
-            if not holder.is_minor():
+            if not minor:
                 bind_account(user, new_card, by=by)
         application = _create(
             kind=ApplicationKind.NEW,
             user=user,
             holder=holder,
             region=region,
-            guardian_proof_number=guardian_proof_number if holder.is_minor() else "",
+            guardian_proof_number=guardian_proof_number if minor else "",
             new_card=new_card,
             delivery=delivery,
             outlet=outlet,
@@ -240,7 +244,6 @@ def _record(application: CardApplication, *, by: Actor) -> None:
     )
     params = {
         "kind": application.get_kind_display().split(" / ")[0],
-        "outlet": application.outlet,
         "where": (
             f"已邮寄，快递单号{application.tracking_number}"
             if application.delivery == Delivery.POST

@@ -15,7 +15,6 @@ from ecard.audit import Actor
 from ecard.matrix import Verdict, card_services
 from ecard.models import (
     OPEN_APPLICATION_STATES,
-    ApplicationState,
     Card,
     CardApplication,
     ECard,
@@ -85,7 +84,7 @@ def certificate_code(*, application: CardApplication) -> str:
     application, and is good until the new card is collected (lifetime 0; online only)."""
     if not application.certificate_reference:
         raise DomainError("certificate.not_available")
-    if application.state not in OPEN_APPLICATION_STATES or application.state == ApplicationState.COLLECTED:
+    if application.state not in OPEN_APPLICATION_STATES:  # collected, withdrawn or rejected
         raise DomainError("certificate.not_available")
     key = keys.signing_key_current()
     private = keys.private_key(key.kid)

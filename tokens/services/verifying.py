@@ -97,7 +97,6 @@ def verify_online(*, device: Device, text: str) -> Outcome:
     parsed = None
     authorised = False
     snapshot = None
-    certificate_holder = None
     try:
         parsed = keys_verifier().check(text, purposes=device.purposes)
         snapshot = snapshot_get(parsed.ecard)
@@ -110,10 +109,10 @@ def verify_online(*, device: Device, text: str) -> Outcome:
             parsed = None
         if parsed is not None and parsed.purpose == "certificate":  # judged by its application
             try:
-                parsed, reason, certificate_holder = _certificate(text, device)
+                parsed, reason, holder_name = _certificate(text, device)
+                snapshot = {"name": holder_name}
             except verifier.Refusal as certificate_refusal:
                 reason = certificate_refusal.code
-            snapshot = {"name": certificate_holder} if certificate_holder else None
     scan_id = str(uuid.uuid4())
     record = {
         "id": scan_id,
