@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# What makemessages leaves out: everything that is not the service's own code.
+MESSAGE_IGNORES := --ignore=.venv --ignore=tests --ignore=bench --ignore=deploy --ignore=docs \
+	--ignore=var --ignore=staticfiles
 
-.PHONY: run test lint install clean bench stack smoke
+.PHONY: run test lint install clean bench stack smoke messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,12 +17,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The catalogues, compiled from the committed .po files (gettext's msgfmt): English, and the
+# Chinese for texts of Django's own that its zh_Hans catalogue lacks.
+MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+%.mo: %.po
+	msgfmt --check -o $@ $<
+
+install: $(STAMP) $(MO)
+
+# After changing a user-facing text: gather the source's messages into the English .po
+# (then translate the new entries; tests/test_i18n.py fails while any is left empty).
+messages: $(STAMP)
+	$(BIN)/python manage.py makemessages -l en --no-obsolete $(MESSAGE_IGNORES)
 
 # Set up and start the service with demo data (SQLite, in-process cache, eager Celery
 # unless DATABASE_URL / REDIS_URL say otherwise).
 run: export DEBUG ?= 1
-run: $(STAMP)
+run: $(STAMP) $(MO)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
@@ -29,7 +43,7 @@ lint: $(STAMP)
 
 # Set up and pass the tests (lint and migration check included).
 test: export SECRET_KEY ?= make-test-only-secret-key
-test: $(STAMP) lint
+test: $(STAMP) $(MO) lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 
@@ -37,7 +51,7 @@ clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
 
 # Every benchmark under bench/; each prints ratios against a baseline measured in the same run.
-bench: $(STAMP)
+bench: $(STAMP) $(MO)
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/notices.py
 

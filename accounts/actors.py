@@ -5,24 +5,25 @@ from __future__ import annotations
 import dataclasses
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Channel(models.TextChoices):
     """Where an operation came from."""
 
     APP = "app", "App"
-    MINI_PROGRAM = "mini_program", "小程序"
-    HOTLINE = "hotline", "12333热线"
-    OUTLET = "outlet", "服务网点"
-    BANK = "bank", "合作银行"
-    SYSTEM = "system", "系统"
-    IMPORT = "import", "制卡数据导入"
+    MINI_PROGRAM = "mini_program", _("小程序")
+    HOTLINE = "hotline", _("12333热线")
+    OUTLET = "outlet", _("服务网点")
+    BANK = "bank", _("合作银行")
+    SYSTEM = "system", _("系统")
+    IMPORT = "import", _("制卡数据导入")
 
 
 class ActorKind(models.TextChoices):
-    HOLDER = "holder", "持卡人 / holder"
-    STAFF = "staff", "工作人员 / staff"
-    SYSTEM = "system", "系统 / system"
+    HOLDER = "holder", _("持卡人")
+    STAFF = "staff", _("工作人员")
+    SYSTEM = "system", _("系统")
 
 
 @dataclasses.dataclass(frozen=True)

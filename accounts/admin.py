@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from plumbing.errors import DomainError
 
@@ -105,5 +106,5 @@ class HolderAdmin(admin.ModelAdmin):
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
     list_display = ["username", "phone", "is_staff", "is_active", "last_login"]
-    fieldsets = UserAdmin.fieldsets + (("持卡人 / holder", {"fields": ["phone", "holder"]}),)
+    fieldsets = UserAdmin.fieldsets + ((_("持卡人"), {"fields": ["phone", "holder"]}),)
     raw_id_fields = ["holder"]

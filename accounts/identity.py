@@ -12,6 +12,7 @@ import datetime
 import re
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from stdnum import exceptions as stdnum_errors
 from stdnum.cn import ric
 
@@ -19,19 +20,19 @@ from plumbing.errors import DomainError
 
 
 class IdType(models.TextChoices):
-    RESIDENT_ID = "resident_id", "居民身份证 / resident ID card"
-    HOUSEHOLD_REGISTER = "household_register", "户口簿 / household register"
+    RESIDENT_ID = "resident_id", _("居民身份证")
+    HOUSEHOLD_REGISTER = "household_register", _("户口簿")
     HK_MO_TW_RESIDENCE_PERMIT = (
         "hk_mo_tw_residence_permit",
-        "港澳台居民居住证 / HK, Macao, Taiwan residence permit",
+        _("港澳台居民居住证"),
     )
-    HK_MO_TRAVEL_PERMIT = "hk_mo_travel_permit", "港澳居民来往内地通行证 / HK-Macao travel permit"
-    TW_TRAVEL_PERMIT = "tw_travel_permit", "台湾居民来往大陆通行证 / Taiwan travel permit"
+    HK_MO_TRAVEL_PERMIT = "hk_mo_travel_permit", _("港澳居民来往内地通行证")
+    TW_TRAVEL_PERMIT = "tw_travel_permit", _("台湾居民来往大陆通行证")
     FOREIGN_PERMANENT_RESIDENCE = (
         "foreign_permanent_residence",
-        "外国人永久居留身份证 / foreigner's permanent residence card",
+        _("外国人永久居留身份证"),
     )
-    OVERSEAS_CHINESE_PASSPORT = "overseas_chinese_passport", "华侨护照 / overseas Chinese passport"
+    OVERSEAS_CHINESE_PASSPORT = "overseas_chinese_passport", _("华侨护照")
 
 
 _PATTERNS = {
@@ -46,13 +47,13 @@ _RESIDENCE_PERMIT_REGIONS = ("81", "82", "83")
 def _gb11643(number: str) -> datetime.date:
     """Check the 18-character GB 11643 layout (birth date, check digit); return the birth date."""
     if not re.fullmatch(r"\d{17}[\dX]", number):
-        raise DomainError("holder.id_number_invalid", field="id_number", reason="18位号码格式错误")
+        raise DomainError("holder.id_number_invalid", field="id_number", reason=_("18位号码格式错误"))
     if ric.calc_check_digit(number) != number[-1]:
-        raise DomainError("holder.id_number_invalid", field="id_number", reason="校验位错误")
+        raise DomainError("holder.id_number_invalid", field="id_number", reason=_("校验位错误"))
     try:
         return ric.get_birth_date(number)
     except stdnum_errors.ValidationError as exc:
-        raise DomainError("holder.id_number_invalid", field="id_number", reason="出生日期无效") from exc
+        raise DomainError("holder.id_number_invalid", field="id_number", reason=_("出生日期无效")) from exc
 
 
 def normalise_id_number(id_type: str, number: str) -> tuple[str, datetime.date | None]:
@@ -68,26 +69,26 @@ def normalise_id_number(id_type: str, number: str) -> tuple[str, datetime.date |
         try:
             number = ric.validate(number)
         except stdnum_errors.InvalidChecksum as exc:
-            raise DomainError("holder.id_number_invalid", field="id_number", reason="校验位错误") from exc
+            raise DomainError("holder.id_number_invalid", field="id_number", reason=_("校验位错误")) from exc
         except stdnum_errors.ValidationError as exc:
             raise DomainError(
                 "holder.id_number_invalid",
                 field="id_number",
-                reason="号码格式、地区码或出生日期错误",
+                reason=_("号码格式、地区码或出生日期错误"),
             ) from exc
         return number, ric.get_birth_date(number)
     if id_type == IdType.HK_MO_TW_RESIDENCE_PERMIT:
         if not number.startswith(_RESIDENCE_PERMIT_REGIONS):
-            raise DomainError("holder.id_number_invalid", field="id_number", reason="须以81、82或83开头")
+            raise DomainError("holder.id_number_invalid", field="id_number", reason=_("须以81、82或83开头"))
         return number, _gb11643(number)
     if id_type == IdType.FOREIGN_PERMANENT_RESIDENCE:
         if _OLD_PERMANENT_RESIDENCE.fullmatch(number):
             return number, None
         if not number.startswith("9"):
-            raise DomainError("holder.id_number_invalid", field="id_number", reason="号码格式错误")
+            raise DomainError("holder.id_number_invalid", field="id_number", reason=_("号码格式错误"))
         return number, _gb11643(number)
     if not _PATTERNS[id_type].fullmatch(number):
-        raise DomainError("holder.id_number_invalid", field="id_number", reason="号码格式错误")
+        raise DomainError("holder.id_number_invalid", field="id_number", reason=_("号码格式错误"))
     return number, None
 
 

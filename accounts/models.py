@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .identity import IdType, mask_id_number, mask_name, mask_phone
 
@@ -16,10 +17,10 @@ class User(AbstractUser):
     An app account is bound to a holder only by proving the card (the e-card application).
     """
 
-    phone = models.CharField("手机号 / phone", max_length=20, unique=True, null=True, blank=True)
+    phone = models.CharField(_("手机号"), max_length=20, unique=True, null=True, blank=True)
     holder = models.OneToOneField(
         "accounts.Holder",
-        verbose_name="持卡人 / holder",
+        verbose_name=_("持卡人"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -28,8 +29,8 @@ class User(AbstractUser):
 
 
 class GuardianProof(models.TextChoices):
-    BIRTH_CERTIFICATE = "birth_certificate", "出生医学证明 / birth certificate"
-    HOUSEHOLD_REGISTER = "household_register", "户口簿 / household register"
+    BIRTH_CERTIFICATE = "birth_certificate", _("出生医学证明")
+    HOUSEHOLD_REGISTER = "household_register", _("户口簿")
 
 
 class Holder(models.Model):
@@ -37,25 +38,25 @@ class Holder(models.Model):
 
     # What the API calls a holder by (e.g. a guardian choosing a ward): never the row id.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField("姓名 / name", max_length=100)
+    name = models.CharField(_("姓名"), max_length=100)
     id_type = models.CharField(
-        "证件类型 / ID type", max_length=32, choices=IdType.choices, default=IdType.RESIDENT_ID
+        _("证件类型"), max_length=32, choices=IdType.choices, default=IdType.RESIDENT_ID
     )
-    id_number = models.CharField("证件号码 / ID number", max_length=32)
+    id_number = models.CharField(_("证件号码"), max_length=32)
     # One person, one holder: the citizen number whatever the document label (identity.person_key).
     person_key = models.CharField(max_length=48, unique=True, editable=False)
-    date_of_birth = models.DateField("出生日期 / date of birth", null=True, blank=True)
-    phone = models.CharField("手机号 / phone", max_length=20, blank=True)
+    date_of_birth = models.DateField(_("出生日期"), null=True, blank=True)
+    phone = models.CharField(_("手机号"), max_length=20, blank=True)
     guardian = models.ForeignKey(
         "self",
-        verbose_name="监护人 / guardian",
+        verbose_name=_("监护人"),
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="wards",
     )
     guardian_proof = models.CharField(
-        "监护关系证明 / proof of guardianship",
+        _("监护关系证明"),
         max_length=32,
         choices=GuardianProof.choices,
         blank=True,
@@ -63,8 +64,8 @@ class Holder(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "持卡人 / holder"
-        verbose_name_plural = "持卡人 / holders"
+        verbose_name = _("持卡人")
+        verbose_name_plural = _("持卡人")
         constraints = [
             models.UniqueConstraint(fields=["id_type", "id_number"], name="holder_unique_id_document"),
             models.CheckConstraint(
@@ -72,7 +73,7 @@ class Holder(models.Model):
                 name="holder_guardian_has_proof",
             ),
         ]
-        permissions = [("view_full_id_number", "可查看完整证件号码 / Can see full ID numbers")]
+        permissions = [("view_full_id_number", _("可查看完整证件号码"))]
 
     def __str__(self) -> str:
         return f"{self.name_masked} ({self.id_number_masked})"
@@ -110,8 +111,8 @@ class TokenFamily(models.Model):
     revoke_reason = models.CharField(max_length=32, blank=True)
 
     class Meta:
-        verbose_name = "登录会话 / login session"
-        verbose_name_plural = "登录会话 / login sessions"
+        verbose_name = _("登录会话")
+        verbose_name_plural = _("登录会话")
 
     def __str__(self) -> str:
         return f"session {str(self.pk)[:8]}"

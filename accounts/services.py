@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from plumbing.errors import DomainError
 
@@ -19,7 +20,7 @@ def holder_get_or_create(
     """The holder with this ID document, created if new. A name that differs is refused."""
     name = " ".join((name or "").split())
     if not name:
-        raise DomainError("holder.id_number_invalid", field="name", reason="姓名为空")
+        raise DomainError("holder.id_number_invalid", field="name", reason=_("姓名为空"))
     id_number, born = normalise_id_number(id_type, id_number)
     phone = normalise_phone(phone) if phone else ""
     key = person_key(id_type, id_number)

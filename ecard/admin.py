@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Agent
 from accounts.admin import id_search_filter
@@ -55,19 +56,17 @@ class OperationForm(forms.Form):
     and who came if not the holder: an agent (代办人), whose ID staff have seen."""
 
     channel = forms.ChoiceField(
-        label="受理渠道 / channel",
+        label=_("受理渠道"),
         choices=STAFF_CHANNELS,
         initial=Channel.OUTLET,
         required=False,
-        help_text="持卡人通过哪个渠道办理 / how the holder came to us",
+        help_text=_("持卡人通过哪个渠道办理"),
     )
-    agent_name = forms.CharField(label="代办人姓名 / agent's name", max_length=100, required=False)
+    agent_name = forms.CharField(label=_("代办人姓名"), max_length=100, required=False)
     agent_id_type = forms.ChoiceField(
-        label="代办人证件类型 / agent's ID type", choices=[("", "—"), *IdType.choices], required=False
+        label=_("代办人证件类型"), choices=[("", "—"), *IdType.choices], required=False
     )
-    agent_id_number = forms.CharField(
-        label="代办人证件号码 / agent's ID number", max_length=32, required=False
-    )
+    agent_id_number = forms.CharField(label=_("代办人证件号码"), max_length=32, required=False)
 
     def clean(self):
         data = super().clean()
@@ -75,11 +74,9 @@ class OperationForm(forms.Form):
         data["agent"] = None
         if any(given):
             if not all(given):
-                raise forms.ValidationError(
-                    "代办人须填写姓名、证件类型和证件号码 / an agent needs name, ID type and number"
-                )
+                raise forms.ValidationError(_("代办人须填写姓名、证件类型和证件号码"))
             try:
-                number, _ = normalise_id_number(data["agent_id_type"], data["agent_id_number"])
+                number, _id_type = normalise_id_number(data["agent_id_type"], data["agent_id_number"])
             except DomainError as exc:
                 raise forms.ValidationError({"agent_id_number": str(exc)}) from None
             data["agent"] = Agent(" ".join(data["agent_name"].split()), data["agent_id_type"], number)
@@ -89,17 +86,17 @@ class OperationForm(forms.Form):
 
 
 class ReplacementForm(OperationForm):
-    kind = forms.ChoiceField(label="补换类型 / kind", choices=ReplacementKind.choices)
+    kind = forms.ChoiceField(label=_("补换类型"), choices=ReplacementKind.choices)
     number = forms.CharField(
-        label="新卡号 / new card number",
+        label=_("新卡号"),
         required=False,
-        help_text="留空则自动生成 / blank: generated",
+        help_text=_("留空则自动生成"),
     )
 
 
 class CancelForm(OperationForm):
     reason = forms.ChoiceField(
-        label="注销原因 / reason",
+        label=_("注销原因"),
         choices=[c for c in CancellationReason.choices if c[0] not in services.RESERVED_REASONS],
     )
 
@@ -113,29 +110,25 @@ class Operation:
 
 
 OPERATIONS: dict[str, Operation] = {
-    "receive": Operation("领卡 / mark collected", services.card_mark_received),
-    "enable": Operation("启用（新卡激活） / enable or activate", services.card_enable),
-    "temporary_loss": Operation("临时挂失 / temporary loss", services.card_report_temporary_loss),
-    "formal_loss": Operation("正式挂失 / formal loss", services.card_report_formal_loss),
-    "lift": Operation("解挂 / lift loss", services.card_lift_loss),
-    "replace": Operation(
-        "补换卡 / apply for replacement", services.card_apply_replacement, form=ReplacementForm
-    ),
-    "unlock_pin": Operation("解锁密码 / unlock PIN", services.card_unlock_pin),
-    "reset_pin": Operation("重置密码 / reset PIN", services.card_reset_pin),
-    "cancel": Operation("注销 / cancel", services.card_cancel, "ecard.cancel_card", CancelForm),
-    "activate_financial": Operation(
-        "金融功能激活（银行网点） / activate financial function", services.card_activate_financial
-    ),
+    "receive": Operation(_("领卡"), services.card_mark_received),
+    "enable": Operation(_("启用（新卡激活）"), services.card_enable),
+    "temporary_loss": Operation(_("临时挂失"), services.card_report_temporary_loss),
+    "formal_loss": Operation(_("正式挂失"), services.card_report_formal_loss),
+    "lift": Operation(_("解挂"), services.card_lift_loss),
+    "replace": Operation(_("补换卡"), services.card_apply_replacement, form=ReplacementForm),
+    "unlock_pin": Operation(_("解锁密码"), services.card_unlock_pin),
+    "reset_pin": Operation(_("重置密码"), services.card_reset_pin),
+    "cancel": Operation(_("注销"), services.card_cancel, "ecard.cancel_card", CancelForm),
+    "activate_financial": Operation(_("金融功能激活（银行网点）"), services.card_activate_financial),
 }
 
 
 class ExpiringFilter(admin.SimpleListFilter):
-    title = "有效期 / validity"
+    title = _("有效期")
     parameter_name = "expiry"
 
     def lookups(self, request, model_admin):
-        return [("60d", "60天内到期 / expiring within 60 days"), ("expired", "已过期 / expired")]
+        return [("60d", _("60天内到期")), ("expired", _("已过期"))]
 
     def queryset(self, request, queryset):
         today = timezone.localdate()
@@ -180,19 +173,19 @@ class CardAdmin(ReadOnlyAdmin):
     exclude = ["pin_hash"]
     change_form_template = "admin/ecard/card/change_form.html"
 
-    @admin.display(description="持卡人 / holder")
+    @admin.display(description=_("持卡人"))
     def holder_name(self, card):
         return card.holder.name_masked
 
-    @admin.display(description="证件号码 / ID number")
+    @admin.display(description=_("证件号码"))
     def holder_id_number(self, card):
         return card.holder.id_number_masked
 
-    @admin.display(description="已领取 / received", boolean=True)
+    @admin.display(description=_("已领取"), boolean=True)
     def is_received(self, card):
         return card.is_received
 
-    @admin.display(description="日期待定 / provisional date", boolean=True)
+    @admin.display(description=_("日期待定"), boolean=True)
     def dates_provisional(self, card):
         # Counted over a year whose holidays are not entered yet; recomputed when they are.
         return card.deadline_provisional or card.ready_on_provisional
@@ -243,7 +236,7 @@ class CardAdmin(ReadOnlyAdmin):
             except DomainError as exc:
                 messages.error(request, f"{op.label}：{exc}")
                 return redirect(change_url)
-            messages.success(request, f"{op.label}：已办理 / done")
+            messages.success(request, _("{operation}：已办理").format(operation=op.label))
             if isinstance(result, Card) and result.pk != card.pk:
                 return redirect(reverse("admin:ecard_card_change", args=[result.pk]))
             return redirect(change_url)
@@ -267,7 +260,7 @@ class ECardAdmin(ReadOnlyAdmin):
     list_select_related = ["card"]
     exclude = ["password_hash"]
 
-    @admin.display(description="标识 / reference")
+    @admin.display(description=_("标识"))
     def short_reference(self, ecard):
         return ecard.reference[:8] + "…"
 
@@ -287,7 +280,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "agent_masked",
     ]
 
-    @admin.display(description="代办人 / agent")
+    @admin.display(description=_("代办人"))
     def agent_masked(self, event):
         # In full only on the event's own page.
         if not event.agent_name:
@@ -316,9 +309,7 @@ class CalendarYearAdmin(admin.ModelAdmin):
         # The year's days are saved: every date counted provisionally is counted again now.
         changed = services.calendar_year_entered(year=form.instance.year, by=Actor.staff(request.user))
         if changed:
-            messages.info(
-                request, f"已按新日历重新计算 {changed} 张卡的日期 / {changed} cards' dates recomputed"
-            )
+            messages.info(request, _("已按新日历重新计算 {count} 张卡的日期").format(count=changed))
 
 
 @admin.register(Notice)
@@ -332,11 +323,11 @@ class NoticeAdmin(ReadOnlyAdmin):
     exclude = ["holder"]
     readonly_fields = ["holder_name"]
 
-    @admin.display(description="持卡人 / holder")
+    @admin.display(description=_("持卡人"))
     def holder_name(self, notice):
         return notice.holder.name_masked
 
-    @admin.display(description="已读 / read", boolean=True)
+    @admin.display(description=_("已读"), boolean=True)
     def is_read(self, notice):
         return notice.read_at is not None
 
@@ -350,7 +341,7 @@ class NoticeDeliveryAdmin(ReadOnlyAdmin):
 
 class ProviderForm(forms.ModelForm):
     public_key = forms.CharField(
-        label="公钥 / public key",
+        label=_("公钥"),
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Ed25519: PEM or base64",
     )
@@ -397,11 +388,11 @@ class PaymentProviderAdmin(admin.ModelAdmin):
         for provider in queryset:
             services.provider_set_enabled(provider=provider, enabled=enabled, by=Actor.staff(request.user))
 
-    @admin.action(description="停用 / disable", permissions=["change"])
+    @admin.action(description=_("停用"), permissions=["change"])
     def disable(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
-    @admin.action(description="启用 / enable", permissions=["change"])
+    @admin.action(description=_("启用"), permissions=["change"])
     def enable(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
@@ -415,7 +406,7 @@ class PaymentAgreementAdmin(ReadOnlyAdmin):
 
 
 class RejectForm(forms.Form):
-    reason = forms.CharField(label="未通过原因 / reason", max_length=200)
+    reason = forms.CharField(label=_("未通过原因"), max_length=200)
 
 
 @admin.register(CardApplication)
@@ -438,7 +429,7 @@ class CardApplicationAdmin(ReadOnlyAdmin):
     actions = ["accept", "start_production", "mark_ready", "mark_collected", "reject"]
     date_hierarchy = "created_at"
 
-    @admin.display(description="持卡人 / holder")
+    @admin.display(description=_("持卡人"))
     def holder_name(self, application):
         return application.holder.name_masked
 
@@ -456,25 +447,25 @@ class CardApplicationAdmin(ReadOnlyAdmin):
             except DomainError as exc:
                 messages.error(request, f"{application}: {exc}")
         if done:
-            messages.success(request, f"{done} 份申请已更新 / applications moved on")
+            messages.success(request, _("{count} 份申请已更新").format(count=done))
 
-    @admin.action(description="受理 / accept", permissions=["operate"])
+    @admin.action(description=_("受理"), permissions=["operate"])
     def accept(self, request, queryset):
         self._advance(request, queryset, ApplicationState.ACCEPTED)
 
-    @admin.action(description="开始制卡 / start production", permissions=["operate"])
+    @admin.action(description=_("开始制卡"), permissions=["operate"])
     def start_production(self, request, queryset):
         self._advance(request, queryset, ApplicationState.IN_PRODUCTION)
 
-    @admin.action(description="已制成待领取 / ready", permissions=["operate"])
+    @admin.action(description=_("已制成待领取"), permissions=["operate"])
     def mark_ready(self, request, queryset):
         self._advance(request, queryset, ApplicationState.READY)
 
-    @admin.action(description="已领取 / collected", permissions=["operate"])
+    @admin.action(description=_("已领取"), permissions=["operate"])
     def mark_collected(self, request, queryset):
         self._advance(request, queryset, ApplicationState.COLLECTED)
 
-    @admin.action(description="不予通过 / reject", permissions=["operate"])
+    @admin.action(description=_("不予通过"), permissions=["operate"])
     def reject(self, request, queryset):
         form = RejectForm(request.POST if "reason" in request.POST else None)
         if form.is_bound and form.is_valid():
@@ -486,7 +477,7 @@ class CardApplicationAdmin(ReadOnlyAdmin):
             "form": form,
             "queryset": queryset,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "title": "不予通过 / reject",
+            "title": _("不予通过"),
         }
         return TemplateResponse(request, "admin/ecard/application_reject.html", context)
 

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class EcardConfig(AppConfig):
     name = "ecard"
-    verbose_name = "社保卡 / Cards"
+    verbose_name = _("社保卡")
 
     def ready(self):
         from accounts.signals import holder_changed

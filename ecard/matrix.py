@@ -11,21 +11,22 @@ import dataclasses
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .models import CardState
 
 
 class Purpose(models.TextChoices):
-    PAYMENT = "payment", "就医购药 / medical payment"
-    TRANSIT = "transit", "乘车码 / transit"
-    CULTURE = "culture", "文化场馆 / culture entry"
-    IDENTITY = "identity", "身份核验 / identity"
+    PAYMENT = "payment", _("就医购药")
+    TRANSIT = "transit", _("乘车码")
+    CULTURE = "culture", _("文化场馆")
+    IDENTITY = "identity", _("身份核验")
 
 
 class Verdict(models.TextChoices):
-    ALLOWED = "allowed", "可用"
-    NEEDS_AUTHORISATION = "needs_authorisation", "需本人授权"
-    DENIED = "denied", "不可用"
+    ALLOWED = "allowed", _("可用")
+    NEEDS_AUTHORISATION = "needs_authorisation", _("需本人授权")
+    DENIED = "denied", _("不可用")
 
 
 @dataclasses.dataclass(frozen=True)

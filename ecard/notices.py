@@ -11,8 +11,10 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 from accounts.identity import mask_phone
 from accounts.models import Holder
@@ -22,200 +24,175 @@ from .models import Notice, NoticeDelivery
 
 log = logging.getLogger(__name__)
 
-HOTLINE = "如有疑问请拨打12333。"
-HOTLINE_EN = "Questions: call 12333."
-
-# kind: (title, body, title_en, body_en); fields from the params given to notice_send.
-TEMPLATES: dict[str, tuple[str, str, str, str]] = {
+# kind: (title, body), written in Chinese and translated through gettext; fields come from the
+# params given to notice_send. Each body ends with the hotline.
+TEMPLATES: dict[str, tuple[Promise, Promise]] = {
     "card.expiring": (
-        "社保卡即将到期",
-        "您尾号{card_tail}的社保卡将于{valid_until}到期。请在App“社保卡-换领”中申请换领，"
-        "或携带身份证件到就近的社保卡服务网点办理。" + HOTLINE,
-        "Your social security card is expiring",
-        "Your card ending {card_tail} expires on {valid_until}. Apply for a renewal in the app "
-        "(Card > Renewal) or at a card service outlet with your ID. " + HOTLINE_EN,
+        _("社保卡即将到期"),
+        _(
+            "您尾号{card_tail}的社保卡将于{valid_until}到期。请在App“社保卡-换领”中申请换领，"
+            "或携带身份证件到就近的社保卡服务网点办理。如有疑问请拨打12333。"
+        ),
     ),
     "card.expired": (
-        "社保卡已到期",
-        "您尾号{card_tail}的社保卡已于{valid_until}到期。请在App“社保卡-换领”中申请换领，"
-        "或携带身份证件到就近的社保卡服务网点办理。" + HOTLINE,
-        "Your social security card has expired",
-        "Your card ending {card_tail} expired on {valid_until}. Apply for a renewal in the app "
-        "(Card > Renewal) or at a card service outlet with your ID. " + HOTLINE_EN,
+        _("社保卡已到期"),
+        _(
+            "您尾号{card_tail}的社保卡已于{valid_until}到期。请在App“社保卡-换领”中申请换领，"
+            "或携带身份证件到就近的社保卡服务网点办理。如有疑问请拨打12333。"
+        ),
     ),
     "loss.deadline_reminder": (
-        "临时挂失即将失效",
-        "您尾号{card_tail}的社保卡临时挂失将于{deadline}失效，届时卡片自动恢复正常使用。"
-        "如卡片确已丢失，请在此之前携带身份证件到社保卡服务网点办理正式挂失。" + HOTLINE,
-        "Your temporary loss report ends soon",
-        "The temporary loss report on your card ending {card_tail} ends at {deadline} and the "
-        "card works again. If it is really lost, report the loss formally at a card service "
-        "outlet with your ID before then. " + HOTLINE_EN,
+        _("临时挂失即将失效"),
+        _(
+            "您尾号{card_tail}的社保卡临时挂失将于{deadline}失效，届时卡片自动恢复正常使用。"
+            "如卡片确已丢失，请在此之前携带身份证件到社保卡服务网点办理正式挂失。"
+            "如有疑问请拨打12333。"
+        ),
     ),
     "replacement.ready": (
-        "新社保卡可以领取",
-        "您申请的新社保卡（尾号{card_tail}）已制作完成，请携带身份证件和领卡证明到办理补换卡的"
-        "社保卡服务网点领取。" + HOTLINE,
-        "Your new card is ready",
-        "Your new card (ending {card_tail}) is ready. Collect it at the card service outlet "
-        "where you applied, with your ID and the collection slip. " + HOTLINE_EN,
+        _("新社保卡可以领取"),
+        _(
+            "您申请的新社保卡（尾号{card_tail}）已制作完成，请携带身份证件和领卡证明到办理补换卡的"
+            "社保卡服务网点领取。如有疑问请拨打12333。"
+        ),
     ),
     # State changes the holder did not make themselves.
     "card.loss_reported": (
-        "社保卡已临时挂失",
-        "您尾号{card_tail}的社保卡已临时挂失，{deadline}前未办理正式挂失将自动恢复。"
-        "如非本人操作，请立即拨打12333。",
-        "Your card was reported lost",
-        "Your card ending {card_tail} was temporarily reported lost; unless formalised by "
-        "{deadline} it works again. If this was not you, call 12333 now.",
+        _("社保卡已临时挂失"),
+        _(
+            "您尾号{card_tail}的社保卡已临时挂失，{deadline}前未办理正式挂失将自动恢复。"
+            "如非本人操作，请立即拨打12333。"
+        ),
     ),
     "card.loss_formalised": (
-        "社保卡已正式挂失",
-        "您尾号{card_tail}的社保卡已正式挂失，挂失不可撤销。可在服务网点申请补领新卡。" + HOTLINE,
-        "Your card is formally reported lost",
-        "Your card ending {card_tail} is formally reported lost; this cannot be undone. Apply "
-        "for a new card at a card service outlet. " + HOTLINE_EN,
+        _("社保卡已正式挂失"),
+        _(
+            "您尾号{card_tail}的社保卡已正式挂失，挂失不可撤销。可在服务网点申请补领新卡。"
+            "如有疑问请拨打12333。"
+        ),
     ),
     "card.loss_lifted": (
-        "社保卡已解除挂失",
-        "您尾号{card_tail}的社保卡已解除挂失，可正常使用。如非本人操作，请立即拨打12333。",
-        "Your card's loss report was lifted",
-        "The loss report on your card ending {card_tail} was lifted; the card works again. "
-        "If this was not you, call 12333 now.",
+        _("社保卡已解除挂失"),
+        _("您尾号{card_tail}的社保卡已解除挂失，可正常使用。如非本人操作，请立即拨打12333。"),
     ),
     "card.loss_lapsed": (
-        "临时挂失已自动解除",
-        "您尾号{card_tail}的社保卡临时挂失期限已过且未办理正式挂失，卡片已自动恢复正常使用。"
-        "如卡片仍未找到，请在App中重新挂失或携带身份证件到服务网点办理正式挂失。" + HOTLINE,
-        "Your temporary loss report has ended",
-        "The temporary loss report on your card ending {card_tail} was not formalised in time, "
-        "so the card works again. If it is still missing, report it again in the app or "
-        "formally at a card service outlet. " + HOTLINE_EN,
+        _("临时挂失已自动解除"),
+        _(
+            "您尾号{card_tail}的社保卡临时挂失期限已过且未办理正式挂失，卡片已自动恢复正常使用。"
+            "如卡片仍未找到，请在App中重新挂失或携带身份证件到服务网点办理正式挂失。"
+            "如有疑问请拨打12333。"
+        ),
     ),
     "card.cancelled": (
-        "社保卡已注销",
-        "您尾号{card_tail}的社保卡已注销（{reason}）。" + HOTLINE,
-        "Your card was cancelled",
-        "Your card ending {card_tail} was cancelled ({reason}). " + HOTLINE_EN,
+        _("社保卡已注销"),
+        _("您尾号{card_tail}的社保卡已注销（{reason}）。如有疑问请拨打12333。"),
     ),
     "card.transferred": (
-        "原社保卡已注销（跨省转移）",
-        "您已在其他省份启用新社保卡，您尾号{card_tail}的原社保卡已注销，电子社保卡已转到新卡，"
-        "原卡不能再使用。" + HOTLINE,
-        "Your old card was cancelled (moved province)",
-        "You enabled a new card in another province, so your card ending {card_tail} was "
-        "cancelled and your e-card moved to the new card; the old card no longer works. " + HOTLINE_EN,
+        _("原社保卡已注销（跨省转移）"),
+        _(
+            "您已在其他省份启用新社保卡，您尾号{card_tail}的原社保卡已注销，"
+            "电子社保卡已转到新卡，原卡不能再使用。如有疑问请拨打12333。"
+        ),
     ),
     "card.enabled": (
-        "社保卡已启用",
-        "您尾号{card_tail}的社保卡已启用。如为补换的新卡，原卡已同时注销，电子社保卡已转至新卡。" + HOTLINE,
-        "Your card is enabled",
-        "Your card ending {card_tail} is enabled. If it replaces an old card, the old one is "
-        "cancelled and your e-card moved to the new one. " + HOTLINE_EN,
+        _("社保卡已启用"),
+        _(
+            "您尾号{card_tail}的社保卡已启用。如为补换的新卡，原卡已同时注销，"
+            "电子社保卡已转至新卡。如有疑问请拨打12333。"
+        ),
     ),
     "card.pin_unlocked": (
-        "社保卡密码已解锁",
-        "您尾号{card_tail}的社保卡密码已在服务网点解锁。如非本人操作，请立即拨打12333。",
-        "Your card's PIN is unlocked",
-        "The PIN of your card ending {card_tail} was unlocked at an outlet. If this was not "
-        "you, call 12333 now.",
+        _("社保卡密码已解锁"),
+        _("您尾号{card_tail}的社保卡密码已在服务网点解锁。如非本人操作，请立即拨打12333。"),
     ),
     "card.pin_reset": (
-        "社保卡密码已重置",
-        "您尾号{card_tail}的社保卡密码已在服务网点重置为初始密码，请尽快在App中修改。"
-        "如非本人操作，请立即拨打12333。",
-        "Your card's PIN was reset",
-        "The PIN of your card ending {card_tail} was reset to the initial PIN at an outlet; "
-        "change it in the app soon. If this was not you, call 12333 now.",
+        _("社保卡密码已重置"),
+        _(
+            "您尾号{card_tail}的社保卡密码已在服务网点重置为初始密码，请尽快在App中修改。"
+            "如非本人操作，请立即拨打12333。"
+        ),
     ),
     "application.submitted": (
-        "制卡申请已提交",
-        "您的{kind}申请已提交，我们将尽快审核，可在App“社保卡-办理进度”中查看。" + HOTLINE,
-        "Your card application was submitted",
-        "Your application ({kind}) was submitted; follow it in the app (Card > Progress). " + HOTLINE_EN,
+        _("制卡申请已提交"),
+        _("您的{kind}申请已提交，我们将尽快审核，可在App“社保卡-办理进度”中查看。如有疑问请拨打12333。"),
     ),
     "application.accepted": (
-        "制卡申请已受理",
-        "您的{kind}申请已审核通过，即将制卡。" + HOTLINE,
-        "Your card application was accepted",
-        "Your application ({kind}) was accepted; the card will be made soon. " + HOTLINE_EN,
+        _("制卡申请已受理"),
+        _("您的{kind}申请已审核通过，即将制卡。如有疑问请拨打12333。"),
     ),
     "application.in_production": (
-        "社保卡制作中",
-        "您的社保卡正在制作中，制成后将通知您领取。" + HOTLINE,
-        "Your card is being made",
-        "Your card is being made; you will be told when it can be collected. " + HOTLINE_EN,
+        _("社保卡制作中"),
+        _("您的社保卡正在制作中，制成后将通知您领取。如有疑问请拨打12333。"),
     ),
     "application.ready": (
-        "社保卡已制成",
-        "您的社保卡已制成，{where}。" + HOTLINE,
-        "Your card is ready",
-        "Your card is ready: {where_en}. " + HOTLINE_EN,
+        _("社保卡已制成"),
+        _("您的社保卡已制成，{where}。如有疑问请拨打12333。"),
     ),
     "application.collected": (
-        "社保卡已领取",
-        "您已领取新社保卡，请在App中启用（首次修改密码即启用）。" + HOTLINE,
-        "Your card was collected",
-        "You collected your new card; enable it in the app (the first PIN change enables it). " + HOTLINE_EN,
+        _("社保卡已领取"),
+        _("您已领取新社保卡，请在App中启用（首次修改密码即启用）。如有疑问请拨打12333。"),
     ),
     "application.rejected": (
-        "制卡申请未通过",
-        "您的{kind}申请未通过：{reason}。请按要求重新申请，或到社保卡服务网点办理。" + HOTLINE,
-        "Your card application was not accepted",
-        "Your application ({kind}) was not accepted: {reason}. Apply again as asked, or visit a "
-        "card service outlet. " + HOTLINE_EN,
+        _("制卡申请未通过"),
+        _("您的{kind}申请未通过：{reason}。请按要求重新申请，或到社保卡服务网点办理。如有疑问请拨打12333。"),
     ),
     "application.withdrawn": (
-        "制卡申请已撤回",
-        "您的{kind}申请已撤回。" + HOTLINE,
-        "Your card application was withdrawn",
-        "Your application ({kind}) was withdrawn. " + HOTLINE_EN,
+        _("制卡申请已撤回"),
+        _("您的{kind}申请已撤回。如有疑问请拨打12333。"),
     ),
     "payment.agreement_confirmed": (
-        "乘车码已开通支付",
-        "您尾号{card_tail}的社保卡的电子社保卡已与{provider}签约乘车码支付，乘车费用由其扣款。"
-        "如非本人操作，请在App“电子社保卡-乘车码支付”中解除，并拨打12333。",
-        "Transit payment linked",
-        "Your e-card (card ending {card_tail}) now pays transit fares through {provider}. If this "
-        "was not you, end it in the app (E-card > Transit payment) and call 12333.",
+        _("乘车码已开通支付"),
+        _(
+            "您尾号{card_tail}的社保卡的电子社保卡已与{provider}签约乘车码支付，"
+            "乘车费用由其扣款。如非本人操作，请在App“电子社保卡-乘车码支付”中解除，"
+            "并拨打12333。"
+        ),
     ),
     "ecard.rebound": (
-        "电子社保卡已绑定到其他账号",
-        "您尾号{card_tail}的社保卡对应的电子社保卡已于{at}经短信验证码和实人认证绑定到另一个账号，"
-        "本账号已解除绑定。如非本人操作，请立即在App中挂失并拨打12333。",
-        "Your e-card was bound to another account",
-        "The e-card of your card ending {card_tail} was bound to another account at {at}, after "
-        "an SMS code and a real-person check; this account is no longer bound to it. If this "
-        "was not you, report the card lost in the app and call 12333 now.",
+        _("电子社保卡已绑定到其他账号"),
+        _(
+            "您尾号{card_tail}的社保卡对应的电子社保卡已于{at}经短信验证码和实人认证绑定到另一个账"
+            "号，本账号已解除绑定。如非本人操作，请立即在App中挂失并拨打12333。"
+        ),
     ),
     "guardian.ended_ward": (
-        "监护人代办已结束",
-        "您已年满{age}周岁，监护人不再代为使用您的电子社保卡。请用本人手机号注册App，"
-        "经短信验证码和实人认证后绑定自己的电子社保卡。" + HOTLINE,
-        "Your guardian no longer acts for you",
-        "You are {age} now, so your guardian no longer uses your e-card for you. Sign up in the "
-        "app with your own phone and bind your e-card after an SMS code and a real-person "
-        "check. " + HOTLINE_EN,
+        _("监护人代办已结束"),
+        _(
+            "您已年满{age}周岁，监护人不再代为使用您的电子社保卡。请用本人手机号注册App，"
+            "经短信验证码和实人认证后绑定自己的电子社保卡。如有疑问请拨打12333。"
+        ),
     ),
     "guardian.ended_guardian": (
-        "监护人代办已结束",
-        "{ward_name}已年满{age}周岁，您不再代为使用其电子社保卡，此前为其生成的二维码已失效。" + HOTLINE,
-        "You no longer act for your ward",
-        "{ward_name} is {age} now: you no longer use their e-card, and the codes you showed "
-        "for them no longer work. " + HOTLINE_EN,
+        _("监护人代办已结束"),
+        _(
+            "{ward_name}已年满{age}周岁，您不再代为使用其电子社保卡，此前为其生成的二维码已失效。"
+            "如有疑问请拨打12333。"
+        ),
     ),
 }
 
 # The one-time code for binding an e-card, as an SMS gateway sends it: no link, and the usual
 # warning never to pass it on. It is never written to a log or an in-app notice.
-BINDING_SMS = (
+BINDING_SMS = _(
     "【电子社保卡】验证码{code}，{minutes}分钟内有效，用于绑定尾号{card_tail}的电子社保卡。"
     "请勿将验证码告诉任何人，工作人员不会索要。如非本人操作请忽略并拨打12333。"
 )
 
 
 def render(kind: str, params: dict) -> tuple[str, str, str, str]:
-    return tuple(part.format(**params) for part in TEMPLATES[kind])
+    """(title, body) in the site's language (Chinese), then in English.
+
+    A parameter may be a lazy translation (a choice's label, a sentence of its own): it is
+    worded in the language of the text it goes into.
+    """
+    texts = []
+    for language in (settings.LANGUAGE_CODE, "en"):
+        with translation.override(language):
+            values = {
+                name: str(value) if isinstance(value, Promise) else value for name, value in params.items()
+            }
+            texts += [str(part).format(**values) for part in TEMPLATES[kind]]
+    return tuple(texts)
 
 
 def card_params(card, **extra) -> dict:

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "accounts",
     "ecard.apps.EcardConfig",
@@ -89,8 +90,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Chinese first: every text is written in Chinese and translated through gettext
+# (locale/en/LC_MESSAGES/django.po, compiled by `make install`).
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -158,14 +162,22 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "ecard API",
     "DESCRIPTION": (
-        "电子社保卡后台接口 / Electronic social security card backend. Errors share one shape: "
-        '`{"code", "message" (中文), "message_en", "field"?}`; assert on `code`.'
+        "Electronic social security card (电子社保卡) backend. Errors share one shape: "
+        '`{"code", "message", "message_en", "field"?}`: `message` in the request\'s language '
+        "(Accept-Language; Chinese by default), `message_en` in English; assert on `code`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI and ReDoc from the installed drf-spectacular-sidecar: no CDN, which
+    # government networks (政务外网) cannot reach.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Swagger UI's validator badge would fetch an image from a public validator.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     # Two choice sets share the field name "state": name each after what it is.
     "ENUM_NAME_OVERRIDES": {
         "CardStateEnum": "ecard.models.CardState.values",

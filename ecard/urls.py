@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import apis as account_apis
 from plumbing import observability
@@ -8,8 +9,8 @@ from tokens import apis as token_apis
 
 from . import apis, dashboard
 
-admin.site.site_header = "电子社保卡 服务网点 / e-card service outlet"
-admin.site.site_title = "ecard"
+admin.site.site_header = _("电子社保卡服务网点")
+admin.site.site_title = _("电子社保卡")
 admin.site.index_template = "admin/ecard/index.html"  # the index with a link to the dashboard
 
 api_v1 = [
@@ -63,6 +64,7 @@ urlpatterns = [
     path("metrics", observability.metrics_view),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
 handler404 = "plumbing.api.api_not_found"

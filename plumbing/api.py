@@ -140,8 +140,10 @@ def refuse_unknown_query(query, allowed) -> None:
 
 class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="stable machine-readable code, e.g. card.loss_irrevocable")
-    message = serializers.CharField(help_text="中文")
-    message_en = serializers.CharField()
+    message = serializers.CharField(
+        help_text="in the request's language (Accept-Language), Chinese by default"
+    )
+    message_en = serializers.CharField(help_text="in English")
     field = serializers.CharField(required=False)
 
 

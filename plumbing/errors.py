@@ -1,467 +1,389 @@
-"""The one domain error type: a stable machine-readable code and a message in Chinese and English.
+"""The one domain error type: a stable machine-readable code, its HTTP status and a message.
 
-Services raise ``DomainError("card.loss_irrevocable")``; the catalogue below holds the
-texts so that every caller (API, admin, management commands) shows the same words and
-tests can assert the code, never the text.
+Services raise ``DomainError("card.loss_irrevocable")``; the catalogue below holds each code's
+status and its message, written once in Chinese and translated through gettext
+(``locale/en/LC_MESSAGES/django.po``), so every caller (API, admin, management commands)
+shows the same words and tests assert the code, never the text.
 """
 
 from __future__ import annotations
 
-# code: (HTTP status, 中文, English). Messages may carry str.format() fields.
-CATALOGUE: dict[str, tuple[int, str, str]] = {
+from django.utils.functional import Promise
+from django.utils.translation import get_language, override
+from django.utils.translation import gettext_lazy as _
+
+# code: (HTTP status, message). Messages may carry str.format() fields; a field's value may
+# itself be a lazy translation, worded in whichever language the message is.
+CATALOGUE: dict[str, tuple[int, Promise]] = {
     # Physical card lifecycle
-    "card.not_found": (404, "未找到该社保卡。", "Card not found."),
-    "card.cancelled": (409, "该社保卡已注销。", "The card has been cancelled."),
+    "card.not_found": (404, _("未找到该社保卡。")),
+    "card.cancelled": (409, _("该社保卡已注销。")),
     "card.not_received": (
         409,
-        "社保卡尚未领取，请先到服务网点领卡。",
-        "The card has not been collected yet; collect it at a service outlet first.",
+        _("社保卡尚未领取，请先到服务网点领卡。"),
     ),
-    "card.already_received": (409, "该社保卡已领取。", "The card has already been collected."),
+    "card.already_received": (409, _("该社保卡已领取。")),
     "card.agent_required": (
         403,
-        "因死亡或宣告失踪注销，须由代办人持双方证件到服务网点办理，并登记代办人证件。",
-        "Cancelling for death or a declaration of missing is done at an outlet by an agent, whose ID "
-        "document staff record.",
+        _("因死亡或宣告失踪注销，须由代办人持双方证件到服务网点办理，并登记代办人证件。"),
     ),
     "card.cancel_reason_outlet_only": (
         403,
-        "在线注销仅限社保关系转移省外或出国定居，其他原因请到服务网点办理。",
-        "Online cancellation is for moving out of the province or settling abroad; for other "
-        "reasons visit an outlet.",
+        _("在线注销仅限社保关系转移省外或出国定居，其他原因请到服务网点办理。"),
     ),
     "card.in_production": (
         409,
-        "社保卡尚在制作中，乘车码须待领卡启用后使用。",
-        "The card is still being made; the transit code works once it is collected and enabled.",
+        _("社保卡尚在制作中，乘车码须待领卡启用后使用。"),
     ),
     "card.financial_at_bank": (
         403,
-        "金融功能须由持卡人本人在合作银行网点激活。",
-        "The financial function is activated by the holder in person at a partner bank.",
+        _("金融功能须由持卡人本人在合作银行网点激活。"),
     ),
-    "card.financial_already_active": (409, "金融功能已激活。", "The financial function is already active."),
-    "card.already_enabled": (409, "社保卡已启用。", "The card is already enabled."),
+    "card.financial_already_active": (409, _("金融功能已激活。")),
+    "card.already_enabled": (409, _("社保卡已启用。")),
     "card.not_sealed": (
         409,
-        "只有封存状态的社保卡可以启用。",
-        "Only a sealed card can be enabled.",
+        _("只有封存状态的社保卡可以启用。"),
     ),
     "card.not_active": (
         409,
-        "社保卡当前状态（{state}）不能办理此业务。",
-        "The card's current state ({state}) does not allow this operation.",
+        _("社保卡当前状态（{state}）不能办理此业务。"),
     ),
     "card.already_temporarily_lost": (
         409,
-        "社保卡已临时挂失。",
-        "The card is already temporarily reported lost.",
+        _("社保卡已临时挂失。"),
     ),
-    "card.already_lost": (409, "社保卡已正式挂失。", "The card is already formally reported lost."),
-    "card.not_lost": (409, "社保卡未挂失，无需解挂。", "The card is not reported lost."),
+    "card.already_lost": (409, _("社保卡已正式挂失。")),
+    "card.not_lost": (409, _("社保卡未挂失，无需解挂。")),
     "card.loss_irrevocable": (
         409,
-        "正式挂失后不能撤销挂失。",
-        "A formal loss report cannot be undone.",
+        _("正式挂失后不能撤销挂失。"),
     ),
     "card.replacement_applied": (
         409,
-        "已申请补换新卡，原卡即使找回也不能解挂。",
-        "A replacement has been applied for; the old card can no longer be reinstated.",
+        _("已申请补换新卡，原卡即使找回也不能解挂。"),
     ),
     "card.replacement_not_allowed": (
         409,
-        "社保卡当前状态（{state}）不能申请{kind}。",
-        "The card's current state ({state}) does not allow a {kind} application.",
+        _("社保卡当前状态（{state}）不能申请{kind}。"),
     ),
     "card.replacement_pending": (
         409,
-        "该卡已有进行中的补换卡申请。",
-        "A replacement for this card is already in progress.",
+        _("该卡已有进行中的补换卡申请。"),
     ),
     "card.renewal_not_open": (
         409,
-        "有效期截止日（{valid_until}）前{days}天起方可申请换领。",
-        "Renewal opens {days} days before the card expires on {valid_until}.",
+        _("有效期截止日（{valid_until}）前{days}天起方可申请换领。"),
     ),
     "card.not_temporarily_lost": (
         409,
-        "社保卡不在临时挂失状态。",
-        "The card is not temporarily reported lost.",
+        _("社保卡不在临时挂失状态。"),
     ),
     "card.deadline_not_passed": (
         409,
-        "临时挂失尚未到期（{deadline}）。",
-        "The temporary loss has not reached its deadline ({deadline}).",
+        _("临时挂失尚未到期（{deadline}）。"),
     ),
-    "card.already_cancelled": (409, "社保卡已注销。", "The card is already cancelled."),
+    "card.already_cancelled": (409, _("社保卡已注销。")),
     "card.cancel_reason_invalid": (
         400,
-        "注销原因无效。",
-        "Invalid cancellation reason.",
+        _("注销原因无效。"),
     ),
     "card.cancel_reason_reserved": (
         400,
-        "“换卡注销”由新卡启用时自动办理。",
-        "Cancellation as 'replaced' happens automatically when the new card is enabled.",
+        _("“换卡注销”由新卡启用时自动办理。"),
     ),
     "card.one_per_region": (
         409,
-        "同一参保人在同一省份只能持有一张有效社保卡。",
-        "A holder may hold only one non-cancelled card per province.",
+        _("同一参保人在同一省份只能持有一张有效社保卡。"),
     ),
-    "card.number_taken": (409, "卡号已被占用。", "That card number is already in use."),
+    "card.number_taken": (409, _("卡号已被占用。")),
     "card.expired": (
         409,
-        "社保卡已过有效期，请申请换领。",
-        "The card has expired; apply for a renewal.",
+        _("社保卡已过有效期，请申请换领。"),
     ),
     # PIN
     "card.pin_wrong": (
         403,
-        "社保密码错误，还可尝试{remaining}次。",
-        "Wrong PIN; {remaining} attempt(s) left.",
+        _("社保密码错误，还可尝试{remaining}次。"),
     ),
     "card.pin_locked": (
         403,
-        "社保密码连续错误次数过多，社保应用已锁定，请持身份证件到服务网点解锁。",
-        "Too many wrong PINs: the card is locked. Unlock it at a service outlet with your ID.",
+        _("社保密码连续错误次数过多，社保应用已锁定，请持身份证件到服务网点解锁。"),
     ),
-    "card.pin_invalid": (400, "社保密码须为6位数字。", "The PIN must be 6 digits."),
+    "card.pin_invalid": (400, _("社保密码须为6位数字。")),
     "card.pin_weak": (
         422,
-        "新密码过于简单（不能为初始密码、重复或连续数字）。",
-        "The new PIN is too simple (not the initial PIN, repeated or consecutive digits).",
+        _("新密码过于简单（不能为初始密码、重复或连续数字）。"),
     ),
     "card.pin_unchanged": (
         422,
-        "新密码不能与原密码相同。",
-        "The new PIN must differ from the old one.",
+        _("新密码不能与原密码相同。"),
     ),
     # E-card
-    "ecard.already_issued": (409, "该社保卡已签发电子社保卡。", "This card already has an e-card."),
-    "ecard.not_found": (404, "未找到电子社保卡。", "E-card not found."),
+    "ecard.already_issued": (409, _("该社保卡已签发电子社保卡。")),
+    "ecard.not_found": (404, _("未找到电子社保卡。")),
     "ecard.password_invalid": (
         400,
-        "电子社保卡密码须为6位数字。",
-        "The e-card password must be 6 digits.",
+        _("电子社保卡密码须为6位数字。"),
     ),
     "ecard.password_weak": (
         422,
-        "电子社保卡密码过于简单（不能为初始密码、重复或连续数字）。",
-        "The e-card password is too simple (not the initial PIN, repeated or consecutive digits).",
+        _("电子社保卡密码过于简单（不能为初始密码、重复或连续数字）。"),
     ),
     "ecard.password_unchanged": (
         422,
-        "新密码不能与原密码相同。",
-        "The new password must differ from the old one.",
+        _("新密码不能与原密码相同。"),
     ),
     # Holders
     "holder.id_number_invalid": (
         400,
-        "证件号码无效：{reason}",
-        "Invalid ID number: {reason}",
+        _("证件号码无效：{reason}"),
     ),
-    "holder.id_type_invalid": (400, "证件类型无效。", "Invalid ID document type."),
+    "holder.id_type_invalid": (400, _("证件类型无效。")),
     "holder.name_mismatch": (
         409,
-        "证件号码已登记在其他姓名下。",
-        "That ID number is registered under another name.",
+        _("证件号码已登记在其他姓名下。"),
     ),
     "holder.guardian_required": (
         400,
-        "未满{age}周岁须由监护人办理，并提供关系证明。",
-        "A holder under {age} acts through a guardian with proof of relationship.",
+        _("未满{age}周岁须由监护人办理，并提供关系证明。"),
     ),
     "holder.guardian_invalid": (
         400,
-        "监护人不能是本人，且须已成年。",
-        "The guardian must be another, adult holder.",
+        _("监护人不能是本人，且须已成年。"),
     ),
     "holder.not_minor": (
         400,
-        "被监护人须未满{age}周岁。",
-        "A ward must be under {age}.",
+        _("被监护人须未满{age}周岁。"),
     ),
-    "holder.phone_invalid": (400, "手机号码无效。", "Invalid mobile phone number."),
+    "holder.phone_invalid": (400, _("手机号码无效。")),
     # Accounts and client tokens
-    "auth.not_authenticated": (401, "请先登录。", "Sign in first."),
-    "auth.invalid_credentials": (401, "手机号或密码错误。", "Wrong phone number or password."),
-    "auth.token_invalid": (401, "登录凭证无效。", "The token is not valid."),
+    "auth.not_authenticated": (401, _("请先登录。")),
+    "auth.invalid_credentials": (401, _("手机号或密码错误。")),
+    "auth.token_invalid": (401, _("登录凭证无效。")),
     "auth.token_expired": (
         401,
-        "登录已过期，请重新登录。",
-        "The token has expired; sign in again.",
+        _("登录已过期，请重新登录。"),
     ),
     "auth.token_revoked": (
         401,
-        "登录已失效，请重新登录。",
-        "This session has ended; sign in again.",
+        _("登录已失效，请重新登录。"),
     ),
     "auth.token_reused": (
         401,
-        "检测到登录凭证被重复使用，已退出该会话，请重新登录。",
-        "A used refresh token was presented again; the session is closed. Sign in again.",
+        _("检测到登录凭证被重复使用，已退出该会话，请重新登录。"),
     ),
-    "account.phone_taken": (409, "该手机号已注册。", "That phone number is already registered."),
-    "account.password_invalid": (422, "{reason}", "{reason}"),
+    "account.phone_taken": (409, _("该手机号已注册。")),
+    "account.password_invalid": (422, _("{reason}")),
     "account.already_bound": (
         409,
-        "该账号已绑定其他持卡人。",
-        "This account is already bound to another holder.",
+        _("该账号已绑定其他持卡人。"),
     ),
     "ecard.identity_mismatch": (
         403,
-        "姓名、证件号码与社保卡号不一致。",
-        "The name, ID number and card number do not match.",
+        _("姓名、证件号码与社保卡号不一致。"),
     ),
-    "ecard.password_wrong": (403, "电子社保卡密码错误。", "Wrong e-card password."),
+    "ecard.password_wrong": (403, _("电子社保卡密码错误。")),
     # Identity proofing for binding an e-card and for lifting a loss in the app
     "identity.verification_required": (
         403,
-        "请先完成短信验证码和实人认证（人脸识别）。",
-        "Complete the SMS code and the real-person check (face match) first.",
+        _("请先完成短信验证码和实人认证（人脸识别）。"),
     ),
-    "identity.code_invalid": (403, "短信验证码错误。", "Wrong SMS code."),
+    "identity.code_invalid": (403, _("短信验证码错误。")),
     "identity.code_expired": (
         403,
-        "短信验证码已失效（已过期、已使用或错误次数过多），请重新获取。",
-        "The SMS code no longer works (expired, used, or too many wrong tries); request a new one.",
+        _("短信验证码已失效（已过期、已使用或错误次数过多），请重新获取。"),
     ),
     "identity.challenge_limit": (
         429,
-        "今日获取验证码次数已达上限（{limit}次），请明天再试或到社保卡服务网点办理。",
-        "Today's limit of {limit} SMS codes is reached; try tomorrow or visit a card service outlet.",
+        _("今日获取验证码次数已达上限（{limit}次），请明天再试或到社保卡服务网点办理。"),
     ),
     "identity.no_phone_on_file": (
         409,
-        "该社保卡未登记手机号，无法在线绑定。请携带身份证件到社保卡服务网点登记手机号或办理。",
-        "No phone number is on file for this card, so it cannot be bound online. Visit a card "
-        "service outlet with your ID to register a phone number.",
+        _("该社保卡未登记手机号，无法在线绑定。请携带身份证件到社保卡服务网点登记手机号或办理。"),
     ),
     "identity.sms_unavailable": (
         503,
-        "短信暂时无法发送，请稍后再试。",
-        "The SMS could not be sent just now; try again later.",
+        _("短信暂时无法发送，请稍后再试。"),
     ),
     "identity.not_verified": (
         403,
-        "实人认证未通过或已超时，请重新进行人脸识别。如多次失败，请到服务网点更新社保卡照片。",
-        "The real-person check failed or is too old; do the face match again. If it keeps "
-        "failing, renew the card photo at a service outlet.",
+        _("实人认证未通过或已超时，请重新进行人脸识别。如多次失败，请到服务网点更新社保卡照片。"),
     ),
     "identity.unavailable": (
         503,
-        "实人认证服务暂时不可用，请稍后再试。",
-        "The real-person check service is unavailable; try again later.",
+        _("实人认证服务暂时不可用，请稍后再试。"),
     ),
     "authorisation.not_needed": (
         409,
-        "社保卡状态正常，无需本人授权。",
-        "The card is not lost; no authorisation is needed.",
+        _("社保卡状态正常，无需本人授权。"),
     ),
     "authorisation.purpose_invalid": (
         400,
-        "授权用途无效：{purpose}",
-        "Invalid purpose for an authorisation: {purpose}",
+        _("授权用途无效：{purpose}"),
     ),
     "authorisation.duration_invalid": (
         400,
-        "授权时长须为1至{maximum}分钟。",
-        "The duration must be 1 to {maximum} minutes.",
+        _("授权时长须为1至{maximum}分钟。"),
     ),
-    "authorisation.not_found": (404, "未找到该授权。", "Authorisation not found."),
-    "authorisation.ended": (409, "该授权已结束。", "The authorisation has already ended."),
-    "notice.not_found": (404, "未找到该通知。", "Notice not found."),
+    "authorisation.not_found": (404, _("未找到该授权。")),
+    "authorisation.ended": (409, _("该授权已结束。")),
+    "notice.not_found": (404, _("未找到该通知。")),
     # What the service matrix refuses (also the reasons a scan is rejected)
     "card.not_enabled": (
         409,
-        "社保卡尚未启用，请先启用（修改初始密码或到服务网点办理）。",
-        "The card is not enabled yet; enable it first (change the initial PIN or visit an outlet).",
+        _("社保卡尚未启用，请先启用（修改初始密码或到服务网点办理）。"),
     ),
     "card.temporarily_lost": (
         409,
-        "社保卡已临时挂失，需本人授权后方可使用电子社保卡。",
-        "The card is temporarily reported lost; the e-card works only under your authorisation.",
+        _("社保卡已临时挂失，需本人授权后方可使用电子社保卡。"),
     ),
     "card.lost": (
         409,
-        "社保卡已正式挂失，需本人授权后方可使用电子社保卡。",
-        "The card is reported lost; the e-card works only under your authorisation.",
+        _("社保卡已正式挂失，需本人授权后方可使用电子社保卡。"),
     ),
     "transit.no_payment_method": (
         409,
-        "乘车码需先绑定支付方式。",
-        "Link a payment method before using the transit code.",
+        _("乘车码需先绑定支付方式。"),
     ),
     "authorisation.required": (
         409,
-        "社保卡挂失期间，“{purpose}”需本人授权。",
-        "While the card is lost, '{purpose}' needs your authorisation.",
+        _("社保卡挂失期间，“{purpose}”需本人授权。"),
     ),
     # Codes, scanners and scan mode
-    "code.not_found": (404, "未找到该二维码。", "Code not found."),
-    "scanner.unauthenticated": (401, "扫码设备未认证。", "The scanner is not authenticated."),
-    "scanner.token_invalid": (401, "扫码设备凭证无效。", "The scanner's token is not valid."),
-    "scanner.token_expired": (401, "扫码设备凭证已过期。", "The scanner's token has expired."),
-    "scanner.disabled": (403, "该扫码设备已停用。", "This scanner is disabled."),
+    "code.not_found": (404, _("未找到该二维码。")),
+    "scanner.unauthenticated": (401, _("扫码设备未认证。")),
+    "scanner.token_invalid": (401, _("扫码设备凭证无效。")),
+    "scanner.token_expired": (401, _("扫码设备凭证已过期。")),
+    "scanner.disabled": (403, _("该扫码设备已停用。")),
     "scanner.purpose_not_allowed": (
         403,
-        "该设备未登记此用途。",
-        "This scanner is not registered for that purpose.",
+        _("该设备未登记此用途。"),
     ),
     "scanner.public_key_invalid": (
         400,
-        "设备公钥无效（需 Ed25519 的 PEM 或 32 字节 base64）。",
-        "Invalid device public key (Ed25519 PEM or 32 bytes in base64).",
+        _("设备公钥无效（需 Ed25519 的 PEM 或 32 字节 base64）。"),
     ),
-    "scanner.kind_invalid": (400, "设备类型无效。", "Invalid scanner kind."),
-    "scanner.purposes_invalid": (400, "设备用途无效。", "Invalid scanner purposes."),
-    "scanner.organisation_required": (400, "请填写所属机构。", "The organisation is required."),
-    "provider.unauthenticated": (401, "支付机构未认证。", "The payment provider is not authenticated."),
-    "provider.token_invalid": (401, "支付机构凭证无效。", "The payment provider's token is not valid."),
-    "provider.token_expired": (401, "支付机构凭证已过期。", "The payment provider's token has expired."),
-    "provider.disabled": (403, "该支付机构已停用。", "This payment provider is disabled."),
+    "scanner.kind_invalid": (400, _("设备类型无效。")),
+    "scanner.purposes_invalid": (400, _("设备用途无效。")),
+    "scanner.organisation_required": (400, _("请填写所属机构。")),
+    "provider.unauthenticated": (401, _("支付机构未认证。")),
+    "provider.token_invalid": (401, _("支付机构凭证无效。")),
+    "provider.token_expired": (401, _("支付机构凭证已过期。")),
+    "provider.disabled": (403, _("该支付机构已停用。")),
     "provider.public_key_invalid": (
         400,
-        "公钥无效（须为Ed25519公钥，PEM或base64格式）。",
-        "Invalid public key (an Ed25519 key, PEM or base64).",
+        _("公钥无效（须为Ed25519公钥，PEM或base64格式）。"),
     ),
-    "provider.name_required": (400, "请填写机构名称。", "The provider's name is required."),
+    "provider.name_required": (400, _("请填写机构名称。")),
     "agreement.holder_mismatch": (
         422,
-        "卡号与证件号码不对应，或该卡已注销。",
-        "The card number and ID number do not match, or the card is cancelled.",
+        _("卡号与证件号码不对应，或该卡已注销。"),
     ),
     "agreement.no_ecard": (
         409,
-        "该卡尚未申领电子社保卡，无法签约乘车码。",
-        "The card has no e-card yet, so no transit agreement can be made.",
+        _("该卡尚未申领电子社保卡，无法签约乘车码。"),
     ),
     "agreement.id_reused": (
         409,
-        "该协议编号已用于另一张卡。",
-        "This agreement id was already used for another card.",
+        _("该协议编号已用于另一张卡。"),
     ),
     "agreement.financial_inactive": (
         409,
-        "社保卡金融功能尚未激活，请持卡人先到合作银行网点激活。",
-        "The card's financial function is not active yet; the holder activates it at a partner bank first.",
+        _("社保卡金融功能尚未激活，请持卡人先到合作银行网点激活。"),
     ),
-    "agreement.ended": (409, "该支付协议已解除。", "This payment agreement has ended."),
-    "agreement.not_found": (404, "未找到该支付协议。", "Payment agreement not found."),
+    "agreement.ended": (409, _("该支付协议已解除。")),
+    "agreement.not_found": (404, _("未找到该支付协议。")),
     "card.exists_in_region": (
         409,
-        "该参保人在本省已有社保卡，如需新卡请申请补领或换领。",
-        "This person already has a card in this province; apply for a replacement or renewal instead.",
+        _("该参保人在本省已有社保卡，如需新卡请申请补领或换领。"),
     ),
     "application.open_exists": (
         409,
-        "该参保人在本省已有一份办理中的申请。",
-        "This person already has an application in progress in this province.",
+        _("该参保人在本省已有一份办理中的申请。"),
     ),
     "application.proof_number_required": (
         400,
-        "为未成年人申领须填写关系证明（出生医学证明或户口簿）编号。",
-        "A child's application needs the number of the proof of relationship (birth certificate "
-        "or household register).",
+        _("为未成年人申领须填写关系证明（出生医学证明或户口簿）编号。"),
     ),
-    "application.not_found": (404, "未找到该申请。", "Application not found."),
-    "application.outlet_required": (400, "请选择领卡网点。", "Choose the outlet to collect the card at."),
-    "application.address_required": (400, "请填写邮寄地址。", "Give the postal address."),
+    "application.not_found": (404, _("未找到该申请。")),
+    "application.outlet_required": (400, _("请选择领卡网点。")),
+    "application.address_required": (400, _("请填写邮寄地址。")),
     "application.step_invalid": (
         409,
-        "申请当前为“{state}”，不能改为“{to}”。",
-        "The application is {state}; it cannot become {to}.",
+        _("申请当前为“{state}”，不能改为“{to}”。"),
     ),
-    "application.reason_required": (400, "请填写未通过的原因。", "Give the reason for the rejection."),
+    "application.reason_required": (400, _("请填写未通过的原因。")),
     "application.tracking_required": (
         400,
-        "邮寄须填写快递单号。",
-        "A posted card needs its tracking number.",
+        _("邮寄须填写快递单号。"),
     ),
     "application.not_withdrawable": (
         409,
-        "申请当前为“{state}”，已不能撤回。",
-        "The application is {state}; it can no longer be withdrawn.",
+        _("申请当前为“{state}”，已不能撤回。"),
     ),
     "certificate.not_available": (
         409,
-        "仅办理中的补换卡申请有领卡证明（新卡领取后即失效）。",
-        "Only a replacement in progress has a collection certificate; it lapses once the new card "
-        "is collected.",
+        _("仅办理中的补换卡申请有领卡证明（新卡领取后即失效）。"),
     ),
     "certificate.font_missing": (
         503,
-        "领卡证明暂时无法生成（服务器缺少中文字体），请到服务网点打印。",
-        "The certificate cannot be made just now (the server lacks its CJK font); get it printed "
-        "at an outlet.",
+        _("领卡证明暂时无法生成（服务器缺少中文字体），请到服务网点打印。"),
     ),
-    "photo.required": (400, "请上传证件照片。", "Upload an ID photo."),
+    "photo.required": (400, _("请上传证件照片。")),
     "photo.invalid": (
         400,
-        "照片须为JPEG或PNG格式的图片。",
-        "The photo must be a JPEG or PNG image.",
+        _("照片须为JPEG或PNG格式的图片。"),
     ),
-    "photo.too_large": (413, "照片不能超过{limit_mb}MB。", "The photo may be at most {limit_mb} MB."),
+    "photo.too_large": (413, _("照片不能超过{limit_mb}MB。")),
     "photo.too_small": (
         422,
-        "照片至少须为{width}×{height}像素（证件照尺寸）。",
-        "The photo must be at least {width}×{height} pixels (the ID-photo size).",
+        _("照片至少须为{width}×{height}像素（证件照尺寸）。"),
     ),
     "store.unavailable": (
         503,
-        "核销服务暂时不可用，请稍后重新上传。",
-        "The single-use store is unavailable; upload again later.",
+        _("核销服务暂时不可用，请稍后重新上传。"),
     ),
     "revocations.cursor_ahead": (
         400,
-        "since 超出了当前的吊销列表游标，请从头（since=0）重新同步。",
-        "since is beyond the current revocation cursor; sync again from since=0.",
+        _("since 超出了当前的吊销列表游标，请从头（since=0）重新同步。"),
     ),
     "scanner.upload_invalid": (
         400,
-        "上传的扫码记录无效：{reason}",
-        "Invalid uploaded scan: {reason}",
+        _("上传的扫码记录无效：{reason}"),
     ),
-    "session.not_found": (404, "未找到该扫码会话。", "Scan session not found."),
+    "session.not_found": (404, _("未找到该扫码会话。")),
     "session.already_confirmed": (
         409,
-        "该扫码会话已确认。",
-        "This scan session is already confirmed.",
+        _("该扫码会话已确认。"),
     ),
     "session.expired": (
         409,
-        "该扫码会话已过期，请重新扫码。",
-        "This scan session has expired; scan again.",
+        _("该扫码会话已过期，请重新扫码。"),
     ),
     # Requests
-    "request.invalid": (400, "请求参数有误：{detail}", "Invalid request: {detail}"),
-    "request.unknown_field": (400, "不支持的字段：{name}", "Unknown field: {name}"),
-    "request.malformed": (400, "请求体不是有效的JSON。", "The request body is not valid JSON."),
-    "request.too_large": (413, "请求体过大。", "The request body is too large."),
+    "request.invalid": (400, _("请求参数有误：{detail}")),
+    "request.unknown_field": (400, _("不支持的字段：{name}")),
+    "request.malformed": (400, _("请求体不是有效的JSON。")),
+    "request.too_large": (413, _("请求体过大。")),
     "request.unsupported_media_type": (
         415,
-        "仅支持 application/json。",
-        "Only application/json is accepted.",
+        _("仅支持 application/json。"),
     ),
-    "request.method_not_allowed": (405, "不支持该请求方法。", "Method not allowed."),
-    "request.not_found": (404, "未找到。", "Not found."),
-    "request.forbidden": (403, "无权访问。", "Forbidden."),
+    "request.method_not_allowed": (405, _("不支持该请求方法。")),
+    "request.not_found": (404, _("未找到。")),
+    "request.forbidden": (403, _("无权访问。")),
     "request.throttled": (
         429,
-        "尝试过于频繁，请{wait}秒后再试。",
-        "Too many attempts; try again in {wait} s.",
+        _("尝试过于频繁，请{wait}秒后再试。"),
     ),
     "idempotency.key_reused": (
         422,
-        "该 Idempotency-Key 已用于另一个请求。",
-        "This Idempotency-Key was used for a different request.",
+        _("该 Idempotency-Key 已用于另一个请求。"),
     ),
     "idempotency.in_progress": (
         409,
-        "相同 Idempotency-Key 的请求正在处理中。",
-        "A request with this Idempotency-Key is still being processed.",
+        _("相同 Idempotency-Key 的请求正在处理中。"),
     ),
 }
 
@@ -475,13 +397,32 @@ class DomainError(Exception):
         self.code = code
         self.field = field
         self.params = params
-        status, zh, en = CATALOGUE[code]
-        self.status = status
-        self.message = zh.format(**params)
-        # A parameter ``x_en`` is ``x`` as worded in English (a validator's own message).
-        english = {name[:-3]: value for name, value in params.items() if name.endswith("_en")}
-        self.message_en = en.format(**{**params, **english})
-        super().__init__(f"{code}: {self.message_en}")
+        self.status = CATALOGUE[code][0]
+        super().__init__(code)
+
+    def render(self, language: str | None = None) -> str:
+        """The message in ``language``, or in the active one (the request's)."""
+        if language is not None:
+            with override(language):
+                return self.render()
+        english = (get_language() or "").startswith("en")
+        values = {}
+        for name, value in self.params.items():
+            # A parameter ``x_en`` is ``x`` as worded in English (a validator's own message).
+            if name.endswith("_en"):
+                continue
+            if english and f"{name}_en" in self.params:
+                value = self.params[f"{name}_en"]
+            values[name] = str(value) if isinstance(value, Promise) else value
+        return str(CATALOGUE[self.code][1]).format(**values)
+
+    @property
+    def message(self) -> str:
+        return self.render()
+
+    @property
+    def message_en(self) -> str:
+        return self.render("en")
 
     def as_dict(self) -> dict:
         body = {"code": self.code, "message": self.message, "message_en": self.message_en}
@@ -490,4 +431,4 @@ class DomainError(Exception):
         return body
 
     def __str__(self) -> str:
-        return f"{self.message} / {self.message_en}"
+        return self.message

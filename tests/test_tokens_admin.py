@@ -68,7 +68,7 @@ def test_register_scanner_takes_a_raw_base64_key(tmp_path):
 def test_register_scanner_refuses_a_bad_key(tmp_path):
     key = tmp_path / "bad.pem"
     key.write_text("not a key")
-    with pytest.raises(CommandError, match="public key"):
+    with pytest.raises(CommandError, match="设备公钥无效"):
         call_command(
             "register_scanner",
             "--org",
@@ -131,6 +131,6 @@ def test_scan_records_show_filters_and_a_daily_count(client, auditor, app_holder
     scanner.verdict(text)
     client.force_login(auditor)
     page = client.get(reverse("admin:tokens_scanrecord_changelist")).content.decode()
-    assert "scans per day" in page and "code.replayed" in page
+    assert "近7日每日扫码量" in page and "code.replayed" in page
     filtered = client.get(reverse("admin:tokens_scanrecord_changelist"), {"result__exact": "accepted"})
     assert filtered.status_code == 200 and ScanRecord.objects.count() == 2

@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDate
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ecard.admin import ReadOnlyAdmin
 from ecard.audit import Actor
@@ -26,12 +27,12 @@ class DeviceForm(forms.ModelForm):
     """Registration and key rotation through the services; the key is checked before saving."""
 
     purposes = forms.MultipleChoiceField(
-        label="可受理用途 / purposes",
+        label=_("可受理用途"),
         choices=[(p, p) for p in PURPOSE_CODES],
         widget=forms.CheckboxSelectMultiple,
     )
     public_key = forms.CharField(
-        label="设备公钥 / public key",
+        label=_("设备公钥"),
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Ed25519: PEM or base64",
     )
@@ -87,17 +88,17 @@ class ScannerDeviceAdmin(admin.ModelAdmin):
                 by=by,
             )
             obj.pk = device.pk
-            messages.success(request, f"设备号 / device id: {device.device_id}")
+            messages.success(request, _("设备号：{device_id}").format(device_id=device.device_id))
         elif "public_key" in form.changed_data:
             current = ScannerDevice.objects.get(pk=obj.pk)
             services.scanner_rotate_key(device=current, public_key=data["public_key"], by=by)
 
-    @admin.action(description="停用所选设备 / disable")
+    @admin.action(description=_("停用所选设备"))
     def disable(self, request, queryset):
         for device in queryset:
             services.scanner_set_enabled(device=device, enabled=False, by=Actor.staff(request.user))
 
-    @admin.action(description="启用所选设备 / enable")
+    @admin.action(description=_("启用所选设备"))
     def enable(self, request, queryset):
         for device in queryset:
             services.scanner_set_enabled(device=device, enabled=True, by=Actor.staff(request.user))
@@ -117,7 +118,7 @@ class SigningKeyAdmin(ReadOnlyAdmin):
     exclude = ["public_key"]
     change_list_template = "admin/tokens/signingkey/change_list.html"
 
-    @admin.display(description="状态 / state")
+    @admin.display(description=_("状态"))
     def state_now(self, key):
         return key.state()
 
@@ -134,7 +135,10 @@ class SigningKeyAdmin(ReadOnlyAdmin):
         if request.method != "POST" or not request.user.has_perm("tokens.add_signingkey"):
             raise PermissionDenied
         key = keys.signing_key_rotate()
-        messages.success(request, f"{key.kid}: 已发布，{key.activates_at:%Y-%m-%d %H:%M} 起签名 / published")
+        messages.success(
+            request,
+            _("{kid}：已发布，{at} 起签名").format(kid=key.kid, at=f"{key.activates_at:%Y-%m-%d %H:%M}"),
+        )
         return redirect(reverse("admin:tokens_signingkey_changelist"))
 
 

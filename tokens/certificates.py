@@ -14,6 +14,7 @@ from pathlib import Path
 import qrcode
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
@@ -51,23 +52,31 @@ def certificate_pdf(*, application: CardApplication) -> bytes:
 
     out = io.BytesIO()
     page = canvas.Canvas(out, pagesize=A4)
-    page.setTitle("社会保障卡领卡证明 / Social security card collection certificate")
+    title = _("社会保障卡领卡证明")
+    page.setTitle(title)
     width, height = A4
     page.setFont(font, 20)
-    page.drawCentredString(width / 2, height - 30 * mm, "社会保障卡领卡证明")
+    page.drawCentredString(width / 2, height - 30 * mm, title)
     page.setFont(font, 11)
-    page.drawCentredString(width / 2, height - 38 * mm, "Social security card collection certificate")
+    unknown = "—"
     lines = [
-        f"持卡人 / Holder: {holder.name_masked}    证件号码 / ID: {holder.id_number_masked}",
-        f"原卡号 / Old card: {old.number_masked}    新卡号 / New card: {new.number_masked if new else '—'}",
-        f"办理类型 / Kind: {application.get_kind_display()}",
-        f"申请日期 / Applied: {timezone.localtime(application.created_at):%Y-%m-%d}    "
-        f"预计可领 / Ready from: {new.ready_on if new and new.ready_on else '—'}",
-        f"领取方式 / Collection: {application.outlet or '邮寄 / by post'}",
-        "新卡制作期间，本证明可作为参保凭证，在定点医疗机构办理手工报销。",
-        "While the new card is being made, this certificate stands for it for manual reimbursement",
-        "at designated hospitals. Scan the code to check it; it lapses when the new card is collected.",
-        "咨询电话 / Hotline: 12333",
+        _("持卡人：{name}    证件号码：{id_number}").format(
+            name=holder.name_masked, id_number=holder.id_number_masked
+        ),
+        _("原卡号：{old}    新卡号：{new}").format(
+            old=old.number_masked, new=new.number_masked if new else unknown
+        ),
+        _("办理类型：{kind}").format(kind=application.get_kind_display()),
+        _("申请日期：{applied}    预计可领：{ready}").format(
+            applied=f"{timezone.localtime(application.created_at):%Y-%m-%d}",
+            ready=new.ready_on if new and new.ready_on else unknown,
+        ),
+        _("领取方式：{how}").format(how=application.outlet or _("邮寄")),
+        *_(
+            "新卡制作期间，本证明可作为参保凭证，在定点医疗机构办理手工报销。\n"
+            "扫码核验本证明；领取新卡后本证明失效。"
+        ).splitlines(),
+        _("咨询电话：12333"),
     ]
     y = height - 55 * mm
     for line in lines:

@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class SigningKey(models.Model):
@@ -14,17 +15,17 @@ class SigningKey(models.Model):
     ``QR_SIGNING_PRIVATE_KEYS`` environment variable.
     """
 
-    kid = models.CharField("密钥标识 / key id", max_length=8, unique=True)
-    algorithm = models.CharField("算法 / algorithm", max_length=16, default="Ed25519")
-    public_key = models.CharField("公钥 / public key (base64url)", max_length=200)
-    created_at = models.DateTimeField("发布时间 / published at", default=timezone.now)
-    activates_at = models.DateTimeField("开始签名 / signs from")
-    deactivated_at = models.DateTimeField("停止签名 / signs until", null=True, blank=True)
-    retires_at = models.DateTimeField("停止验证 / verifies until", null=True, blank=True)
+    kid = models.CharField(_("密钥标识"), max_length=8, unique=True)
+    algorithm = models.CharField(_("算法"), max_length=16, default="Ed25519")
+    public_key = models.CharField(_("公钥"), max_length=200)
+    created_at = models.DateTimeField(_("发布时间"), default=timezone.now)
+    activates_at = models.DateTimeField(_("开始签名"))
+    deactivated_at = models.DateTimeField(_("停止签名"), null=True, blank=True)
+    retires_at = models.DateTimeField(_("停止验证"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "签名密钥 / signing key"
-        verbose_name_plural = "签名密钥 / signing keys"
+        verbose_name = _("签名密钥")
+        verbose_name_plural = _("签名密钥")
         ordering = ["-activates_at"]
 
     def __str__(self) -> str:
@@ -42,35 +43,35 @@ class SigningKey(models.Model):
 
 
 class ScannerKind(models.TextChoices):
-    TRANSIT_GATE = "transit_gate", "公交地铁闸机 / transit gate"
-    CULTURE = "culture", "图书馆/博物馆/公园 / library, museum, park"
-    MEDICAL = "medical", "医院/药店 / hospital, pharmacy"
-    HR_COUNTER = "hr_counter", "人社窗口 / HR counter"
+    TRANSIT_GATE = "transit_gate", _("公交地铁闸机")
+    CULTURE = "culture", _("图书馆/博物馆/公园")
+    MEDICAL = "medical", _("医院/药店")
+    HR_COUNTER = "hr_counter", _("人社窗口")
 
 
 class ScannerDevice(models.Model):
     """A registered scanner. It signs its own JWTs with its own key; no secret is kept here."""
 
-    device_id = models.CharField("设备号 / device id", max_length=32, unique=True)
-    organisation = models.CharField("所属机构 / organisation (operator)", max_length=100)
-    kind = models.CharField("类型 / kind", max_length=20, choices=ScannerKind.choices)
-    purposes = models.JSONField("可受理用途 / purposes")
-    public_key = models.CharField("设备公钥 / public key (base64url, Ed25519)", max_length=200)
-    enabled = models.BooleanField("启用 / enabled", default=True)
+    device_id = models.CharField(_("设备号"), max_length=32, unique=True)
+    organisation = models.CharField(_("所属机构"), max_length=100)
+    kind = models.CharField(_("类型"), max_length=20, choices=ScannerKind.choices)
+    purposes = models.JSONField(_("可受理用途"))
+    public_key = models.CharField(_("设备公钥"), max_length=200)
+    enabled = models.BooleanField(_("启用"), default=True)
     created_at = models.DateTimeField(default=timezone.now)
-    last_seen_at = models.DateTimeField("最近在线 / last seen", null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("最近在线"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "扫码设备 / scanner device"
-        verbose_name_plural = "扫码设备 / scanner devices"
+        verbose_name = _("扫码设备")
+        verbose_name_plural = _("扫码设备")
 
     def __str__(self) -> str:
         return f"{self.device_id} · {self.organisation}"
 
 
 class ScanResult(models.TextChoices):
-    ACCEPTED = "accepted", "通过"
-    REJECTED = "rejected", "拒绝"
+    ACCEPTED = "accepted", _("通过")
+    REJECTED = "rejected", _("拒绝")
 
 
 class ScanRecord(models.Model):
@@ -79,19 +80,19 @@ class ScanRecord(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     device = models.ForeignKey(ScannerDevice, on_delete=models.PROTECT, related_name="scans")
     ecard_reference = models.CharField(max_length=32, blank=True, db_index=True)
-    purpose = models.CharField("用途 / purpose", max_length=16, blank=True)
+    purpose = models.CharField(_("用途"), max_length=16, blank=True)
     nonce = models.CharField(max_length=16, blank=True)
-    result = models.CharField("结果 / result", max_length=10, choices=ScanResult.choices)
-    reason = models.CharField("原因 / reason", max_length=40, blank=True)
+    result = models.CharField(_("结果"), max_length=10, choices=ScanResult.choices)
+    reason = models.CharField(_("原因"), max_length=40, blank=True)
     authorised_by_holder = models.BooleanField(default=False)
-    offline = models.BooleanField("离线上传 / offline", default=False)
-    replay = models.BooleanField("重复使用 / replay", default=False)
-    scanned_at = models.DateTimeField("扫码时间 / scanned at", db_index=True)
+    offline = models.BooleanField(_("离线上传"), default=False)
+    replay = models.BooleanField(_("重复使用"), default=False)
+    scanned_at = models.DateTimeField(_("扫码时间"), db_index=True)
     recorded_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name = "扫码记录 / scan record"
-        verbose_name_plural = "扫码记录 / scan records"
+        verbose_name = _("扫码记录")
+        verbose_name_plural = _("扫码记录")
         ordering = ["-scanned_at"]
         constraints = [
             # An offline device's upload retried is the same scan, not a second one.
@@ -120,8 +121,8 @@ class Revocation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name = "吊销记录 / revocation"
-        verbose_name_plural = "吊销记录 / revocations"
+        verbose_name = _("吊销记录")
+        verbose_name_plural = _("吊销记录")
         # A card snapshot reads the e-card's latest entry.
         indexes = [models.Index(fields=["ecard_reference", "-id"], name="revocation_ecard_latest_idx")]
 
@@ -142,8 +143,8 @@ class ScanSession(models.Model):
     authorised_by_holder = models.BooleanField(default=False)
 
     class Meta:
-        verbose_name = "主扫会话 / scan session"
-        verbose_name_plural = "主扫会话 / scan sessions"
+        verbose_name = _("主扫会话")
+        verbose_name_plural = _("主扫会话")
 
     def __str__(self) -> str:
         return self.session_id

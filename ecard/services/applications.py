@@ -13,6 +13,8 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts.identity import normalise_id_number, person_key
 from accounts.models import Holder
@@ -243,16 +245,15 @@ def _record(application: CardApplication, *, by: Actor) -> None:
         data={"application": str(application.public_id)},
     )
     params = {
-        "kind": application.get_kind_display().split(" / ")[0],
+        "kind": ApplicationKind(application.kind).label,
         "where": (
-            f"已邮寄，快递单号{application.tracking_number}"
+            format_lazy(_("已邮寄，快递单号{number}"), number=application.tracking_number)
             if application.delivery == Delivery.POST
-            else f"请于{application.collect_by}前携带身份证件到{application.outlet}领取"
-        ),
-        "where_en": (
-            f"posted, tracking number {application.tracking_number}"
-            if application.delivery == Delivery.POST
-            else f"collect it at {application.outlet} by {application.collect_by}, with your ID"
+            else format_lazy(
+                _("请于{date}前携带身份证件到{outlet}领取"),
+                date=application.collect_by,
+                outlet=application.outlet,
+            )
         ),
         "reason": application.reject_reason,
     }

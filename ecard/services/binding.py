@@ -17,7 +17,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 
 from accounts.identity import mask_phone, normalise_id_number
@@ -100,9 +100,11 @@ def binding_challenge_create(
             card=card,
             data={"challenge": str(challenge.public_id), "account": user.pk},
         )
-    text = notices.BINDING_SMS.format(
-        code=code, minutes=settings.BINDING_CODE_SECONDS // 60, card_tail=card.number[-4:]
-    )
+    # An SMS is in the site's language (Chinese) whatever language the app asked in.
+    with translation.override(settings.LANGUAGE_CODE):
+        text = str(notices.BINDING_SMS).format(
+            code=code, minutes=settings.BINDING_CODE_SECONDS // 60, card_tail=card.number[-4:]
+        )
     try:
         notices.text_send(phone=holder.phone, text=text)
     except Exception:  # the gateway's own failure: the holder asks again, uncounted

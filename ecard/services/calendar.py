@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import workdays
 from ..audit import Actor, audit_record
@@ -68,13 +69,10 @@ def calendar_warning(today: datetime.date | None = None) -> str | None:
     last = workdays.last_known_year()
     if today < datetime.date(last, 12, 31) - datetime.timedelta(days=WARN_DAYS):
         return None
-    return (
-        f"{last + 1}年节假日安排尚未录入：请在“节假日日历”中录入该年的法定节假日和调休工作日。"
-        f"在此之前，跨入{last + 1}年的挂失截止和领卡日期按周末推算并标记为待定。"
-        f" / The {last + 1} holiday schedule is not entered: enter its public holidays and make-up "
-        f"workdays under Calendar years. Until then, deadlines and pick-up dates in {last + 1} "
-        "count weekends only and are marked provisional."
-    )
+    return _(
+        "{year}年节假日安排尚未录入：请在“节假日日历”中录入该年的法定节假日和调休工作日。"
+        "在此之前，跨入{year}年的挂失截止和领卡日期按周末推算并标记为待定。"
+    ).format(year=last + 1)
 
 
 def calendar_check(*, today: datetime.date | None = None) -> bool:
@@ -104,7 +102,5 @@ def calendar_check(*, today: datetime.date | None = None) -> bool:
             data={"recipients": len(recipients)},
         )
     if recipients:
-        send_mail(
-            f"[ecard] {year}年节假日安排尚未录入 / {year} holidays not entered", warning, None, recipients
-        )
+        send_mail(_("[ecard] {year}年节假日安排尚未录入").format(year=year), warning, None, recipients)
     return True

@@ -1,0 +1,152 @@
+"""Chinese first, English through gettext: what a zh-hans and an en reader see."""
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from ecard import services
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+class VisibleText(HTMLParser):
+    """The words a reader sees: text outside script and style, and button and field labels."""
+
+    HIDDEN = {"script", "style", "svg", "title", "noscript"}
+
+    def __init__(self):
+        super().__init__()
+        self.depth = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.HIDDEN:
+            self.depth += 1
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("type") in ("submit", "button") and attrs.get("value"):
+            self.parts.append(attrs["value"])
+        for name in ("placeholder", "aria-label"):
+            if attrs.get(name):
+                self.parts.append(attrs[name])
+
+    def handle_endtag(self, tag):
+        if tag in self.HIDDEN and self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if not self.depth and data.strip():
+            self.parts.append(data.strip())
+
+
+def visible(html: str) -> list[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    return parser.parts
+
+
+def english_in(parts, data=()):
+    return sorted({word for part in parts if part not in data for word in WORD.findall(part)})
+
+
+def chinese_in(parts, data=()):
+    return sorted({part for part in parts if part not in data and CJK.search(part)})
+
+
+@pytest.fixture
+def latin_card(make_card, make_holder):
+    # Data is not interface: an English reader's check needs a holder whose name is not Chinese.
+    return make_card(holder=make_holder(name="Li Lei"))
+
+
+@pytest.fixture
+def superuser(db):
+    from tests.conftest import _staff
+
+    return _staff("root1", superuser=True)
+
+
+@pytest.mark.parametrize("who", ["clerk", "supervisor", "superuser"])
+def test_the_outlet_speaks_chinese_to_a_chinese_browser_and_english_to_an_english_one(
+    request, client, latin_card, system, who
+):
+    user = request.getfixturevalue(who)
+    client.force_login(user)
+    services.card_report_temporary_loss(card=latin_card, by=system)
+    pages = [
+        reverse("admin:index"),
+        reverse("admin:ecard_card_changelist"),
+        reverse("admin:ecard_card_change", args=[latin_card.pk]),
+        reverse("admin:ecard_card_operate", args=[latin_card.pk, "lift"]),
+        reverse("ecard-dashboard"),
+    ]
+    holder = latin_card.holder
+    data = {latin_card.number, holder.name_masked, holder.id_number_masked, user.username, "ID"}
+    for url in pages:
+        zh = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans")
+        en = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+        assert zh.status_code == en.status_code == 200, url
+        assert zh["Content-Language"] == "zh-hans" and en["Content-Language"] == "en"
+        assert english_in(visible(zh.content.decode()), data) == [], url
+        assert chinese_in(visible(en.content.decode()), data) == [], url
+
+
+def test_every_message_in_the_source_has_its_english(tmp_path, settings, monkeypatch):
+    """makemessages over a copy of the code, then no entry may be untranslated or fuzzy."""
+    for app in ("ecard", "accounts", "tokens", "plumbing"):
+        shutil.copytree(ROOT / app, tmp_path / app, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "locale", tmp_path / "locale")
+    settings.LOCALE_PATHS = [tmp_path / "locale"]
+    monkeypatch.chdir(tmp_path)
+    call_command("makemessages", locale=["en"], no_obsolete=True, verbosity=0)
+    po = tmp_path / "locale" / "en" / "LC_MESSAGES" / "django.po"
+    for option in ("--untranslated", "--only-fuzzy"):
+        left = subprocess.run(
+            ["msgattrib", option, "--no-wrap", str(po)], capture_output=True, text=True, check=True
+        ).stdout
+        entries = [line for line in left.splitlines() if line.startswith("msgid ") and line != 'msgid ""']
+        assert entries == [], f"{option[2:]} in the English catalogue: run `make messages` and translate"
+
+
+def test_a_notice_is_recorded_in_chinese_and_in_english_whatever_language_was_active(
+    app_holder, system, django_capture_on_commit_callbacks
+):
+    from django.utils import translation
+
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        services.card_report_formal_loss(card=app_holder.card, by=system)
+    notice = app_holder.get("/api/v1/notices", HTTP_ACCEPT_LANGUAGE="en").json()["results"][0]
+    assert CJK.search(notice["title"]) and CJK.search(notice["body"])
+    assert not CJK.search(notice["title_en"] + notice["body_en"]), notice
+
+
+def test_every_notice_template_has_its_english():
+    from django.utils.functional import lazy
+
+    from ecard import notices
+
+    word = lazy(lambda: "词", str)()  # a lazy parameter is worded in the text's own language
+    params = {
+        "card_tail": "5678",
+        "valid_until": "2026-12-31",
+        "deadline": "2026-12-01 00:00",
+        "at": "10:00",
+        "age": 16,
+        "ward_name": "L*",
+        "provider": "ICBC",
+        "kind": "x",
+        "where": "x",
+        "reason": "x",
+    }
+    for kind in notices.TEMPLATES:
+        title, body, title_en, body_en = notices.render(kind, params)
+        assert CJK.search(title + body) and not CJK.search(title_en + body_en), kind
+    assert notices.render("application.withdrawn", {**params, "kind": word})[1].count("词") == 1
