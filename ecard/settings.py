@@ -292,5 +292,7 @@ QR_STORE_TIMEOUT_SECONDS = env.float("QR_STORE_TIMEOUT_SECONDS", default=0.5)
 # (Redis pub/sub), this only bounds a missed eviction.
 QR_SNAPSHOT_LOCAL_SECONDS = env.float("QR_SNAPSHOT_LOCAL_SECONDS", default=2.0)
 SCANNER_ASSERTION_MAX_SECONDS = 300
+# /scanner-demo: a page that verifies a pasted or uploaded code as a demo device would.
+SCANNER_DEMO = env.bool("SCANNER_DEMO", default=DEBUG)
 SCANNER_STATE_CACHE_SECONDS = env.float("SCANNER_STATE_CACHE_SECONDS", default=2.0)
 SCAN_SESSION_SECONDS = env.int("SCAN_SESSION_SECONDS", default=120)

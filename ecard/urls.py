@@ -6,8 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from accounts import apis as account_apis
 from plumbing import observability
 from tokens import apis as token_apis
+from tokens import pages as token_pages
 
-from . import apis, dashboard
+from . import apis, dashboard, pages
 
 admin.site.site_header = _("电子社保卡服务网点")
 admin.site.site_title = _("电子社保卡")
@@ -56,6 +57,8 @@ api_v1 = [
 
 
 urlpatterns = [
+    path("", pages.h5, name="h5"),
+    path("scanner-demo", token_pages.scanner_demo, name="scanner-demo"),
     path("api/v1/", include(api_v1)),
     path("admin/dashboard/", dashboard.dashboard, name="ecard-dashboard"),
     path("admin/", admin.site.urls),
@@ -63,8 +66,8 @@ urlpatterns = [
     path("readyz", observability.readyz),
     path("metrics", observability.metrics_view),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/docs/", pages.docs(SpectacularSwaggerView.as_view(url_name="schema")), name="swagger-ui"),
+    path("api/redoc/", pages.docs(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
 ]
 
 handler404 = "plumbing.api.api_not_found"

@@ -122,7 +122,7 @@ def test_the_dashboard_shows_states_scans_replays_and_quiet_devices(
     quiet = make_scanner(organisation="从未上线的闸机")
     client.force_login(auditor)
     page = client.get("/admin/dashboard/").content.decode()
-    assert "正常" in page and "payment" in page and "rejected" in page
+    assert "正常" in page and "就医购药" in page and "拒绝" in page
     assert quiet.device.device_id in page and scanner.device.device_id not in page
     assert "/admin/dashboard/" in client.get("/admin/").content.decode()
 

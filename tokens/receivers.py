@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import datetime
 
+from django.core.cache import cache
 from django.db.models import Count, Q
+from django.db.models.functions import TruncMinute
 from django.dispatch import receiver
+from django.utils import timezone
 
 from ecard import signals
+from ecard.matrix import Purpose
 from plumbing.observability import readiness_check
 
 from . import keys, services
-from .models import ScannerDevice, ScanRecord, ScanSession
+from .models import ScannerDevice, ScanRecord, ScanResult, ScanSession
 from .store import get_store
+
+MINUTES_SHOWN = 24 * 60  # the dashboard's scans chart: the last day, a bar a minute
 
 
 @receiver(signals.card_changed, dispatch_uid="tokens.card_changed")
@@ -41,15 +47,42 @@ def housekeeping(sender, *, now, **kwargs) -> dict[str, int]:
 def staff_dashboard(sender, *, start_of_day, now, **kwargs) -> dict:
     services.scan_records_flush()
     today = ScanRecord.objects.filter(scanned_at__gte=start_of_day)
+    purposes, results = dict(Purpose.choices), dict(ScanResult.choices)
     return {
-        "scans_today": list(
-            today.values("purpose", "result").annotate(n=Count("id")).order_by("purpose", "result")
-        ),
+        "scans_today": [
+            {**row, "purpose": purposes.get(row["purpose"], row["purpose"]), "result": results[row["result"]]}
+            for row in today.values("purpose", "result").annotate(n=Count("id")).order_by("purpose", "result")
+        ],
         "replays_today": today.filter(replay=True).count(),
         "quiet_devices": ScannerDevice.objects.filter(enabled=True).filter(
             Q(last_seen_at__lt=now - datetime.timedelta(days=1)) | Q(last_seen_at__isnull=True)
         ),
+        "scans_per_minute": scans_per_minute(now),
     }
+
+
+def scans_per_minute(now: datetime.datetime) -> list[tuple[datetime.datetime, int]]:
+    """Scans in each minute of the last 24 hours, oldest first, in local time.
+
+    Kept for a minute: at rush hour a day holds millions of records, and every supervisor's
+    dashboard would count them again.
+    """
+    end = timezone.localtime(now).replace(second=0, microsecond=0)
+    key = f"dashboard:scans_per_minute:{end:%Y%m%d%H%M}"
+    counts = cache.get(key)
+    if counts is None:
+        start = end - datetime.timedelta(minutes=MINUTES_SHOWN - 1)
+        rows = (
+            ScanRecord.objects.filter(scanned_at__gte=start)
+            .annotate(minute=TruncMinute("scanned_at", tzinfo=end.tzinfo))
+            .values("minute")
+            .annotate(n=Count("id"))
+            .values_list("minute", "n")
+        )
+        counts = {timezone.localtime(minute).strftime("%Y%m%d%H%M"): n for minute, n in rows}
+        cache.set(key, counts, 60)
+    minutes = [end - datetime.timedelta(minutes=MINUTES_SHOWN - 1 - i) for i in range(MINUTES_SHOWN)]
+    return [(minute, counts.get(minute.strftime("%Y%m%d%H%M"), 0)) for minute in minutes]
 
 
 @readiness_check("signing_key")

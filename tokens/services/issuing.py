@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ecard.audit import Actor
-from ecard.matrix import Verdict, card_services
+from ecard.matrix import Purpose, Verdict, card_services
 from ecard.models import (
     OPEN_APPLICATION_STATES,
     Card,
@@ -59,7 +59,7 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor) -> IssuedCode:
         authorised = False
         if answer.verdict == Verdict.NEEDS_AUTHORISATION:
             if live_grant(ecard, purpose) is None:
-                raise DomainError("authorisation.required", purpose=purpose)
+                raise DomainError("authorisation.required", purpose=Purpose(purpose).label)
             authorised = True
         elif answer.verdict == Verdict.DENIED:
             raise DomainError(answer.code)

@@ -101,7 +101,8 @@ def forget() -> None:
     _seen.clear()
 
 
-def _device(device_id: str) -> Device | None:
+def device_get(device_id: str) -> Device | None:
+    """The device as the verifier sees it: read again after SCANNER_STATE_CACHE_SECONDS."""
     cached = _devices.get(device_id)
     if cached and time.monotonic() - cached[0] < settings.SCANNER_STATE_CACHE_SECONDS:
         return cached[1]
@@ -124,10 +125,10 @@ def scanner_authenticate(token: str) -> Device:
     now = time.time()
     hit = _assertions.get(token)
     if hit is not None and hit[1] > now:
-        device = _device(hit[0])
+        device = device_get(hit[0])
     else:
         try:
-            device = _device(assertions.unverified_issuer(token))
+            device = device_get(assertions.unverified_issuer(token))
             if device is None:
                 raise DomainError("scanner.token_invalid")
             claims = assertions.verify(

@@ -1,0 +1,82 @@
+"""The holder's H5 page (what provinces embed in their apps and mini-programs).
+
+One page, drawn by the browser from the holders' API: the page itself holds no personal data
+and no state; the bearer token lives in the page's memory only (not localStorage), so a
+reload signs out. Everything it loads is served by this app, and its Content-Security-Policy
+says so to the browser as well.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from .matrix import Purpose, Verdict
+
+# Nothing from outside the app; the code image is a blob: URL made from the server's SVG.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'"
+)
+
+
+# The API docs: Swagger UI and ReDoc run an inline start-up script and inject their styles;
+# ReDoc's footer would fetch its vendor's logo from a CDN, which this policy stops the browser
+# from even asking for.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+def docs(view):
+    """An API docs view served with DOCS_CONTENT_SECURITY_POLICY."""
+
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+        return response
+
+    return wrapped
+
+
+def texts() -> dict[str, object]:
+    """The words the page's script shows, in the request's language."""
+    return {
+        "purposes": {value: str(label) for value, label in Purpose.choices},
+        "verdicts": {value: str(label) for value, label in Verdict.choices},
+        "refreshIn": _("{seconds} 秒后自动刷新"),
+        "refreshing": _("正在刷新…"),
+        "codeUnavailable": _("当前不能出示此用途的二维码"),
+        "signInFailed": _("登录失败"),
+        "noECard": _("该账号尚未绑定电子社保卡。请在App中申领电子社保卡。"),
+        "lossReported": _("已临时挂失。"),
+        "deadline": _("请于 {deadline} 前到服务网点办理正式挂失，否则挂失自动解除。"),
+        "authorised": _("已授权"),
+        "until": _("至 {time}"),
+        "noNotices": _("暂无消息"),
+        "noScans": _("暂无扫码记录"),
+        "accepted": _("通过"),
+        "rejected": _("拒绝"),
+        "networkError": _("网络异常，请稍后再试"),
+    }
+
+
+@require_GET
+def h5(request: HttpRequest) -> HttpResponse:
+    response = render(
+        request,
+        "ecard/h5.html",
+        {
+            "texts": texts(),
+            "purposes": Purpose.choices,
+            "minutes": [30, 60, 120, 240],
+        },
+    )
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
