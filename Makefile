@@ -13,8 +13,8 @@ MESSAGE_IGNORES := --ignore=.venv --ignore=tests --ignore=bench --ignore=deploy 
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -e '.[dev]'
 	touch $(STAMP)
 
 # The catalogues, compiled from the committed .po files (gettext's msgfmt): English, and the
@@ -33,9 +33,11 @@ messages: $(STAMP)
 # Set up and start the service with demo data (SQLite, in-process cache, eager Celery
 # unless DATABASE_URL / REDIS_URL say otherwise).
 run: export DEBUG ?= 1
+# Django's banner about its development server: README says so already, once.
+run: export DJANGO_RUNSERVER_HIDE_WARNING ?= true
 run: $(STAMP) $(MO)
-	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py migrate --no-input -v 0
+	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 lint: $(STAMP)

@@ -114,7 +114,8 @@ STORAGES = {
 }
 
 # Celery: eager in-process without Redis so `make run` works on a bare machine.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+# An in-memory broker for eager tasks; named host, or kombu warns on every connection.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -196,8 +197,8 @@ AUTH_REFRESH_TTL_SECONDS = env.int("AUTH_REFRESH_TTL_SECONDS", default=30 * 24 *
 # Longest holder authorisation while the card is lost.
 AUTHORISATION_MAX_MINUTES = env.int("AUTHORISATION_MAX_MINUTES", default=24 * 60)
 
-# One JSON object a line, with the request id (carried into Celery tasks). LOG_FORMAT=text
-# for a person reading a terminal.
+# With the request id (carried into Celery tasks): one JSON object a line for the log
+# collector, or text for a person reading a terminal (the default under DEBUG, as at `make run`).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -214,10 +215,12 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
-            "formatter": env.str("LOG_FORMAT", default="json"),
+            "formatter": env.str("LOG_FORMAT", default="text" if DEBUG else "json"),
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # A line per eager task at `make run` says nothing a person needs.
+    "loggers": {"celery.app.trace": {"level": "WARNING"}} if DEBUG else {},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

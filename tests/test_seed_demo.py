@@ -71,3 +71,21 @@ def test_seed_demo_prints_holder_logins_and_a_card_that_binds_as_the_readme_says
         "password": "730519",
     }
     assert api.post("/api/v1/ecard/apply", body, format="json").status_code == 201
+
+
+def test_seed_demo_prints_the_pages_and_a_holder_login_that_signs_in_on_the_h5_page(db, client):
+    out = StringIO()
+    call_command("seed_demo", url="http://127.0.0.1:8000/", stdout=out)
+    text = out.getvalue()
+    assert "http://127.0.0.1:8000/ " in text and "http://127.0.0.1:8000/admin/" in text
+    assert "http://127.0.0.1:8000/api/docs/" in text
+    phone, password = next(
+        line.split() for line in text.splitlines() if line.strip().startswith("13800000001")
+    )
+    assert client.get("/").status_code == 200
+    signed_in = client.post(
+        "/api/v1/auth/token", {"phone": phone, "password": password}, content_type="application/json"
+    )
+    assert signed_in.status_code == 200
+    ecard = client.get("/api/v1/ecard", HTTP_AUTHORIZATION=f"Bearer {signed_in.json()['access']}")
+    assert ecard.json()["card"]["state"] == "active"

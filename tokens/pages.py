@@ -76,10 +76,10 @@ def demo_device() -> scanners.Device:
 def scanner_demo(request):
     if not settings.SCANNER_DEMO:
         raise Http404
-    form = DemoForm(request.POST or None, request.FILES or None)
+    form = DemoForm(request.POST, request.FILES) if request.method == "POST" else DemoForm()
     outcome = reason = None
     code = ""
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         code = form.cleaned_data["code"].strip()
         if form.cleaned_data["image"]:
             code = _decoded(form.cleaned_data["image"]) or ""

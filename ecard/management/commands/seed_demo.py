@@ -40,14 +40,29 @@ DEMO = [
 class Command(BaseCommand):
     help = "Create demo holders and cards in different states, and staff logins (credentials printed)."
 
-    @transaction.atomic
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="", help="where the service will listen, to print its pages")
+
     def handle(self, *args, **options):
-        if Card.objects.filter(number="A10000001").exists():
-            self.stdout.write("demo cards already present")
-        else:
-            self._cards()
-        self._staff()
-        self._holder_logins()
+        with transaction.atomic():
+            if Card.objects.filter(number="A10000001").exists():
+                self.stdout.write("demo cards already present")
+            else:
+                self._cards()
+            self._staff()
+            self._holder_logins()
+        # After the commit, so the demo's notices (delivered on commit) print above, not below.
+        if options["url"]:
+            self._addresses(options["url"].rstrip("/"))
+
+    def _addresses(self, url):
+        self.stdout.write("")
+        self.stdout.write(f"  holder's H5 page  {url}/          (sign in with a holder login above)")
+        self.stdout.write(f"  outlet (admin)    {url}/admin/    (a staff login above)")
+        self.stdout.write(f"  API docs          {url}/api/docs/ and {url}/api/redoc/")
+        if settings.SCANNER_DEMO:
+            self.stdout.write(f"  scanner demo      {url}/scanner-demo (paste or upload a code)")
+        self.stdout.write("")
 
     def _cards(self):
         by = Actor.importer("seed_demo")
@@ -114,7 +129,9 @@ class Command(BaseCommand):
             user.save()
             lines.append(f"  {phone}  {password}")
         card = Card.objects.select_related("holder").get(number="A10000003")
-        self.stdout.write("holder logins for the app API, phone and password (new passwords on every run):")
+        self.stdout.write(
+            "holder logins for the H5 page and the app API, phone and password (new passwords on every run):"
+        )
         self.stdout.write("\n".join(lines))
         self.stdout.write(
             "to bind an e-card, sign in as 13900000003 and POST /api/v1/ecard/apply/challenge with "
