@@ -78,5 +78,6 @@ def h5(request: HttpRequest) -> HttpResponse:
     )
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    # Never a referrer to anywhere else; same-origin keeps the Origin header a form POST needs.
+    response["Referrer-Policy"] = "same-origin"
     return response
