@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -21,6 +22,9 @@ from accounts.models import Holder, User
 from accounts.services import holder_get_or_create
 from ecard import notices, services
 from ecard.audit import Actor
+
+# What people saw in the browser and PDF tests; CI keeps the folder as artefacts (not committed).
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
 _sequence = itertools.count(1)
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
 import zxingcpp
 from PIL import Image
 
+from tests.conftest import SCREENSHOTS
+
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Written as functions: Playwright evaluates a bare expression with eval, which the page's
 # Content-Security-Policy (rightly) refuses.
@@ -209,8 +209,10 @@ class TestTheHoldersPage:
         sign_in(page, live_server.url, "13800000001", PASSWORD)
         page.wait_for_selector("#qr[data-code]")
         assert page.locator("html").get_attribute("lang") == "en"
-        assert page.locator("#card-state").inner_text() == "active"
+        assert page.locator("#card-state").get_attribute("data-state") == "active"
+        assert page.locator("#card-state").inner_text() == "Active"
         assert "Report" in page.locator("#report-lost").inner_text()
+        screenshot(page, "h5-en.png", full_page=True)
 
     def test_the_scanner_demo_verifies_an_uploaded_code_image(
         self, browse, live_server, settings, app_holder, tmp_path

@@ -13,7 +13,7 @@ from ecard import services
 from ecard.audit import Actor
 from ecard.models import CardApplication
 
-from .conftest import issue_code
+from .conftest import SCREENSHOTS, issue_code
 
 pytestmark = pytest.mark.django_db
 needs_poppler = pytest.mark.skipif(
@@ -46,8 +46,29 @@ def qr_of(pdf: bytes, tmp_path) -> str:
         check=True,
     )
     [page] = sorted(tmp_path.glob("page*.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(page, SCREENSHOTS / "certificate.png")
     [barcode] = zxingcpp.read_barcodes(Image.open(page))
     return barcode.text
+
+
+def text_of(pdf: bytes, tmp_path) -> str:
+    source = tmp_path / "certificate.pdf"
+    source.write_bytes(pdf)
+    return subprocess.run(["pdftotext", str(source), "-"], check=True, capture_output=True, text=True).stdout
+
+
+@needs_poppler
+def test_the_certificate_is_worded_in_the_requests_language(app_holder, tmp_path):
+    app_holder.post("/api/v1/card/loss-report")
+    application = apply_for_replacement(app_holder)
+    url = f"/api/v1/card-applications/{application['id']}/certificate.pdf"
+    chinese = text_of(app_holder.get(url).content, tmp_path)
+    english = text_of(app_holder.get(url, HTTP_ACCEPT_LANGUAGE="en").content, tmp_path)
+    assert "社会保障卡领卡证明" in chinese and "咨询电话：12333" in chinese
+    assert app_holder.card.holder.name_masked in chinese and app_holder.card.holder.name not in chinese
+    assert "Social security card collection certificate" in english and "Hotline: 12333" in english
+    assert "领卡证明" not in english
 
 
 @needs_poppler

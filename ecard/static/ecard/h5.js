@@ -316,7 +316,7 @@
     if (!answer.ok) return;
     for (const grant of answer.data.filter((g) => g.live)) {
       row(list, [
-        [`${T.authorised}：${grant.purposes.map((p) => T.purposes[p]).join("、")}`, ""],
+        [format(T.authorised, { purposes: grant.purposes.map((p) => T.purposes[p]).join(T.separator) }), ""],
         [format(T.until, { time: when(grant.expires_at) }), "muted"],
       ]);
     }
