@@ -9,7 +9,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -589,3 +589,75 @@ class RegionSetting(models.Model):
 
     def __str__(self) -> str:
         return self.get_region_display()
+
+
+class FamilyRelationship(models.TextChoices):
+    SPOUSE = "spouse", _("配偶")
+    PARENT = "parent", _("父母")
+    CHILD = "child", _("子女")
+    OTHER = "other", _("其他亲属")
+
+
+class FamilyLinkState(models.TextChoices):
+    INVITED = "invited", _("待同意")
+    ACTIVE = "active", _("已同意")
+    ENDED = "ended", _("已结束")
+
+
+class FamilyLink(models.Model):
+    """亲情账户: an adult member lets a holder (the presenter) show the member's codes.
+
+    Invited by the presenter, consented to by the member (in their own account with their
+    e-card password, or at an outlet after a real-person check), ended by either at once.
+    An invitation not consented to within FAMILY_INVITATION_DAYS lapses.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    presenter = models.ForeignKey(
+        "accounts.Holder",
+        verbose_name=_("代为出示人"),
+        on_delete=models.CASCADE,
+        related_name="family_members",
+    )
+    member = models.ForeignKey(
+        "accounts.Holder",
+        verbose_name=_("亲情成员"),
+        on_delete=models.CASCADE,
+        related_name="family_presenters",
+    )
+    relationship = models.CharField(_("关系"), max_length=10, choices=FamilyRelationship.choices)
+    state = models.CharField(
+        _("状态"), max_length=10, choices=FamilyLinkState.choices, default=FamilyLinkState.INVITED
+    )
+    invited_at = models.DateTimeField(_("邀请时间"), default=timezone.now)
+    expires_at = models.DateTimeField(_("邀请有效期至"))
+    consented_at = models.DateTimeField(_("同意时间"), null=True, blank=True)
+    consent_channel = models.CharField(_("同意渠道"), max_length=20, choices=Channel.choices, blank=True)
+    ended_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
+    # presenter_ended, member_ended, member_card_cancelled, …
+    end_reason = models.CharField(_("结束原因"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("亲情账户")
+        verbose_name_plural = _("亲情账户")
+        ordering = ["-invited_at"]
+        constraints = [
+            # One live link per pair: a second invitation while one is pending or active is refused.
+            models.UniqueConstraint(
+                fields=["presenter", "member"],
+                condition=~Q(state="ended"),
+                name="family_one_live_link",
+            ),
+            models.CheckConstraint(condition=~Q(presenter=F("member")), name="family_not_oneself"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.presenter} → {self.member} ({self.state})"
+
+    def invitation_lapsed(self, now=None) -> bool:
+        return self.state == FamilyLinkState.INVITED and (now or timezone.now()) >= self.expires_at
+
+    @property
+    def shown_state(self) -> str:
+        """The state a person is told: an invitation past its time reads as expired."""
+        return "expired" if self.invitation_lapsed() else self.state

@@ -169,6 +169,22 @@ TEMPLATES: dict[str, tuple[Promise, Promise]] = {
             "如有疑问请拨打12333。"
         ),
     ),
+    "family.invited": (
+        _("亲情账户邀请"),
+        _(
+            "{presenter}邀请您加入其亲情账户（关系：{relationship}），同意后对方可代您出示就医购药、"
+            "文化场馆和身份核验二维码，您可随时解除。请在{days}天内在App“亲情账户”中同意，"
+            "或本人到社保卡服务网点办理。如不认识对方，请忽略。如有疑问请拨打12333。"
+        ),
+    ),
+    "family.consented": (
+        _("亲情成员已同意"),
+        _("{member}已同意加入您的亲情账户，您可代其出示二维码。如有疑问请拨打12333。"),
+    ),
+    "family.ended": (
+        _("亲情账户已解除"),
+        _("您与{other}的亲情账户已解除，此前代为出示的二维码已失效。如有疑问请拨打12333。"),
+    ),
 }
 
 # The one-time code for binding an e-card, as an SMS gateway sends it: no link, and the usual

@@ -5,11 +5,22 @@ from __future__ import annotations
 import uuid
 
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from accounts.models import Holder
 from plumbing.errors import DomainError
 
-from .models import Card, CardApplication, CardState, ECard, HolderAuthorisation, Notice, PaymentAgreement
+from .models import (
+    Card,
+    CardApplication,
+    CardState,
+    ECard,
+    FamilyLink,
+    FamilyLinkState,
+    HolderAuthorisation,
+    Notice,
+    PaymentAgreement,
+)
 
 
 def holder_for_account(user, *, ward: str | None = None) -> Holder:
@@ -111,3 +122,45 @@ def application_get(*, user, public_id) -> CardApplication:
         return CardApplication.objects.get(account=user, public_id=uuid.UUID(str(public_id)))
     except (ValueError, CardApplication.DoesNotExist):
         raise DomainError("application.not_found") from None
+
+
+def _link(queryset, public_id) -> FamilyLink:
+    try:
+        return queryset.select_related("presenter", "member").get(public_id=uuid.UUID(str(public_id)))
+    except (ValueError, FamilyLink.DoesNotExist):
+        raise DomainError("family.not_found") from None
+
+
+def family_links(*, presenter: Holder) -> QuerySet[FamilyLink]:
+    """The presenter's members: consented, invited (lapsed ones too, shown as expired)."""
+    return (
+        FamilyLink.objects.filter(presenter=presenter)
+        .exclude(state=FamilyLinkState.ENDED)
+        .select_related("member")
+    )
+
+
+def family_link_get(*, presenter: Holder, public_id) -> FamilyLink:
+    return _link(family_links(presenter=presenter), public_id)
+
+
+def family_invitations(*, member: Holder) -> QuerySet[FamilyLink]:
+    """Invitations waiting for this member's consent."""
+    return FamilyLink.objects.filter(
+        member=member, state=FamilyLinkState.INVITED, expires_at__gt=timezone.now()
+    ).select_related("presenter")
+
+
+def family_invitation_get(*, member: Holder, public_id) -> FamilyLink:
+    # A lapsed invitation is still found, so its refusal can say it expired.
+    return _link(FamilyLink.objects.filter(member=member, state=FamilyLinkState.INVITED), public_id)
+
+
+def family_presenters(*, member: Holder) -> QuerySet[FamilyLink]:
+    """Who may show this member's codes now."""
+    return FamilyLink.objects.filter(member=member, state=FamilyLinkState.ACTIVE).select_related("presenter")
+
+
+def family_presenter_get(*, member: Holder, public_id) -> FamilyLink:
+    # Pending invitations too: declining one is ending it before it began.
+    return _link(FamilyLink.objects.filter(member=member).exclude(state=FamilyLinkState.ENDED), public_id)

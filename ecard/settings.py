@@ -183,6 +183,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CardStateEnum": "ecard.models.CardState.values",
         "ApplicationStateEnum": "ecard.models.ApplicationState.values",
+        "FamilyLinkStateEnum": "ecard.family_apis.SHOWN_STATES",
     },
 }
 
@@ -256,6 +257,10 @@ IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 IDEMPOTENCY_RECORD_MODEL = "accounts.IdempotencyRecord"
 # Age under which a holder acts through a guardian.
 HOLDER_GUARDIAN_AGE = env.int("HOLDER_GUARDIAN_AGE", default=16)
+# 亲情账户: adults whose codes a holder may show, invitations still open included; and how long
+# an invitation waits for the member's consent.
+FAMILY_MAX_MEMBERS = env.int("FAMILY_MAX_MEMBERS", default=5)
+FAMILY_INVITATION_DAYS = env.int("FAMILY_INVITATION_DAYS", default=7)
 
 # Binding an e-card: a one-time code by SMS to the phone on file, and a real-person check.
 BINDING_CODE_SECONDS = env.int("BINDING_CODE_SECONDS", default=300)

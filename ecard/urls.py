@@ -8,7 +8,7 @@ from plumbing import observability
 from tokens import apis as token_apis
 from tokens import pages as token_pages
 
-from . import apis, dashboard, pages
+from . import apis, dashboard, family_apis, pages
 
 admin.site.site_header = _("电子社保卡服务网点")
 admin.site.site_title = _("电子社保卡")
@@ -40,6 +40,12 @@ api_v1 = [
     path("card-applications/<str:application_id>/withdraw", apis.CardApplicationWithdrawApi.as_view()),
     path("card-applications/<str:application_id>/certificate.pdf", token_apis.CertificateApi.as_view()),
     path("wards", apis.WardListApi.as_view()),
+    path("family", family_apis.FamilyListApi.as_view()),
+    path("family/invitations", family_apis.FamilyInvitationListApi.as_view()),
+    path("family/invitations/<str:link_id>/accept", family_apis.FamilyInvitationAcceptApi.as_view()),
+    path("family/presenters", family_apis.FamilyPresenterListApi.as_view()),
+    path("family/presenters/<str:link_id>", family_apis.FamilyPresenterDetailApi.as_view()),
+    path("family/<str:link_id>", family_apis.FamilyDetailApi.as_view()),
     path("notices", apis.NoticeListApi.as_view()),
     path("notices/<str:notice_id>/read", apis.NoticeReadApi.as_view()),
     path("codes", token_apis.CodeIssueApi.as_view()),

@@ -250,6 +250,22 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         409,
         _("社保卡挂失期间，“{purpose}”需本人授权。"),
     ),
+    # Family accounts (亲情账户)
+    "family.member_not_found": (
+        404,
+        _("未找到该亲属的电子社保卡：请核对姓名和证件号码，亲属须已申领电子社保卡。"),
+    ),
+    "family.oneself": (400, _("不能邀请本人为亲情成员。")),
+    "family.member_is_minor": (
+        409,
+        _("未满{age}周岁的子女由监护人代办，无需亲情账户。"),
+    ),
+    "family.limit_reached": (409, _("亲情成员（含待同意的邀请）最多{maximum}人。")),
+    "family.already_linked": (409, _("已邀请或已添加该亲属。")),
+    "family.not_found": (404, _("未找到该亲情账户。")),
+    "family.invitation_not_pending": (409, _("该邀请已处理。")),
+    "family.invitation_expired": (409, _("该邀请已过期，请对方重新邀请。")),
+    "family.ended": (409, _("该亲情账户已结束。")),
     # Codes, scanners and scan mode
     "code.not_found": (404, _("未找到该二维码。")),
     "scanner.unauthenticated": (401, _("扫码设备未认证。")),

@@ -42,7 +42,11 @@ class TestNoLinks:
             "provider": "工商银行",
             "kind": "补领",
             "where": "请于2026-12-31前携带身份证件到东城区社保卡服务网点领取",
-            "where_en": "collect it at the Dongcheng outlet by 2026-12-31, with your ID",
+            "presenter": "李*",
+            "member": "王*",
+            "other": "王*",
+            "relationship": "父母",
+            "days": 7,
         }
         for kind in notices.TEMPLATES:
             for text in notices.render(kind, params):

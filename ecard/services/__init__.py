@@ -31,6 +31,7 @@ from .cards import (
     default_valid_until,
 )
 from .ecards import ecard_change_password, ecard_check_password, ecard_issue
+from .family import family_accept, family_consent_at_outlet, family_end, family_invite
 from .guardians import ward_came_of_age
 from .losses import (
     card_lapse_temporary_loss,
@@ -60,6 +61,10 @@ __all__ = [
     "provider_register",
     "provider_set_enabled",
     "calendar_check",
+    "family_accept",
+    "family_consent_at_outlet",
+    "family_end",
+    "family_invite",
     "calendar_warning",
     "calendar_year_entered",
     "HOLDER_REASONS",

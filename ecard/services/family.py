@@ -1,0 +1,168 @@
+"""亲情账户: a holder shows an adult relative's codes, with the relative's consent.
+
+The presenter invites a member by name and ID number; the member consents in their own
+account with their e-card password, or at an outlet after a real-person check; either ends
+the link at once. A member under HOLDER_GUARDIAN_AGE is a ward, not a family member.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.actors import Channel
+from accounts.models import Holder
+from accounts.realperson import real_person_check
+from plumbing.errors import DomainError
+
+from .. import notices
+from ..audit import Actor, audit_record
+from ..models import CardState, ECard, FamilyLink, FamilyLinkState, FamilyRelationship
+from ..selectors import ecard_get
+from .binding import _identity_matches
+from .ecards import ecard_check_password
+
+
+def family_live_links(presenter: Holder):
+    """Links that count towards FAMILY_MAX_MEMBERS: consented ones and invitations still open."""
+    return FamilyLink.objects.filter(presenter=presenter).filter(
+        Q(state=FamilyLinkState.ACTIVE) | Q(state=FamilyLinkState.INVITED, expires_at__gt=timezone.now())
+    )
+
+
+def _member_named(*, name: str, id_number: str) -> Holder:
+    """The adult with an e-card these printed details name; the same refusal whatever is wrong,
+    so that an invitation tells nobody whether a person holds a card."""
+    number = (id_number or "").strip().upper()
+    for holder in Holder.objects.filter(id_number=number):
+        if _identity_matches(holder, name=name, id_number=id_number) and _has_ecard(holder):
+            return holder
+    raise DomainError("family.member_not_found")
+
+
+def _has_ecard(holder: Holder) -> bool:
+    return ECard.objects.filter(card__holder=holder).exclude(card__state=CardState.CANCELLED).exists()
+
+
+@transaction.atomic
+def family_invite(
+    *, presenter: Holder, name: str, id_number: str, relationship: str, by: Actor
+) -> FamilyLink:
+    if relationship not in FamilyRelationship.values:
+        raise DomainError("request.invalid", field="relationship", detail="relationship")
+    # Counted under a lock on the presenter: two invitations at once cannot both be the fifth.
+    presenter = Holder.objects.select_for_update().get(pk=presenter.pk)
+    member = _member_named(name=name, id_number=id_number)
+    if member.pk == presenter.pk:
+        raise DomainError("family.oneself")
+    if member.is_minor():
+        raise DomainError("family.member_is_minor", age=settings.HOLDER_GUARDIAN_AGE)
+    # An invitation that lapsed is closed now, so that the pair may be invited again.
+    FamilyLink.objects.filter(
+        presenter=presenter, member=member, state=FamilyLinkState.INVITED, expires_at__lte=timezone.now()
+    ).update(state=FamilyLinkState.ENDED, ended_at=timezone.now(), end_reason="invitation_expired")
+    if family_live_links(presenter).count() >= settings.FAMILY_MAX_MEMBERS:
+        raise DomainError("family.limit_reached", maximum=settings.FAMILY_MAX_MEMBERS)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            link = FamilyLink.objects.create(
+                presenter=presenter,
+                member=member,
+                relationship=relationship,
+                invited_at=now,
+                expires_at=now + datetime.timedelta(days=settings.FAMILY_INVITATION_DAYS),
+            )
+    except IntegrityError:
+        raise DomainError("family.already_linked") from None
+    audit_record(
+        action="family.invited",
+        by=by,
+        holder=member,
+        data={"link": str(link.public_id), "presenter": presenter.pk, "relationship": relationship},
+    )
+    notices.notice_send(
+        holder=member,
+        kind="family.invited",
+        subject=str(link.public_id),
+        params={
+            "presenter": presenter.name_masked,
+            "relationship": FamilyRelationship(relationship).label,
+            "days": settings.FAMILY_INVITATION_DAYS,
+        },
+    )
+    return link
+
+
+def _pending(link: FamilyLink) -> FamilyLink:
+    link = FamilyLink.objects.select_for_update().select_related("presenter", "member").get(pk=link.pk)
+    if link.state != FamilyLinkState.INVITED:
+        raise DomainError("family.invitation_not_pending")
+    if link.invitation_lapsed():
+        raise DomainError("family.invitation_expired")
+    return link
+
+
+def _consented(link: FamilyLink, *, channel: str, by: Actor) -> FamilyLink:
+    link.state = FamilyLinkState.ACTIVE
+    link.consented_at = timezone.now()
+    link.consent_channel = channel
+    link.save(update_fields=["state", "consented_at", "consent_channel"])
+    audit_record(action="family.consented", by=by, holder=link.member, data={"link": str(link.public_id)})
+    notices.notice_send(
+        holder=link.presenter,
+        kind="family.consented",
+        subject=str(link.public_id),
+        params={"member": link.member.name_masked},
+    )
+    return link
+
+
+@transaction.atomic
+def family_accept(*, link: FamilyLink, member: Holder, password: str, by: Actor) -> FamilyLink:
+    """The member consents in their own account, with their e-card password."""
+    if link.member_id != member.pk:
+        raise DomainError("family.not_found")
+    link = _pending(link)
+    ecard_check_password(ecard=ecard_get(holder=member), password=password)
+    return _consented(link, channel=by.channel or Channel.APP, by=by)
+
+
+@transaction.atomic
+def family_consent_at_outlet(*, link: FamilyLink, identity_token: str, by: Actor) -> FamilyLink:
+    """Staff record the consent of a member with no smartphone, present at the outlet and
+    proven by a real-person check."""
+    link = _pending(link)
+    real_person_check(name=link.member.name, id_number=link.member.id_number, token=identity_token)
+    return _consented(link, channel=Channel.OUTLET, by=by)
+
+
+@transaction.atomic
+def family_end(*, link: FamilyLink, by: Actor, reason: str) -> FamilyLink:
+    """Either side ends the link at once; an invitation can be withdrawn or declined the same way."""
+    link = FamilyLink.objects.select_for_update().select_related("presenter", "member").get(pk=link.pk)
+    if link.state == FamilyLinkState.ENDED:
+        raise DomainError("family.ended")
+    was_active = link.state == FamilyLinkState.ACTIVE
+    link.state = FamilyLinkState.ENDED
+    link.ended_at = timezone.now()
+    link.end_reason = reason
+    link.save(update_fields=["state", "ended_at", "end_reason"])
+    audit_record(
+        action="family.ended", by=by, holder=link.member, reason=reason, data={"link": str(link.public_id)}
+    )
+    if was_active:
+        other, named = (
+            (link.member, link.presenter) if reason == "presenter_ended" else (link.presenter, link.member)
+        )
+        notices.notice_send(
+            holder=other,
+            kind="family.ended",
+            subject=str(link.public_id),
+            params={"other": named.name_masked},
+        )
+    return link

@@ -1,0 +1,190 @@
+"""亲情账户: a holder invites an adult relative, who consents and can end it at any time."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from ecard import services
+from ecard.models import ECardChannel, FamilyLink
+
+from .conftest import ECARD_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def relative(make_card, make_holder, system):
+    """An adult with a card and an e-card (no app account needed: outlet consent is possible)."""
+
+    def make(name="王五", born=datetime.date(1960, 5, 1)):
+        card = make_card(holder=make_holder(name=name, born=born))
+        services.ecard_issue(card=card, channel=ECardChannel.NATIONAL_APP, password="135790", by=system)
+        return card.holder
+
+    return make
+
+
+def invite(presenter, member, relationship="parent"):
+    return presenter.post(
+        "/api/v1/family", {"name": member.name, "id_number": member.id_number, "relationship": relationship}
+    )
+
+
+class TestInvitationAndConsent:
+    def test_the_member_accepts_in_their_own_account_and_both_sides_see_the_link(
+        self, app_holder, other_app_holder
+    ):
+        member = other_app_holder.card.holder
+        invited = invite(app_holder, member)
+        assert invited.status_code == 201, invited.json()
+        link = invited.json()
+        assert link["state"] == "invited" and link["member_name_masked"] == member.name_masked
+
+        waiting = other_app_holder.get("/api/v1/family/invitations").json()
+        assert [w["id"] for w in waiting] == [link["id"]]
+        assert waiting[0]["presenter_name_masked"] == app_holder.card.holder.name_masked
+        notice = other_app_holder.get("/api/v1/notices").json()["results"][0]
+        assert notice["kind"] == "family.invited" and app_holder.card.holder.name_masked in notice["body"]
+
+        accepted = other_app_holder.post(
+            f"/api/v1/family/invitations/{link['id']}/accept", {"password": ECARD_PASSWORD}
+        )
+        assert accepted.status_code == 200, accepted.json()
+        assert accepted.json()["state"] == "active"
+        assert app_holder.get("/api/v1/family").json()[0]["state"] == "active"
+        presenters = other_app_holder.get("/api/v1/family/presenters").json()
+        assert [p["id"] for p in presenters] == [link["id"]]
+
+    def test_a_wrong_e_card_password_does_not_consent(self, app_holder, other_app_holder):
+        link = invite(app_holder, other_app_holder.card.holder).json()
+        refused = other_app_holder.post(
+            f"/api/v1/family/invitations/{link['id']}/accept", {"password": "000000"}
+        )
+        assert refused.status_code == 403 and refused.json()["code"] == "ecard.password_wrong"
+        assert FamilyLink.objects.get(public_id=link["id"]).state == "invited"
+
+    def test_an_expired_invitation_cannot_be_accepted(self, app_holder, other_app_holder, settings):
+        link = invite(app_holder, other_app_holder.card.holder).json()
+        lapsed = FamilyLink.objects.get(public_id=link["id"])
+        assert lapsed.expires_at - lapsed.invited_at == datetime.timedelta(
+            days=settings.FAMILY_INVITATION_DAYS
+        )
+        FamilyLink.objects.filter(pk=lapsed.pk).update(
+            expires_at=timezone.now() - datetime.timedelta(seconds=1)
+        )
+        assert other_app_holder.get("/api/v1/family/invitations").json() == []
+        refused = other_app_holder.post(
+            f"/api/v1/family/invitations/{link['id']}/accept", {"password": ECARD_PASSWORD}
+        )
+        assert refused.status_code == 409 and refused.json()["code"] == "family.invitation_expired"
+        assert app_holder.get("/api/v1/family").json()[0]["state"] == "expired"
+        # …and the presenter may invite the same person again.
+        assert invite(app_holder, other_app_holder.card.holder).status_code == 201
+
+    def test_the_sixth_member_is_refused_open_invitations_included(self, app_holder, relative, settings):
+        for i in range(settings.FAMILY_MAX_MEMBERS):
+            assert invite(app_holder, relative(born=datetime.date(1950 + i, 1, 1))).status_code == 201
+        refused = invite(app_holder, relative(born=datetime.date(1970, 1, 1)))
+        assert refused.status_code == 409 and refused.json()["code"] == "family.limit_reached"
+
+    def test_a_member_can_be_in_several_families(self, app_holder, other_app_holder, relative):
+        member = relative()
+        assert invite(app_holder, member).status_code == 201
+        assert invite(other_app_holder, member).status_code == 201
+
+    def test_the_same_person_twice_is_refused(self, app_holder, relative):
+        member = relative()
+        invite(app_holder, member)
+        refused = invite(app_holder, member)
+        assert refused.status_code == 409 and refused.json()["code"] == "family.already_linked"
+
+    def test_staff_record_the_consent_of_a_member_with_no_smartphone_after_a_real_person_check(
+        self, app_holder, relative, clerk, settings
+    ):
+        from ecard.audit import Actor
+
+        link = FamilyLink.objects.get(public_id=invite(app_holder, relative()).json()["id"])
+        with pytest.raises(Exception) as refused:
+            services.family_consent_at_outlet(link=link, identity_token="forged", by=Actor.staff(clerk))
+        assert getattr(refused.value, "code", "").startswith("identity.")
+        services.family_consent_at_outlet(
+            link=link, identity_token=settings.IDENTITY_DEV_TOKEN, by=Actor.staff(clerk)
+        )
+        link.refresh_from_db()
+        assert link.state == "active" and link.consent_channel == "outlet"
+
+
+class TestWhoMayInvite:
+    def test_a_person_not_named_exactly_as_on_their_id_is_not_found_like_a_stranger(
+        self, app_holder, relative
+    ):
+        member = relative()
+        wrong_name = app_holder.post(
+            "/api/v1/family", {"name": "王六", "id_number": member.id_number, "relationship": "parent"}
+        )
+        nobody = app_holder.post(
+            "/api/v1/family", {"name": "王五", "id_number": "11010519491231002X", "relationship": "parent"}
+        )
+        assert wrong_name.status_code == nobody.status_code == 404
+        assert wrong_name.json() == nobody.json()
+        assert nobody.json()["code"] == "family.member_not_found"
+
+    def test_a_child_under_the_guardian_age_is_a_ward_not_a_family_member(
+        self, app_holder, make_card, make_holder, system
+    ):
+        from accounts.models import GuardianProof
+        from accounts.services import holder_set_guardian
+
+        child = make_holder(name="王小五", born=timezone.localdate() - datetime.timedelta(days=365 * 10))
+        holder_set_guardian(
+            holder=child, guardian=make_holder(name="王五"), proof=GuardianProof.BIRTH_CERTIFICATE, by=system
+        )
+        services.ecard_issue(
+            card=make_card(holder=child), channel=ECardChannel.NATIONAL_APP, password="135790", by=system
+        )
+        refused = invite(app_holder, child)
+        assert refused.status_code == 409 and refused.json()["code"] == "family.member_is_minor"
+
+    def test_nobody_invites_themselves(self, app_holder):
+        refused = invite(app_holder, app_holder.card.holder)
+        assert refused.status_code == 400 and refused.json()["code"] == "family.oneself"
+
+
+class TestEachSideOwnsItsLinks:
+    def test_holder_a_can_neither_see_nor_end_holder_bs_links(self, app_holder, other_app_holder, relative):
+        own = invite(app_holder, relative()).json()
+        assert app_holder.delete(f"/api/v1/family/{own['id']}").status_code == 204  # the endpoint works
+        others = invite(other_app_holder, relative(name="赵六")).json()
+        assert app_holder.get("/api/v1/family").json() == []
+        refused = app_holder.delete(f"/api/v1/family/{others['id']}")
+        assert refused.status_code == 404 and refused.json()["code"] == "family.not_found"
+        assert app_holder.delete(f"/api/v1/family/presenters/{others['id']}").status_code == 404
+        accept = app_holder.post(
+            f"/api/v1/family/invitations/{others['id']}/accept", {"password": ECARD_PASSWORD}
+        )
+        assert accept.status_code == 404
+        assert FamilyLink.objects.get(public_id=others["id"]).state == "invited"
+
+    def test_the_member_ends_consent_at_once_and_the_presenter_is_told(self, app_holder, other_app_holder):
+        link = invite(app_holder, other_app_holder.card.holder).json()
+        other_app_holder.post(f"/api/v1/family/invitations/{link['id']}/accept", {"password": ECARD_PASSWORD})
+        assert other_app_holder.delete(f"/api/v1/family/presenters/{link['id']}").status_code == 204
+        assert app_holder.get("/api/v1/family").json() == []
+        assert other_app_holder.get("/api/v1/family/presenters").json() == []
+        kinds = [n["kind"] for n in app_holder.get("/api/v1/notices").json()["results"]]
+        assert "family.ended" in kinds
+
+    def test_no_answer_shows_a_full_name_or_id_number(self, app_holder, other_app_holder):
+        member = other_app_holder.card.holder
+        link = invite(app_holder, member).json()
+        other_app_holder.post(f"/api/v1/family/invitations/{link['id']}/accept", {"password": ECARD_PASSWORD})
+        presenter = app_holder.card.holder
+        bodies = [
+            app_holder.get("/api/v1/family").content.decode(),
+            other_app_holder.get("/api/v1/family/presenters").content.decode(),
+            str(link),
+        ]
+        for body in bodies:
+            for secret in (member.id_number, member.name, presenter.id_number, presenter.name):
+                assert secret not in body
