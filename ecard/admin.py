@@ -38,6 +38,7 @@ from .models import (
     CardApplication,
     Channel,
     ECard,
+    FamilyLink,
     Notice,
     NoticeDelivery,
     PaymentAgreement,
@@ -477,9 +478,79 @@ class CardApplicationAdmin(ReadOnlyAdmin):
             "form": form,
             "queryset": queryset,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action": "reject",
             "title": _("不予通过"),
         }
-        return TemplateResponse(request, "admin/ecard/application_reject.html", context)
+        return TemplateResponse(request, "admin/ecard/action_form.html", context)
+
+
+class OutletConsentForm(forms.Form):
+    identity_token = forms.CharField(
+        label=_("实人认证凭证"),
+        max_length=512,
+        help_text=_("亲情成员本人在场，经实人认证设备核验后得到的凭证"),
+    )
+
+
+@admin.register(FamilyLink)
+class FamilyLinkAdmin(ReadOnlyAdmin):
+    """亲情账户: staff record the consent of a member with no smartphone, or end a link at the
+    member's request; neither side's full name or ID number is shown."""
+
+    list_display = ["invited_at", "presenter_name", "member_name", "relationship", "state", "consent_channel"]
+    list_filter = ["state", "relationship", "consent_channel"]
+    list_select_related = ["presenter", "member"]
+    exclude = ["presenter", "member"]
+    search_fields = ["member__id_number", "presenter__id_number"]
+    actions = ["record_consent", "end_link"]
+
+    @admin.display(description=_("代为出示人"))
+    def presenter_name(self, link):
+        return f"{link.presenter.name_masked} ({link.presenter.id_number_masked})"
+
+    @admin.display(description=_("亲情成员"))
+    def member_name(self, link):
+        return f"{link.member.name_masked} ({link.member.id_number_masked})"
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("ecard.operate_card")
+
+    @admin.action(description=_("记录本人同意（实人认证）"), permissions=["operate"])
+    def record_consent(self, request, queryset):
+        if queryset.count() != 1:
+            messages.error(request, _("请一次选择一个亲情账户：须亲情成员本人在场办理。"))
+            return None
+        form = OutletConsentForm(request.POST if "identity_token" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            try:
+                services.family_consent_at_outlet(
+                    link=queryset.get(),
+                    identity_token=form.cleaned_data["identity_token"],
+                    by=Actor.staff(request.user),
+                )
+            except DomainError as exc:
+                messages.error(request, str(exc))
+                return None
+            messages.success(request, _("已记录亲情成员本人同意"))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "queryset": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action": "record_consent",
+            "title": _("记录本人同意（实人认证）"),
+        }
+        return TemplateResponse(request, "admin/ecard/action_form.html", context)
+
+    @admin.action(description=_("应亲情成员要求解除"), permissions=["operate"])
+    def end_link(self, request, queryset):
+        for link in queryset:
+            try:
+                services.family_end(link=link, by=Actor.staff(request.user), reason="member_ended")
+            except DomainError as exc:
+                messages.error(request, f"{link}: {exc}")
 
 
 @admin.register(RegionSetting)

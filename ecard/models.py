@@ -4,6 +4,7 @@ State changes happen only in ``ecard.services``; nothing here changes state.
 """
 
 import datetime
+import secrets
 import uuid
 
 from django.conf import settings
@@ -604,6 +605,10 @@ class FamilyLinkState(models.TextChoices):
     ENDED = "ended", _("已结束")
 
 
+def new_family_reference() -> str:
+    return secrets.token_hex(4)
+
+
 class FamilyLink(models.Model):
     """亲情账户: an adult member lets a holder (the presenter) show the member's codes.
 
@@ -613,6 +618,8 @@ class FamilyLink(models.Model):
     """
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The 4 bytes a code shown by this presenter carries (docs/qr-format.md): opaque, random.
+    reference = models.CharField(max_length=8, unique=True, default=new_family_reference, editable=False)
     presenter = models.ForeignKey(
         "accounts.Holder",
         verbose_name=_("代为出示人"),

@@ -144,6 +144,11 @@ def family_link_get(*, presenter: Holder, public_id) -> FamilyLink:
     return _link(family_links(presenter=presenter), public_id)
 
 
+def family_member_link(*, presenter: Holder, public_id) -> FamilyLink:
+    """A member whose codes this presenter may show now (consented, not ended)."""
+    return _link(FamilyLink.objects.filter(presenter=presenter, state=FamilyLinkState.ACTIVE), public_id)
+
+
 def family_invitations(*, member: Holder) -> QuerySet[FamilyLink]:
     """Invitations waiting for this member's consent."""
     return FamilyLink.objects.filter(
@@ -164,3 +169,9 @@ def family_presenters(*, member: Holder) -> QuerySet[FamilyLink]:
 def family_presenter_get(*, member: Holder, public_id) -> FamilyLink:
     # Pending invitations too: declining one is ending it before it began.
     return _link(FamilyLink.objects.filter(member=member).exclude(state=FamilyLinkState.ENDED), public_id)
+
+
+def family_presenter_names(*, member: Holder) -> dict[str, str]:
+    """Every presenter this member ever had, by the reference their codes carried: masked names."""
+    links = FamilyLink.objects.filter(member=member).select_related("presenter")
+    return {link.reference: link.presenter.name_masked for link in links}

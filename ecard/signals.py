@@ -19,6 +19,10 @@ ecard_changed(ecard, revoke_reason)
     An e-card's password or its holder authorisations changed. ``revoke_reason``, a dotted
     code such as ``ecard.password_changed``, says that codes issued before now must no
     longer be accepted; ``None`` says only what the e-card may do changed.
+family_changed(link, ecard, ended)
+    A family link (亲情账户) was consented to or ended; ``ecard`` is its member's. When
+    ``ended``, the codes its presenter was shown must no longer be accepted; the member's own
+    codes stay good.
 housekeeping(now)
     The daily purge. Each receiver deletes what it owns that has expired and returns
     ``{name: count}``; ``run_job housekeeping`` prints the merged counts.
@@ -30,5 +34,6 @@ from django.dispatch import Signal
 
 card_changed = Signal()
 ecard_changed = Signal()
+family_changed = Signal()
 housekeeping = Signal()
 staff_dashboard = Signal()

@@ -266,6 +266,8 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "family.invitation_not_pending": (409, _("该邀请已处理。")),
     "family.invitation_expired": (409, _("该邀请已过期，请对方重新邀请。")),
     "family.ended": (409, _("该亲情账户已结束。")),
+    "family.purpose_not_allowed": (403, _("亲情账户不能代为出示“{purpose}”二维码：一人一码乘车。")),
+    "family.consent_ended": (409, _("亲情成员已解除代为出示，该二维码已失效。")),
     # Codes, scanners and scan mode
     "code.not_found": (404, _("未找到该二维码。")),
     "scanner.unauthenticated": (401, _("扫码设备未认证。")),

@@ -1,14 +1,18 @@
 """亲情账户: a holder invites an adult relative, who consents and can end it at any time."""
 
 import datetime
+import time
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
 
 from ecard import services
 from ecard.models import ECardChannel, FamilyLink
+from tokens import verifier
 
-from .conftest import ECARD_PASSWORD
+from .conftest import ECARD_PASSWORD, issue_code
+from .test_offline import offline_gate
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +192,143 @@ class TestEachSideOwnsItsLinks:
         for body in bodies:
             for secret in (member.id_number, member.name, presenter.id_number, presenter.name):
                 assert secret not in body
+
+
+@pytest.fixture
+def family(app_holder, other_app_holder):
+    """app_holder (the presenter) may show other_app_holder's codes: the link's id."""
+    link = invite(app_holder, other_app_holder.card.holder).json()
+    accepted = other_app_holder.post(
+        f"/api/v1/family/invitations/{link['id']}/accept", {"password": ECARD_PASSWORD}
+    )
+    assert accepted.status_code == 200
+    return link["id"]
+
+
+def member_code(presenter, link_id, purpose="payment"):
+    response = presenter.post(f"/api/v1/codes?member={link_id}", {"purpose": purpose})
+    assert response.status_code == 201, response.json()
+    return response.json()["code"]
+
+
+class TestShowingAMembersCode:
+    def test_a_scanner_sees_the_members_masked_name_and_who_showed_it(
+        self, app_holder, other_app_holder, family, scanner, django_capture_on_commit_callbacks
+    ):
+        text = member_code(app_holder, family)
+        code = verifier.parse(text)
+        assert code.presenter and code.ecard == other_app_holder.card.ecard.reference
+        with django_capture_on_commit_callbacks(execute=True):
+            verdict = scanner.verdict(text)
+            assert scanner.verdict(member_code(app_holder, family, "culture"))["result"] == "accepted"
+        assert verdict["result"] == "accepted"
+        assert verdict["holder"] == other_app_holder.card.holder.name_masked
+        assert verdict["presented_by"] == app_holder.card.holder.name_masked
+        # The holder's own code says nobody else showed it.
+        assert scanner.verdict(issue_code(other_app_holder))["presented_by"] is None
+        # The member sees every family-shown scan, with who showed it, and hears once a day.
+        usage = other_app_holder.get("/api/v1/ecard/usage").json()["results"]
+        assert [u["presented_by"] for u in usage].count(app_holder.card.holder.name_masked) == 2
+        kinds = [n["kind"] for n in other_app_holder.get("/api/v1/notices").json()["results"]]
+        assert kinds.count("family.code_used") == 1
+
+    def test_the_code_image_is_drawn_for_the_presenter(self, app_holder, family):
+        text = member_code(app_holder, family)
+        image = app_holder.get(f"/api/v1/codes/{quote(text, safe='')}.svg?member={family}")
+        assert image.status_code == 200 and image["Content-Type"] == "image/svg+xml"
+
+    def test_a_transit_code_is_never_shown_for_a_member(self, app_holder, family):
+        refused = app_holder.post(f"/api/v1/codes?member={family}", {"purpose": "transit"})
+        assert refused.status_code == 403 and refused.json()["code"] == "family.purpose_not_allowed"
+
+    def test_another_holder_cannot_show_codes_through_someone_elses_link(
+        self, family, make_card, make_holder
+    ):
+        from rest_framework.test import APIClient
+
+        from .conftest import Holder_
+
+        stranger = Holder_(APIClient(), make_card(holder=make_holder(name="钱七")), "13800000009")
+        assert stranger.post("/api/v1/codes", {"purpose": "payment"}).status_code == 201  # the endpoint works
+        refused = stranger.post(f"/api/v1/codes?member={family}", {"purpose": "payment"})
+        assert refused.status_code == 404 and refused.json()["code"] == "family.not_found"
+
+    def test_the_member_ending_consent_refuses_a_code_already_issued_online_and_offline(
+        self, app_holder, other_app_holder, family, scanner
+    ):
+        text = member_code(app_holder, family, "culture")
+        own = issue_code(other_app_holder, "culture")
+        time.sleep(1.05)  # revocations count whole seconds
+        assert other_app_holder.delete(f"/api/v1/family/presenters/{family}").status_code == 204
+        assert scanner.verdict(text)["code"] == "family.consent_ended"
+        gate, _ = offline_gate(scanner)
+        assert gate.verify(text).code == "family.consent_ended"
+        assert gate.verify(own).accepted  # the member's own codes are untouched
+        assert app_holder.post(f"/api/v1/codes?member={family}", {"purpose": "payment"}).status_code == 404
+
+    def test_the_members_lost_card_refuses_the_presenters_code_and_only_the_member_can_authorise(
+        self, app_holder, other_app_holder, family, scanner, django_capture_on_commit_callbacks
+    ):
+        text = member_code(app_holder, family)
+        assert other_app_holder.post("/api/v1/card/loss-report").status_code == 200
+        assert scanner.verdict(text)["code"] == "card.temporarily_lost"
+        refused = app_holder.post(f"/api/v1/codes?member={family}", {"purpose": "payment"})
+        assert refused.status_code == 409 and refused.json()["code"] == "authorisation.required"
+        # The presenter has no way to authorise for the member…
+        assert (
+            app_holder.post(
+                f"/api/v1/ecard/authorisations?member={family}",
+                {"password": ECARD_PASSWORD, "purposes": ["payment"], "minutes": 30},
+            ).status_code
+            == 400
+        )
+        # …the member does, and then the presenter's code works again.
+        with django_capture_on_commit_callbacks(execute=True):
+            granted = other_app_holder.post(
+                "/api/v1/ecard/authorisations",
+                {"password": ECARD_PASSWORD, "purposes": ["payment"], "minutes": 30},
+            )
+        assert granted.status_code == 201
+        verdict = scanner.verdict(member_code(app_holder, family))
+        assert verdict["result"] == "accepted" and verdict["authorised_by_holder"] is True, verdict
+
+    def test_the_members_password_change_refuses_the_presenters_codes(
+        self, app_holder, other_app_holder, family, scanner
+    ):
+        text = member_code(app_holder, family, "identity")
+        time.sleep(1.05)
+        changed = other_app_holder.post(
+            "/api/v1/ecard/password", {"old_password": ECARD_PASSWORD, "new_password": "975310"}
+        )
+        assert changed.status_code == 204
+        assert scanner.verdict(text)["code"] == "code.revoked"
+
+    def test_the_offline_verifier_shows_the_family_flag(self, app_holder, family, scanner):
+        gate, _ = offline_gate(scanner)
+        result = gate.verify(member_code(app_holder, family, "identity"))
+        assert result.accepted and result.parsed.presenter is not None
+
+
+class TestAtTheOutlet:
+    def test_a_clerk_records_consent_with_the_member_present_and_a_forged_check_is_refused(
+        self, app_holder, relative, clerk, auditor, staff_client, settings
+    ):
+        from django.urls import reverse
+
+        link = FamilyLink.objects.get(public_id=invite(app_holder, relative()).json()["id"])
+        url = reverse("admin:ecard_familylink_changelist")
+        action = {"action": "record_consent", "_selected_action": [link.pk]}
+        client = staff_client(clerk)
+        page = client.get(url).content.decode()
+        assert link.member.name_masked in page and link.member.name not in page
+        assert link.member.id_number not in page
+        client.post(url, {**action, "identity_token": "forged"}, follow=True)
+        link.refresh_from_db()
+        assert link.state == "invited"
+        client.post(url, {**action, "identity_token": settings.IDENTITY_DEV_TOKEN}, follow=True)
+        link.refresh_from_db()
+        assert link.state == "active" and link.consent_channel == "outlet"
+        # An auditor sees links but records nothing.
+        staff_client(auditor).post(url, {"action": "end_link", "_selected_action": [link.pk]})
+        link.refresh_from_db()
+        assert link.state == "active"

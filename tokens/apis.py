@@ -43,6 +43,32 @@ from .models import ScanRecord, ScanSession
 
 # --------------------------------------------------------------------------- holder side
 
+MEMBER = OpenApiParameter(
+    "member",
+    OpenApiTypes.UUID,
+    OpenApiParameter.QUERY,
+    required=False,
+    description="a family member's code (亲情账户): the link id from /api/v1/family; identity, "
+    "culture and payment only",
+)
+
+
+class CodeApi(HolderApi):
+    """The signed-in holder's codes, a ward's (``?ward=``), or a family member's (``?member=``)."""
+
+    query_parameters = frozenset({"ward", "member"})
+
+    def family(self):
+        member = self.request.query_params.get("member")
+        if member is None:
+            return None
+        # With ?ward= the presenter would be the ward, a minor, who has no family: not found.
+        return selectors.family_member_link(presenter=self.holder(), public_id=member)
+
+    def ecard(self):
+        family = self.family()
+        return super().ecard() if family is None else selectors.ecard_get(holder=family.member)
+
 
 class CodeIn(StrictSerializer):
     purpose = serializers.ChoiceField(choices=Purpose.values)
@@ -56,15 +82,15 @@ class CodeOut(serializers.Serializer):
     verdict = serializers.CharField(help_text="the purpose's matrix verdict: allowed or needs_authorisation")
 
 
-class CodeIssueApi(HolderApi):
-    @holder_schema(operation_id="code_issue", request=CodeIn, responses={201: CodeOut})
+class CodeIssueApi(CodeApi):
+    @holder_schema(operation_id="code_issue", request=CodeIn, responses={201: CodeOut}, parameters=(MEMBER,))
     @idempotent
     def post(self, request):
         data = CodeIn(data=request.data)
         data.is_valid(raise_exception=True)
         ecard = self.ecard()
         purpose = data.validated_data["purpose"]
-        issued = services.code_issue(ecard=ecard, purpose=purpose, by=self.actor())
+        issued = services.code_issue(ecard=ecard, purpose=purpose, by=self.actor(), family=self.family())
         observability.CODES_ISSUED.labels(purpose).inc()
         body = {
             "code": issued.text,
@@ -76,12 +102,12 @@ class CodeIssueApi(HolderApi):
         return Response(CodeOut(body).data, status=status.HTTP_201_CREATED)
 
 
-class CodeImageApi(HolderApi):
+class CodeImageApi(CodeApi):
     """The code drawn by the server, for clients that cannot draw one."""
 
     @extend_schema(
         operation_id="code_image",
-        parameters=[WARD],
+        parameters=[WARD, MEMBER],
         responses={
             (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, "image/svg+xml"): OpenApiResponse(OpenApiTypes.STR),
@@ -136,6 +162,13 @@ class UsageOut(serializers.Serializer):
     purpose = serializers.CharField()
     result = serializers.CharField()
     reason = serializers.CharField()
+    presented_by = serializers.SerializerMethodField(
+        help_text="shown by a family presenter (亲情账户): their masked name; null when shown by the holder"
+    )
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_presented_by(self, scan) -> str | None:
+        return self.context["presenters"].get(scan.presenter) if scan.presenter else None
 
 
 UsagePageOut = page_of(UsageOut, "UsagePageOut")
@@ -156,7 +189,10 @@ class UsageApi(HolderApi):
         scans = ScanRecord.objects.filter(ecard_reference=ecard.reference).select_related("device")
         paginator = Pages()
         page = paginator.paginate_queryset(scans.order_by("-scanned_at"), request, view=self)
-        return paginator.get_paginated_response(UsageOut(page, many=True).data)
+        presenters = selectors.family_presenter_names(member=ecard.card.holder)
+        return paginator.get_paginated_response(
+            UsageOut(page, many=True, context={"presenters": presenters}).data
+        )
 
 
 class SessionConfirmIn(StrictSerializer):
@@ -235,6 +271,11 @@ class VerifyOut(serializers.Serializer):
     holder = serializers.CharField(allow_null=True, help_text="masked name, when accepted")
     authorised_by_holder = serializers.BooleanField()
     scan_id = serializers.CharField()
+    presented_by = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text="a family member's code (亲情账户): who showed it, masked; null for the holder's own",
+    )
 
 
 def _verify_input(data) -> str:

@@ -85,6 +85,8 @@ class ScanRecord(models.Model):
     result = models.CharField(_("结果"), max_length=10, choices=ScanResult.choices)
     reason = models.CharField(_("原因"), max_length=40, blank=True)
     authorised_by_holder = models.BooleanField(default=False)
+    # A family member's code: the family link reference of who showed it (docs/qr-format.md).
+    presenter = models.CharField(_("代为出示"), max_length=8, blank=True)
     offline = models.BooleanField(_("离线上传"), default=False)
     replay = models.BooleanField(_("重复使用"), default=False)
     scanned_at = models.DateTimeField(_("扫码时间"), db_index=True)
@@ -115,6 +117,8 @@ class Revocation(models.Model):
     """
 
     ecard_reference = models.CharField(max_length=32)
+    # Set: only the codes this family presenter shows are refused (a member ended consent).
+    presenter = models.CharField(max_length=8, blank=True)
     not_before = models.DateTimeField()
     reason = models.CharField(max_length=40)
     lifted = models.BooleanField(default=False)

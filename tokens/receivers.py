@@ -34,6 +34,11 @@ def ecard_changed(sender, *, ecard, revoke_reason=None, **kwargs):
     services.ecard_changed(ecard, revoke_reason=revoke_reason)
 
 
+@receiver(signals.family_changed, dispatch_uid="tokens.family_changed")
+def family_changed(sender, *, link, ecard, ended, **kwargs):
+    services.family_changed(link, ecard, ended=ended)
+
+
 @receiver(signals.housekeeping, dispatch_uid="tokens.housekeeping")
 def housekeeping(sender, *, now, **kwargs) -> dict[str, int]:
     expired_sessions = ScanSession.objects.filter(expires_at__lt=now - datetime.timedelta(days=1))

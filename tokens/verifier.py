@@ -9,8 +9,11 @@ Layout, version 1 (all integers big-endian), 97 bytes with an Ed25519 signature:
 
     0  1  version (1)          7 12  e-card reference     25  8  nonce
     1  1  purpose              19 4  issued at (unix s)   33  .. signature over bytes 0–32
-    2  1  flags (bit 0: issued under holder authorisation)
+    2  1  flags (bit 0: issued under holder authorisation; bit 1: shown by family)
     3  4  key id               23 2  lifetime (s)
+
+With the family flag, 4 bytes naming the presenter's family link follow the nonce (33–36)
+and the signature covers bytes 0–36: 101 bytes, still QR version 6 at level M.
 
 QR text: ``EC1:`` + base45(bytes), which QR alphanumeric mode encodes at 5.5 bits a
 character: version 6 at error correction level M.
@@ -35,11 +38,15 @@ PREFIX = "EC1:"
 VERSION = 1
 BODY = struct.Struct(">BBB4s12sIH8s")  # version, purpose, flags, kid, ref, iat, lifetime, nonce
 FLAG_AUTHORISED = 0x01
+FLAG_FAMILY = 0x02  # 亲情账户: a family member's code, shown by the presenter the next 4 bytes name
+PRESENTER_SIZE = 4
 # 5: a replacement's pick-up certificate (领卡证明); its lifetime is 0, "until the new card is
 # collected", which only the server knows: verified online only.
 PURPOSES = {1: "payment", 2: "transit", 3: "culture", 4: "identity", 5: "certificate"}
 PURPOSE_CODES = {name: number for number, name in PURPOSES.items()}
 SINGLE_USE = {"payment", "culture"}  # transit: once per operator; identity: any number of times
+# What a family member's code may be for: one gate pass is one person, so never transit.
+FAMILY_PURPOSES = {"payment", "culture", "identity"}
 # Medical payment settles online with the insurance system: never accepted offline.
 ONLINE_ONLY = {"payment", "certificate"}
 
@@ -182,6 +189,7 @@ class Code:
     nonce: str  # hex
     body: bytes
     signature: bytes
+    presenter: str | None = None  # hex of the 4-byte family link reference; None: the holder's own
 
     @property
     def expires_at(self) -> int:
@@ -204,18 +212,22 @@ def encode(
     nonce: bytes,
     authorised_by_holder: bool,
     sign: Callable[[bytes], bytes],
+    presenter: str | None = None,
 ) -> str:
-    """The QR text for a code; ``sign`` is the key's signing function."""
+    """The QR text for a code; ``sign`` is the key's signing function; ``presenter`` (8 hex
+    characters) marks a family member's code shown by that family link's presenter."""
     body = BODY.pack(
         VERSION,
         PURPOSE_CODES[purpose],
-        FLAG_AUTHORISED if authorised_by_holder else 0,
+        (FLAG_AUTHORISED if authorised_by_holder else 0) | (FLAG_FAMILY if presenter else 0),
         bytes.fromhex(kid),
         bytes.fromhex(ecard),
         issued_at,
         lifetime,
         nonce,
     )
+    if presenter:
+        body += bytes.fromhex(presenter)
     return PREFIX + base45.b45encode(body + sign(body)).decode("ascii")
 
 
@@ -234,8 +246,14 @@ def parse(text: str) -> Code:
     if len(raw) <= BODY.size:
         raise Refusal("code.malformed")
     version, purpose, flags, kid, ref, issued_at, lifetime, nonce = BODY.unpack_from(raw)
-    if purpose not in PURPOSES or flags & ~FLAG_AUTHORISED:
+    if purpose not in PURPOSES or flags & ~(FLAG_AUTHORISED | FLAG_FAMILY):
         raise Refusal("code.malformed")
+    size, presenter = BODY.size, None
+    if flags & FLAG_FAMILY:
+        size += PRESENTER_SIZE
+        if len(raw) <= size:
+            raise Refusal("code.malformed")
+        presenter = raw[BODY.size : size].hex()
     return Code(
         version=version,
         purpose=PURPOSES[purpose],
@@ -245,8 +263,9 @@ def parse(text: str) -> Code:
         issued_at=issued_at,
         lifetime=lifetime,
         nonce=nonce.hex(),
-        body=raw[: BODY.size],
-        signature=raw[BODY.size :],
+        body=raw[:size],
+        signature=raw[size:],
+        presenter=presenter,
     )
 
 
@@ -260,7 +279,12 @@ class Revocation:
 
 
 class RevocationList:
-    """The server's revocations, kept current by applying signed deltas by cursor."""
+    """The server's revocations, kept current by applying signed deltas by cursor.
+
+    An entry names an e-card, or an e-card and a family presenter (``presenter``): the latter
+    refuses only the codes that presenter shows. They are kept apart, so lifting a card's loss
+    does not bring back a family link its member ended.
+    """
 
     def __init__(self):
         self.entries: dict[str, Revocation] = {}
@@ -286,19 +310,26 @@ class RevocationList:
         if payload.get("since", 0) > self.cursor:
             raise Refusal("revocations.gap")  # a delta that skips entries would hide some
         for entry in payload["entries"]:
+            key = _entry_key(entry["ecard"], entry.get("presenter"))
             if entry.get("lifted"):
-                self.entries.pop(entry["ecard"], None)
+                self.entries.pop(key, None)
             else:
-                self.entries[entry["ecard"]] = Revocation(entry["not_before"], entry["reason"])
+                self.entries[key] = Revocation(entry["not_before"], entry["reason"])
         self.cursor = max(self.cursor, payload["cursor"])
         self.fetched_at = payload["iat"]
         return payload
 
     def refusal_for(self, code: Code) -> str | None:
-        entry = self.entries.get(code.ecard)
-        if entry and code.issued_at < entry.not_before:
-            return entry.reason
+        keys = [code.ecard] + ([_entry_key(code.ecard, code.presenter)] if code.presenter else [])
+        for key in keys:
+            entry = self.entries.get(key)
+            if entry and code.issued_at < entry.not_before:
+                return entry.reason
         return None
+
+
+def _entry_key(ecard: str, presenter: str | None) -> str:
+    return f"{ecard}/{presenter}" if presenter else ecard
 
 
 # --------------------------------------------------------------------------- device side
@@ -384,6 +415,8 @@ class Verifier:
             raise Refusal("code.expired")
         if purposes is not None and code.purpose not in purposes:
             raise Refusal("code.purpose_not_allowed")
+        if code.presenter and code.purpose not in FAMILY_PURPOSES:
+            raise Refusal("family.purpose_not_allowed")
         if self.revocations is not None:
             if code.purpose in ONLINE_ONLY:
                 raise Refusal("code.online_only")

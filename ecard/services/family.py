@@ -19,7 +19,7 @@ from accounts.models import Holder
 from accounts.realperson import real_person_check
 from plumbing.errors import DomainError
 
-from .. import notices
+from .. import notices, signals
 from ..audit import Actor, audit_record
 from ..models import CardState, ECard, FamilyLink, FamilyLinkState, FamilyRelationship
 from ..selectors import ecard_get
@@ -107,11 +107,18 @@ def _pending(link: FamilyLink) -> FamilyLink:
     return link
 
 
+def _announce(link: FamilyLink, *, ended: bool) -> None:
+    ecard = ECard.objects.filter(card__holder=link.member).exclude(card__state=CardState.CANCELLED).first()
+    if ecard is not None:
+        signals.family_changed.send(sender=FamilyLink, link=link, ecard=ecard, ended=ended)
+
+
 def _consented(link: FamilyLink, *, channel: str, by: Actor) -> FamilyLink:
     link.state = FamilyLinkState.ACTIVE
     link.consented_at = timezone.now()
     link.consent_channel = channel
     link.save(update_fields=["state", "consented_at", "consent_channel"])
+    _announce(link, ended=False)
     audit_record(action="family.consented", by=by, holder=link.member, data={"link": str(link.public_id)})
     notices.notice_send(
         holder=link.presenter,
@@ -152,6 +159,8 @@ def family_end(*, link: FamilyLink, by: Actor, reason: str) -> FamilyLink:
     link.ended_at = timezone.now()
     link.end_reason = reason
     link.save(update_fields=["state", "ended_at", "end_reason"])
+    if was_active:
+        _announce(link, ended=True)
     audit_record(
         action="family.ended", by=by, holder=link.member, reason=reason, data={"link": str(link.public_id)}
     )

@@ -18,6 +18,8 @@ from ecard.models import (
     Card,
     CardApplication,
     ECard,
+    FamilyLink,
+    FamilyLinkState,
     HolderAuthorisation,
 )
 from plumbing.errors import DomainError
@@ -44,17 +46,28 @@ class IssuedCode:
     verdict: str  # the matrix verdict the code was issued under
 
 
-def code_issue(*, ecard: ECard, purpose: str, by: Actor) -> IssuedCode:
+def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | None = None) -> IssuedCode:
     """Sign a code for a purpose the service matrix allows now (or under a live authorisation).
+
+    ``family``: the code is a family member's, shown by that link's presenter. It obeys the
+    member's card and the member's own authorisations, never the presenter's, and is never a
+    transit code (one gate pass is one person).
 
     The card row is locked while the rule is checked and the issue time taken, so a loss
     report racing this either comes first (and the code is refused) or after (and the
     code's issue time is before the loss, which revokes it).
     """
+    if family is not None and purpose not in verifier.FAMILY_PURPOSES:
+        raise DomainError("family.purpose_not_allowed", purpose=Purpose(purpose).label)
     key = keys.signing_key_current()
     private = keys.private_key(key.kid)
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=ecard.card_id)
+        if (
+            family is not None
+            and not FamilyLink.objects.filter(pk=family.pk, state=FamilyLinkState.ACTIVE).exists()
+        ):
+            raise DomainError("family.not_found")  # ended a moment ago
         answer = card_services(card)[purpose]
         authorised = False
         if answer.verdict == Verdict.NEEDS_AUTHORISATION:
@@ -74,6 +87,7 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor) -> IssuedCode:
         nonce=secrets.token_bytes(8),
         authorised_by_holder=authorised,
         sign=lambda body: verifier.ALGORITHMS[key.algorithm].sign(private, body),
+        presenter=family.reference if family is not None else None,
     )
     expires = datetime.datetime.fromtimestamp(issued_at + lifetime, tz=datetime.UTC)
     return IssuedCode(text, purpose, expires, authorised, answer.verdict)

@@ -49,6 +49,19 @@ def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
     transaction.on_commit(lambda: snapshot_refresh(reference))
 
 
+def family_changed(link, ecard: ECard, *, ended: bool) -> None:
+    """A family link was consented to or ended: when ended, its presenter's codes are refused."""
+    if ended:
+        Revocation.objects.create(
+            ecard_reference=ecard.reference,
+            presenter=link.reference,
+            not_before=timezone.now(),
+            reason="family.consent_ended",
+        )
+    reference = ecard.reference
+    transaction.on_commit(lambda: snapshot_refresh(reference))
+
+
 def revocations_since(cursor: int, *, limit: int = 1000) -> tuple[list[dict], int, bool]:
     rows = list(Revocation.objects.filter(pk__gt=cursor).order_by("pk")[: limit + 1])
     more = len(rows) > limit
@@ -60,6 +73,7 @@ def revocations_since(cursor: int, *, limit: int = 1000) -> tuple[list[dict], in
             "not_before": math.ceil(row.not_before.timestamp()),
             "reason": row.reason,
             "lifted": row.lifted,
+            **({"presenter": row.presenter} if row.presenter else {}),
         }
         for row in rows
     ]

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from ecard.models import ECard, HolderAuthorisation
+from ecard.models import ECard, FamilyLink, FamilyLinkState, HolderAuthorisation
 
 from ..models import Revocation
 from ..store import StoreUnavailable, get_store
@@ -32,7 +32,7 @@ def _snapshot_from_db(reference: str) -> dict | None:
     # Revocations of the e-card itself (a password change, a guardian's link ending), as the
     # offline verifier applies them; the card's own state changes are judged by the matrix.
     revoked = (
-        Revocation.objects.filter(ecard_reference=reference)
+        Revocation.objects.filter(ecard_reference=reference, presenter="")
         .exclude(reason__startswith="card.")
         .aggregate(latest=Max("not_before"))["latest"]
     )
@@ -46,6 +46,14 @@ def _snapshot_from_db(reference: str) -> dict | None:
         "password_changed_at": ecard.password_changed_at.timestamp(),
         "grants": [[g.purposes, g.expires_at.timestamp()] for g in grants],
         "name": card.holder.name_masked,
+        # Who may show this holder's codes now (亲情账户), by the reference their codes carry.
+        "family": {
+            link.reference: {"by": link.presenter.name_masked, "link": str(link.public_id)}
+            for link in FamilyLink.objects.filter(
+                member_id=card.holder_id, state=FamilyLinkState.ACTIVE
+            ).select_related("presenter")
+        },
+        "holder": card.holder_id,
     }
 
 

@@ -69,6 +69,7 @@ def scan_upload(*, device: Device, item: dict) -> dict:
             result="accepted" if accepted else "rejected",
             reason=item.get("reason", ""),
             authorised_by_holder=code.authorised_by_holder,
+            presenter=code.presenter or "",
             offline=True,
             replay=replay,
             scanned_at=item["scanned_at"],

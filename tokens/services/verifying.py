@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import time
 import uuid
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
+from ecard import notices
 from ecard.matrix import Verdict, service_verdict
 from ecard.models import ApplicationState, CardApplication
 
@@ -18,6 +21,8 @@ from ..models import ScanRecord
 from ..store import MemoryStore, StoreUnavailable, get_store
 from .scanners import Device
 from .snapshots import snapshot_get
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Outcome:
     holder: str | None
     authorised_by_holder: bool
     scan_id: str
+    presented_by: str | None = None  # a family member's code: who showed it, masked
 
 
 def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bool]:
@@ -59,6 +65,8 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
         return answer.code, False
     if code.issued_at < snapshot.get("revoked_before", 0):
         return "code.revoked", False
+    if code.presenter and code.presenter not in snapshot.get("family", {}):
+        return "family.consent_ended", False  # the member ended it (or the presenter did)
     return None, authorised
 
 
@@ -121,6 +129,7 @@ def verify_online(*, device: Device, text: str) -> Outcome:
         "purpose": parsed.purpose if parsed else "",
         "nonce": parsed.nonce if parsed else "",
         "authorised_by_holder": authorised,
+        "presenter": (parsed.presenter or "") if parsed else "",
         "scanned_at": timezone.now().isoformat(),
     }
     accepted = {**record, "result": "accepted", "reason": ""}
@@ -144,6 +153,9 @@ def verify_online(*, device: Device, text: str) -> Outcome:
         _write_records([{**record, "result": "rejected" if reason else "accepted", "reason": reason or ""}])
     if isinstance(store, MemoryStore):
         scan_records_flush()
+    family = (snapshot or {}).get("family", {}).get(parsed.presenter) if parsed and parsed.presenter else None
+    if family and not reason:
+        _tell_member_once_a_day(snapshot["holder"], family["link"], parsed.presenter, family["by"])
     return Outcome(
         result="rejected" if reason else "accepted",
         code=reason,
@@ -152,7 +164,25 @@ def verify_online(*, device: Device, text: str) -> Outcome:
         holder=snapshot["name"] if snapshot and not reason else None,
         authorised_by_holder=authorised,
         scan_id=scan_id,
+        presented_by=family["by"] if family and not reason else None,
     )
+
+
+def _tell_member_once_a_day(member_id: int, link_id: str, presenter: str, presented_by: str) -> None:
+    """The member hears of the first scan of a family-shown code each day, not of every one."""
+    today = timezone.localdate().isoformat()
+    if not cache.add(f"family:told:{presenter}:{today}", 1, 24 * 3600):
+        return
+    try:
+        notices.notice_send(
+            holder=member_id,
+            kind="family.code_used",
+            subject=link_id,
+            milestone=today,
+            params={"presenter": presented_by},
+        )
+    except Exception:  # never fail a scan for a notice; the usage history has the scan anyway
+        log.warning("could not record the family use notice", exc_info=True)
 
 
 def keys_verifier() -> verifier.Verifier:
@@ -171,6 +201,7 @@ def _write_records(records: list[dict]) -> None:
                 result=r["result"],
                 reason=r.get("reason", ""),
                 authorised_by_holder=r.get("authorised_by_holder", False),
+                presenter=r.get("presenter", ""),
                 replay=r.get("replay", False),
                 scanned_at=r["scanned_at"],
             )
