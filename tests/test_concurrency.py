@@ -144,3 +144,36 @@ def test_two_accounts_racing_with_one_sms_code_bind_once(make_card, round_):
     assert sorted(r[0] for r in results) == ["ok", "refused"], results
     assert [r[1] for r in results if r[0] == "refused"] == ["identity.code_expired"]
     assert ECard.objects.filter(card=card).count() == 1
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_invitations_for_the_last_family_place_at_once_one_wins(
+    make_card, make_holder, system, settings, round_
+):
+    import datetime
+
+    from ecard.models import ECardChannel, FamilyLink
+
+    def adult(born):
+        card = make_card(holder=make_holder(name="王五", born=born))
+        services.ecard_issue(card=card, channel=ECardChannel.NATIONAL_APP, password="135790", by=system)
+        return card.holder
+
+    presenter = make_card().holder
+    for i in range(settings.FAMILY_MAX_MEMBERS - 1):
+        member = adult(datetime.date(1950 + i, 1, 1))
+        services.family_invite(
+            presenter=presenter, name=member.name, id_number=member.id_number, relationship="other", by=system
+        )
+    last = [adult(datetime.date(1970, 1, 1)), adult(datetime.date(1971, 1, 1))]
+    results = race(
+        *[
+            lambda m=m: services.family_invite(
+                presenter=presenter, name=m.name, id_number=m.id_number, relationship="other", by=system
+            )
+            for m in last
+        ]
+    )
+    assert sorted(r[0] for r in results) == ["ok", "refused"], results
+    assert [r[1] for r in results if r[0] == "refused"] == ["family.limit_reached"]
+    assert FamilyLink.objects.filter(presenter=presenter).count() == settings.FAMILY_MAX_MEMBERS
