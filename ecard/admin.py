@@ -406,6 +406,20 @@ class PaymentAgreementAdmin(ReadOnlyAdmin):
     exclude = ["ecard"]
 
 
+def action_form(model_admin, request, queryset, form, *, action: str, title):
+    """The page an admin action asks its form on, before it acts on the selected rows."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "form": form,
+        "queryset": queryset,
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action": action,
+        "title": title,
+    }
+    return TemplateResponse(request, "admin/ecard/action_form.html", context)
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(label=_("未通过原因"), max_length=200)
 
@@ -472,16 +486,7 @@ class CardApplicationAdmin(ReadOnlyAdmin):
         if form.is_bound and form.is_valid():
             self._advance(request, queryset, ApplicationState.REJECTED, reason=form.cleaned_data["reason"])
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "queryset": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "action": "reject",
-            "title": _("不予通过"),
-        }
-        return TemplateResponse(request, "admin/ecard/action_form.html", context)
+        return action_form(self, request, queryset, form, action="reject", title=_("不予通过"))
 
 
 class OutletConsentForm(forms.Form):
@@ -533,16 +538,9 @@ class FamilyLinkAdmin(ReadOnlyAdmin):
                 return None
             messages.success(request, _("已记录亲情成员本人同意"))
             return None
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "form": form,
-            "queryset": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            "action": "record_consent",
-            "title": _("记录本人同意（实人认证）"),
-        }
-        return TemplateResponse(request, "admin/ecard/action_form.html", context)
+        return action_form(
+            self, request, queryset, form, action="record_consent", title=_("记录本人同意（实人认证）")
+        )
 
     @admin.action(description=_("应亲情成员要求解除"), permissions=["operate"])
     def end_link(self, request, queryset):
