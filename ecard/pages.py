@@ -8,6 +8,7 @@ says so to the browser as well.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -63,6 +64,8 @@ def texts() -> dict[str, object]:
         "accepted": _("通过"),
         "rejected": _("拒绝"),
         "networkError": _("网络异常，请稍后再试"),
+        "offline": _("离线码（本机签名），{seconds} 秒后刷新"),
+        "lifetimes": settings.QR_LIFETIMES,
     }
 
 

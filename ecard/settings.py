@@ -291,6 +291,10 @@ QR_LIFETIMES = {
     "culture": env.int("QR_LIFETIME_CULTURE", default=120),
     "identity": env.int("QR_LIFETIME_IDENTITY", default=120),
 }
+# Device-signed codes: how long a phone's certificate lets it sign codes offline, and how many
+# phones an e-card may have certified at once (a new one beyond that revokes the oldest).
+DEVICE_CERT_HOURS = env.int("DEVICE_CERT_HOURS", default=24)
+DEVICE_CERT_MAX_PER_ECARD = env.int("DEVICE_CERT_MAX_PER_ECARD", default=2)
 QR_CLOCK_SKEW_SECONDS = env.int("QR_CLOCK_SKEW_SECONDS", default=15)
 QR_REVOCATIONS_MAX_AGE_SECONDS = env.int("QR_REVOCATIONS_MAX_AGE_SECONDS", default=600)
 # Single-use codes, card-state snapshots and the scan-record buffer: Redis when configured.

@@ -49,6 +49,8 @@ api_v1 = [
     path("notices", apis.NoticeListApi.as_view()),
     path("notices/<str:notice_id>/read", apis.NoticeReadApi.as_view()),
     path("codes", token_apis.CodeIssueApi.as_view()),
+    path("device-certificates", token_apis.DeviceCertificateListApi.as_view()),
+    path("device-certificates/<str:serial>", token_apis.DeviceCertificateDetailApi.as_view()),
     # base45 text may hold "/" and ".": the whole rest of the path up to the extension.
     re_path(r"^codes/(?P<text>.+)\.(?P<fmt>png|svg)$", token_apis.CodeImageApi.as_view()),
     path("ecard/usage", token_apis.UsageApi.as_view()),

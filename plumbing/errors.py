@@ -268,6 +268,11 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "family.ended": (409, _("该亲情账户已结束。")),
     "family.purpose_not_allowed": (403, _("亲情账户不能代为出示“{purpose}”二维码：一人一码乘车。")),
     "family.consent_ended": (409, _("亲情成员已解除代为出示，该二维码已失效。")),
+    # Device certificates and device-signed codes
+    "device.public_key_invalid": (422, _("设备公钥无效（须为 P-256 公钥的 base64）。")),
+    "device.purpose_invalid": (400, _("设备证书用途无效：仅限乘车码、文化场馆和身份核验。")),
+    "device.certificate_not_found": (404, _("未找到该设备证书。")),
+    "device.certificate_revoked": (409, _("该设备证书已吊销。")),
     # Codes, scanners and scan mode
     "code.not_found": (404, _("未找到该二维码。")),
     "scanner.unauthenticated": (401, _("扫码设备未认证。")),

@@ -183,6 +183,34 @@ class TestTheHoldersPage:
         verdict = scanner.verdict(decode(screenshot(page.locator("#qr"), "h5-authorised.png")))
         assert verdict["result"] == "accepted" and verdict["authorised_by_holder"] is True
 
+    def test_with_the_network_gone_the_page_keeps_showing_fresh_codes_it_signs_itself(
+        self, browse, live_server, settings, app_holder, scanner
+    ):
+        from tests.conftest import PASSWORD
+        from tests.test_offline import offline_gate
+
+        settings.QR_LIFETIMES = {**settings.QR_LIFETIMES, "culture": 6, "identity": 6}
+        gate, _ = offline_gate(scanner)  # what the gate synced while it still had a network
+        watched = browse(**phone_context())
+        page = watched.page
+        sign_in(page, live_server.url, "13800000001", PASSWORD)
+        page.wait_for_selector("#qr[data-kind=server]")
+        page.wait_for_function("() => document.body.dataset.device")  # the page holds a certificate
+
+        watched.context.set_offline(True)
+        page.click("[role=tab][data-purpose=culture]")
+        page.wait_for_selector("#qr[data-kind=device]")
+        first = page.locator("#qr").get_attribute("data-code")
+        page.wait_for_function(
+            "first => document.getElementById('qr').dataset.code !== first", arg=first, timeout=15000
+        )
+        page.wait_for_function(DRAWN)
+        shown = decode(screenshot(page.locator("#qr"), "h5-offline.png"))
+        result = gate.verify(shown, purposes=["culture"])
+        assert result.accepted, result.code
+        assert result.parsed.certificate is not None and result.parsed.purpose == "culture"
+        assert "离线码" in page.locator("#qr-status").inner_text()
+
     def test_the_token_stays_in_the_pages_memory_and_a_reload_signs_out(
         self, browse, live_server, app_holder
     ):

@@ -100,3 +100,51 @@ def test_the_fast_base45_decoder_agrees_with_the_base45_package():
     for bad in ("A", "GGW", "::::", "abc", "ÄÄÄ"):
         with pytest.raises((ValueError, UnicodeEncodeError)):
             verifier.b45decode(bad)
+
+
+def device_vector() -> dict:
+    block = re.search(r"```text device-vectors\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S).group(1)
+    return dict(line.split(": ", 1) for line in block.strip().splitlines())
+
+
+def test_the_device_vector_is_what_the_reference_signer_makes_and_it_verifies_offline():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tokens.device_signer import DeviceSigner
+
+    vector = device_vector()
+    signer = DeviceSigner(ec.derive_private_key(int.from_bytes(bytes(range(1, 33)), "big"), ec.SECP256R1()))
+    assert signer.public_key.hex() == vector["device_public_key"]
+    signer.certificate = verifier.encode_certificate(
+        kid="5a1e0c0d",
+        ecard="00112233445566778899aabb",
+        serial=42,
+        not_before=1767225600,
+        not_after=1767225600 + 86400,
+        purposes=["transit", "culture", "identity"],
+        device_key=signer.public_key,
+        sign=KEY.sign,
+    )
+    assert signer.certificate.hex() == vector["certificate"]
+    text = signer.code("transit", now=1767225630, counter=1)
+    assert text == vector["text"]
+    code = verifier.parse(text)
+    assert code.body.hex() == vector["body"] and code.signature.hex() == vector["signature"]
+    jwks = {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "kid": "5a1e0c0d",
+                "x": verifier.b64url(bytes.fromhex(PUBLIC)),
+                "nbf": 1767225600,
+            }
+        ]
+    }
+    gate = verifier.Verifier(verifier.KeySet.from_jwks(jwks), clock=lambda: 1767225640)
+    result = gate.verify(text)
+    assert result.accepted and result.parsed.certificate.serial == 42 and result.parsed.purpose == "transit"
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M)
+    qr.add_data(text)
+    qr.make(fit=True)
+    assert qr.version == 10

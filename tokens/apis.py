@@ -39,7 +39,7 @@ from plumbing.views import ApiView
 from . import keys, services, verifier
 from .authentication import ScannerAuthentication, scanner_from_request
 from .certificates import certificate_pdf
-from .models import ScanRecord, ScanSession
+from .models import DeviceCertificate, ScanRecord, ScanSession
 
 # --------------------------------------------------------------------------- holder side
 
@@ -135,6 +135,72 @@ class CodeImageApi(CodeApi):
         response = HttpResponse(buffer.getvalue(), content_type=content_type)
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+class DeviceCertificateOut(serializers.Serializer):
+    serial = serializers.IntegerField(source="pk")
+    certificate = serializers.CharField(help_text="base64url of the certificate bytes (docs/qr-format.md)")
+    purposes = serializers.ListField(child=serializers.CharField())
+    not_before = serializers.DateTimeField()
+    not_after = serializers.DateTimeField()
+    live = serializers.SerializerMethodField()
+
+    def get_live(self, row) -> bool:
+        return row.is_live()
+
+
+class DeviceCertificateListApi(HolderApi):
+    """The phone's own key, certified to sign codes offline (device-signed codes)."""
+
+    class DeviceCertificateIn(StrictSerializer):
+        public_key = serializers.CharField(
+            max_length=200, help_text="base64 of the P-256 public key, compressed (33 bytes) or not (65)"
+        )
+        purposes = serializers.ListField(
+            child=serializers.ChoiceField(choices=sorted(verifier.DEVICE_PURPOSES)),
+            required=False,
+            max_length=3,
+            help_text="transit, culture, identity (default: all the card allows now); never payment",
+        )
+
+    @holder_schema(
+        operation_id="device_certificate_list", responses={200: DeviceCertificateOut(many=True)}, write=False
+    )
+    def get(self, request):
+        rows = DeviceCertificate.objects.filter(ecard=self.ecard(), revoked_at__isnull=True)
+        return Response(DeviceCertificateOut(rows.filter(not_after__gt=timezone.now()), many=True).data)
+
+    @holder_schema(
+        operation_id="device_certificate_issue",
+        request=DeviceCertificateIn,
+        responses={201: DeviceCertificateOut},
+        description="Certify the phone's P-256 key for DEVICE_CERT_HOURS; a third certificate "
+        "revokes the oldest. The phone then signs its own codes (docs/qr-format.md).",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.DeviceCertificateIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = services.device_certificate_issue(
+            ecard=self.ecard(),
+            public_key=data.validated_data["public_key"],
+            purposes=data.validated_data.get("purposes"),
+            by=self.actor(),
+        )
+        return Response(DeviceCertificateOut(row).data, status=status.HTTP_201_CREATED)
+
+
+class DeviceCertificateDetailApi(HolderApi):
+    @holder_schema(operation_id="device_certificate_revoke", responses={204: None})
+    @idempotent
+    def delete(self, request, serial):
+        # Serials are 4 bytes: anything else names no certificate.
+        number = int(serial) if serial.isascii() and serial.isdigit() and len(serial) <= 10 else None
+        row = DeviceCertificate.objects.filter(ecard=self.ecard(), pk=number).first() if number else None
+        if row is None:
+            raise DomainError("device.certificate_not_found")
+        services.device_certificate_revoke(certificate=row, by=self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CertificateApi(HolderApi):

@@ -119,6 +119,8 @@ class Revocation(models.Model):
     ecard_reference = models.CharField(max_length=32)
     # Set: only the codes this family presenter shows are refused (a member ended consent).
     presenter = models.CharField(max_length=8, blank=True)
+    # Set: every code of this device certificate is refused, whatever time it carries.
+    serial = models.PositiveBigIntegerField(null=True, blank=True)
     not_before = models.DateTimeField()
     reason = models.CharField(max_length=40)
     lifted = models.BooleanField(default=False)
@@ -152,3 +154,31 @@ class ScanSession(models.Model):
 
     def __str__(self) -> str:
         return self.session_id
+
+
+class DeviceCertificate(models.Model):
+    """A phone's P-256 key, certified by the QR issuer key to sign an e-card's codes offline.
+
+    The primary key is the certificate's serial (4 bytes in the certificate).
+    """
+
+    ecard = models.ForeignKey("ecard.ECard", on_delete=models.CASCADE, related_name="device_certificates")
+    public_key = models.CharField(_("设备公钥"), max_length=66)  # hex of the compressed point
+    purposes = models.JSONField(_("用途"))
+    kid = models.CharField(max_length=8)
+    not_before = models.DateTimeField(_("生效时间"))
+    not_after = models.DateTimeField(_("失效时间"), db_index=True)
+    certificate = models.TextField(editable=False)  # base64url, as the device got it
+    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    revoke_reason = models.CharField(_("吊销原因"), max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("设备证书")
+        verbose_name_plural = _("设备证书")
+        ordering = ["-not_before"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} until {self.not_after:%Y-%m-%d %H:%M}"
+
+    def is_live(self, now=None) -> bool:
+        return self.revoked_at is None and (now or timezone.now()) < self.not_after

@@ -22,6 +22,7 @@ character: version 6 at error correction level M.
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
 import struct
 import time
@@ -31,8 +32,10 @@ from typing import Protocol
 import base45
 import jwt
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 PREFIX = "EC1:"
 VERSION = 1
@@ -45,6 +48,22 @@ PRESENTER_SIZE = 4
 PURPOSES = {1: "payment", 2: "transit", 3: "culture", 4: "identity", 5: "certificate"}
 PURPOSE_CODES = {name: number for number, name in PURPOSES.items()}
 SINGLE_USE = {"payment", "culture"}  # transit: once per operator; identity: any number of times
+# Device-signed codes (version 2): the phone signs with a P-256 key the issuer certified.
+DEVICE_VERSION = 2
+# version, issuer key id, e-card reference, serial, not before, not after, purposes, device key
+CERTIFICATE = struct.Struct(">B4s12sIIIB33s")
+CERTIFICATE_VERSION = 1
+ISSUER_SIGNATURE_SIZE = 64
+CERTIFICATE_SIZE = CERTIFICATE.size + ISSUER_SIGNATURE_SIZE  # 63 + 64 = 127
+DEVICE_TAIL = struct.Struct(">BII")  # purpose, time (unix s), counter
+DEVICE_BODY_SIZE = 1 + CERTIFICATE_SIZE + DEVICE_TAIL.size  # 137
+DEVICE_SIGNATURE_SIZE = 64  # ECDSA P-256 with SHA-256, raw r‖s
+# What a device may sign: never payment, which settles online.
+DEVICE_PURPOSES = {"transit", "culture", "identity"}
+# How long a device-signed code is good: the code carries no lifetime, the scanner's
+# configuration says (GET /api/v1/scanner/config "lifetimes").
+DEVICE_LIFETIMES = {"transit": 60, "culture": 120, "identity": 120}
+
 # What a family member's code may be for: one gate pass is one person, so never transit.
 FAMILY_PURPOSES = {"payment", "culture", "identity"}
 # Medical payment settles online with the insurance system: never accepted offline.
@@ -190,10 +209,125 @@ class Code:
     body: bytes
     signature: bytes
     presenter: str | None = None  # hex of the 4-byte family link reference; None: the holder's own
+    certificate: Certificate | None = None  # a device-signed code's certificate
+    counter: int | None = None  # a device-signed code's counter
 
     @property
     def expires_at(self) -> int:
         return self.issued_at + self.lifetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate:
+    """The issuer's word that a device key may sign an e-card's codes for a while."""
+
+    kid: str  # the issuer key that signed it
+    ecard: str  # hex of the e-card reference: what revocations name
+    serial: int
+    not_before: int
+    not_after: int
+    purposes: frozenset
+    device_key: bytes  # compressed P-256 point, 33 bytes
+    body: bytes
+    signature: bytes
+
+    @property
+    def raw(self) -> bytes:
+        return self.body + self.signature
+
+
+def _purpose_mask(purposes: Iterable[str]) -> int:
+    return sum(1 << (PURPOSE_CODES[p] - 1) for p in set(purposes))
+
+
+def encode_certificate(
+    *,
+    kid: str,
+    ecard: str,
+    serial: int,
+    not_before: int,
+    not_after: int,
+    purposes: Iterable[str],
+    device_key: bytes,
+    sign: Callable[[bytes], bytes],
+) -> bytes:
+    body = CERTIFICATE.pack(
+        CERTIFICATE_VERSION,
+        bytes.fromhex(kid),
+        bytes.fromhex(ecard),
+        serial,
+        not_before,
+        not_after,
+        _purpose_mask(purposes),
+        device_key,
+    )
+    return body + sign(body)
+
+
+def parse_certificate(raw: bytes) -> Certificate:
+    if len(raw) != CERTIFICATE_SIZE or raw[0] != CERTIFICATE_VERSION:
+        raise Refusal("certificate.malformed")
+    _, kid, ref, serial, not_before, not_after, mask, device_key = CERTIFICATE.unpack_from(raw)
+    purposes = frozenset(name for code, name in PURPOSES.items() if mask & (1 << (code - 1)))
+    if mask >= 1 << len(PURPOSES) or not purposes <= DEVICE_PURPOSES or device_key[0] not in (2, 3):
+        raise Refusal("certificate.malformed")
+    return Certificate(
+        kid=kid.hex(),
+        ecard=ref.hex(),
+        serial=serial,
+        not_before=not_before,
+        not_after=not_after,
+        purposes=purposes,
+        device_key=device_key,
+        body=raw[: CERTIFICATE.size],
+        signature=raw[CERTIFICATE.size :],
+    )
+
+
+def encode_device_code(
+    *, certificate: bytes, purpose: str, issued_at: int, counter: int, sign: Callable[[bytes], bytes]
+) -> str:
+    """A device-signed code's QR text; ``sign`` is the device's P-256 signing function (raw r‖s)."""
+    body = (
+        bytes((DEVICE_VERSION,)) + certificate + DEVICE_TAIL.pack(PURPOSE_CODES[purpose], issued_at, counter)
+    )
+    return PREFIX + base45.b45encode(body + sign(body)).decode("ascii")
+
+
+def _parse_device_code(raw: bytes, lifetimes: dict[str, int]) -> Code:
+    if len(raw) != DEVICE_BODY_SIZE + DEVICE_SIGNATURE_SIZE:
+        raise Refusal("code.malformed")
+    certificate = parse_certificate(raw[1 : 1 + CERTIFICATE_SIZE])
+    purpose, issued_at, counter = DEVICE_TAIL.unpack_from(raw, 1 + CERTIFICATE_SIZE)
+    if PURPOSES.get(purpose) not in DEVICE_PURPOSES:
+        raise Refusal("code.malformed")
+    name = PURPOSES[purpose]
+    return Code(
+        version=DEVICE_VERSION,
+        purpose=name,
+        authorised_by_holder=False,
+        kid=certificate.kid,
+        ecard=certificate.ecard,
+        issued_at=issued_at,
+        lifetime=lifetimes.get(name, DEVICE_LIFETIMES[name]),
+        # Serial and counter: what single use and upload de-duplication count by.
+        nonce=f"{certificate.serial:08x}{counter:08x}",
+        body=raw[:DEVICE_BODY_SIZE],
+        signature=raw[DEVICE_BODY_SIZE:],
+        certificate=certificate,
+        counter=counter,
+    )
+
+
+def p256_verify(device_key: bytes, signature: bytes, data: bytes) -> bool:
+    """ECDSA P-256 with SHA-256 over ``data``; ``signature`` is raw r‖s (64 bytes)."""
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), device_key)
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
 
 
 class Refusal(Exception):
@@ -231,7 +365,7 @@ def encode(
     return PREFIX + base45.b45encode(body + sign(body)).decode("ascii")
 
 
-def parse(text: str) -> Code:
+def parse(text: str, *, device_lifetimes: dict[str, int] = DEVICE_LIFETIMES) -> Code:
     """Decode the QR text without checking anything but its shape."""
     if not isinstance(text, str) or not text.startswith(PREFIX):
         raise Refusal("code.malformed")
@@ -241,6 +375,8 @@ def parse(text: str) -> Code:
         raise Refusal("code.malformed") from None
     if len(raw) < 1:
         raise Refusal("code.malformed")
+    if raw[0] == DEVICE_VERSION:
+        return _parse_device_code(raw, device_lifetimes)
     if raw[0] != VERSION:
         raise Refusal("code.unsupported_version")
     if len(raw) <= BODY.size:
@@ -310,7 +446,7 @@ class RevocationList:
         if payload.get("since", 0) > self.cursor:
             raise Refusal("revocations.gap")  # a delta that skips entries would hide some
         for entry in payload["entries"]:
-            key = _entry_key(entry["ecard"], entry.get("presenter"))
+            key = _entry_key(entry["ecard"], entry.get("presenter"), entry.get("serial"))
             if entry.get("lifted"):
                 self.entries.pop(key, None)
             else:
@@ -320,6 +456,12 @@ class RevocationList:
         return payload
 
     def refusal_for(self, code: Code) -> str | None:
+        if code.certificate is not None:
+            # A revoked certificate refuses every code it vouches for, whatever time the
+            # phone wrote into them.
+            entry = self.entries.get(_entry_key(code.ecard, serial=code.certificate.serial))
+            if entry:
+                return entry.reason
         keys = [code.ecard] + ([_entry_key(code.ecard, code.presenter)] if code.presenter else [])
         for key in keys:
             entry = self.entries.get(key)
@@ -328,7 +470,9 @@ class RevocationList:
         return None
 
 
-def _entry_key(ecard: str, presenter: str | None) -> str:
+def _entry_key(ecard: str, presenter: str | None = None, serial: int | None = None) -> str:
+    if serial is not None:
+        return f"{ecard}#{serial}"
     return f"{ecard}/{presenter}" if presenter else ecard
 
 
@@ -379,22 +523,68 @@ class Verifier:
         skew: int = 15,
         max_revocation_age: int = 600,
         clock: Callable[[], float] = time.time,
+        device_lifetimes: dict[str, int] = DEVICE_LIFETIMES,
+        single_use: bool | None = None,
     ):
         self.keys = keys
         self.revocations = revocations
         self.skew = skew
         self.max_revocation_age = max_revocation_age
         self.clock = clock
+        self.device_lifetimes = device_lifetimes
+        # Certificates whose issuer signature checked out, by their bytes: a phone shows the
+        # same certificate in every code until it takes a new one.
+        self._certificates: collections.OrderedDict[bytes, bool] = collections.OrderedDict()
+        # Offline, the gate itself counts device-signed codes once (serial and counter);
+        # online the server does. Kept until the code has expired.
+        self.single_use = revocations is not None if single_use is None else single_use
+        self._used: dict[str, float] = {}
+
+    def _issuer_signed(self, certificate: Certificate) -> PublicKey:
+        key = self.keys.get(certificate.kid)
+        if key is None:
+            raise Refusal("code.unknown_key")
+        raw = certificate.raw
+        if raw in self._certificates:
+            self._certificates.move_to_end(raw)
+            return key
+        if not key.algorithm.verify(key.key, certificate.signature, certificate.body):
+            raise Refusal("certificate.bad_signature")
+        self._certificates[raw] = True
+        if len(self._certificates) > 10_000:
+            self._certificates.popitem(last=False)
+        return key
 
     def signed(self, text: str) -> tuple[Code, PublicKey]:
         """The parsed code and the known key whose signature it carries; nothing about time."""
-        code = parse(text)
+        code = parse(text, device_lifetimes=self.device_lifetimes)
+        if code.certificate is not None:
+            key = self._issuer_signed(code.certificate)
+            if not p256_verify(code.certificate.device_key, code.signature, code.body):
+                raise Refusal("code.bad_signature")
+            return code, key
         key = self.keys.get(code.kid)
         if key is None:
             raise Refusal("code.unknown_key")
         if not key.algorithm.verify(key.key, code.signature, code.body):
             raise Refusal("code.bad_signature")
         return code, key
+
+    def _check_certificate(self, code: Code, key: PublicKey, now: float) -> None:
+        certificate = code.certificate
+        issued = certificate.not_before
+        if (
+            issued + self.skew < key.not_before
+            or (key.sign_until is not None and issued - self.skew > key.sign_until)
+            or (key.verify_until is not None and now > key.verify_until)
+        ):
+            raise Refusal("code.key_not_valid")
+        if now + self.skew < certificate.not_before:
+            raise Refusal("certificate.not_yet_valid")
+        if now - self.skew > certificate.not_after or code.issued_at - self.skew > certificate.not_after:
+            raise Refusal("certificate.expired")
+        if code.purpose not in certificate.purposes:
+            raise Refusal("certificate.purpose_not_allowed")
 
     def check(self, text: str, *, purposes: Iterable[str] | None = None) -> Code:
         """The parsed code, or ``Refusal`` with the first check it failed."""
@@ -403,7 +593,9 @@ class Verifier:
             # Good until its card is collected, which only the server knows: never here.
             raise Refusal("code.online_only")
         now = self.clock()
-        if (
+        if code.certificate is not None:
+            self._check_certificate(code, key, now)
+        elif (
             code.issued_at + self.skew < key.not_before
             or (key.sign_until is not None and code.issued_at - self.skew > key.sign_until)
             or (key.verify_until is not None and now > key.verify_until)
@@ -426,7 +618,17 @@ class Verifier:
             reason = self.revocations.refusal_for(code)
             if reason:
                 raise Refusal(reason)
+        if self.single_use and code.certificate is not None and code.purpose != "identity":
+            self._use_once(code, now)
         return code
+
+    def _use_once(self, code: Code, now: float) -> None:
+        if len(self._used) > 100_000:
+            self._used = {nonce: until for nonce, until in self._used.items() if until > now}
+        key = f"{code.ecard}:{code.nonce}"
+        if self._used.get(key, 0) > now:
+            raise Refusal("code.replayed")
+        self._used[key] = code.expires_at + 2 * self.skew
 
     def verify(self, text: str, *, purposes: Iterable[str] | None = None) -> Result:
         try:

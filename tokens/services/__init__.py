@@ -8,6 +8,7 @@ not call in here: ``tokens.receivers`` listens to ``ecard.signals``.
 from .. import keys
 from ..store import reset_store
 from . import scanners, snapshots
+from .devices import device_certificate_issue, device_certificate_revoke, device_certificates_revoke_all
 from .issuing import IssuedCode, certificate_code, code_issue
 from .revocations import (
     RevocationPage,
@@ -50,6 +51,9 @@ __all__ = [
     "card_changed",
     "certificate_code",
     "code_issue",
+    "device_certificate_issue",
+    "device_certificate_revoke",
+    "device_certificates_revoke_all",
     "ecard_changed",
     "family_changed",
     "keys_verifier",

@@ -16,6 +16,7 @@ from plumbing.errors import DomainError
 
 from .. import keys
 from ..models import Revocation
+from .devices import device_certificates_revoke_all
 from .scanners import SCANNER_AUDIENCE
 from .snapshots import snapshot_refresh
 
@@ -30,6 +31,11 @@ def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
     if reference is None:
         return
     now = timezone.now()
+    if before != after:
+        # A device certificate vouches for the card as it was: any change ends it.
+        ecard = ECard.objects.filter(reference=reference).first()
+        if ecard is not None:
+            device_certificates_revoke_all(ecard, reason=f"card.{after}")
     if after in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED) and before != after:
         Revocation.objects.create(ecard_reference=reference, not_before=now, reason=f"card.{after}")
     elif before == CardState.TEMPORARILY_LOST and after in (CardState.ACTIVE, CardState.SEALED):
@@ -45,6 +51,7 @@ def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
         Revocation.objects.create(
             ecard_reference=ecard.reference, not_before=timezone.now(), reason=revoke_reason
         )
+        device_certificates_revoke_all(ecard, reason=revoke_reason)
     reference = ecard.reference
     transaction.on_commit(lambda: snapshot_refresh(reference))
 
@@ -74,6 +81,7 @@ def revocations_since(cursor: int, *, limit: int = 1000) -> tuple[list[dict], in
             "reason": row.reason,
             "lifted": row.lifted,
             **({"presenter": row.presenter} if row.presenter else {}),
+            **({"serial": row.serial} if row.serial is not None else {}),
         }
         for row in rows
     ]

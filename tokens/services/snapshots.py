@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from ecard.models import ECard, FamilyLink, FamilyLinkState, HolderAuthorisation
 
-from ..models import Revocation
+from ..models import DeviceCertificate, Revocation
 from ..store import StoreUnavailable, get_store
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def _snapshot_from_db(reference: str) -> dict | None:
     # Revocations of the e-card itself (a password change, a guardian's link ending), as the
     # offline verifier applies them; the card's own state changes are judged by the matrix.
     revoked = (
-        Revocation.objects.filter(ecard_reference=reference, presenter="")
+        Revocation.objects.filter(ecard_reference=reference, presenter="", serial__isnull=True)
         .exclude(reason__startswith="card.")
         .aggregate(latest=Max("not_before"))["latest"]
     )
@@ -54,6 +54,12 @@ def _snapshot_from_db(reference: str) -> dict | None:
             ).select_related("presenter")
         },
         "holder": card.holder_id,
+        # Device certificates still good: a device-signed code of any other is refused.
+        "certificates": list(
+            DeviceCertificate.objects.filter(
+                ecard=ecard, revoked_at__isnull=True, not_after__gt=timezone.now()
+            ).values_list("pk", flat=True)
+        ),
     }
 
 

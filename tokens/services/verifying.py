@@ -63,6 +63,8 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
             return answer.code, False
     elif answer.verdict != Verdict.ALLOWED:
         return answer.code, False
+    if code.certificate is not None and code.certificate.serial not in snapshot.get("certificates", ()):
+        return "certificate.revoked", False
     if code.issued_at < snapshot.get("revoked_before", 0):
         return "code.revoked", False
     if code.presenter and code.presenter not in snapshot.get("family", {}):
@@ -186,7 +188,9 @@ def _tell_member_once_a_day(member_id: int, link_id: str, presenter: str, presen
 
 
 def keys_verifier() -> verifier.Verifier:
-    return verifier.Verifier(keys.keyset(), None, skew=settings.QR_CLOCK_SKEW_SECONDS)
+    return verifier.Verifier(
+        keys.keyset(), None, skew=settings.QR_CLOCK_SKEW_SECONDS, device_lifetimes=settings.QR_LIFETIMES
+    )
 
 
 def _write_records(records: list[dict]) -> None:

@@ -6,8 +6,17 @@
   const T = JSON.parse(document.getElementById("texts").textContent);
   const LANG = document.documentElement.lang || "zh-hans";
   const $ = (id) => document.getElementById(id);
-  const session = { access: null, refresh: null };
-  const live = { purpose: "payment", ecard: null, timer: null, tick: null, imageUrl: null, expiresAt: 0, skew: 0 };
+  const session = { access: null, refresh: null, phone: null };
+  const live = {
+    purpose: "payment",
+    ecard: null,
+    timer: null,
+    tick: null,
+    imageUrl: null,
+    expiresAt: 0,
+    skew: 0,
+    device: null, // a certified key of this phone's: codes with no network (device.js)
+  };
 
   function format(template, values) {
     return template.replace(/\{(\w+)\}/g, (_, name) => (name in values ? values[name] : ""));
@@ -98,6 +107,7 @@
     }
     session.access = answer.data.access;
     session.refresh = answer.data.refresh;
+    session.phone = form.phone.value.trim();
     show("sign-in", false);
     show("app", true);
     show("sign-out", true);
@@ -110,7 +120,8 @@
   });
 
   function signedOut() {
-    session.access = session.refresh = null;
+    session.access = session.refresh = session.phone = null;
+    live.device = null;
     stopCode();
     show("app", false);
     show("sign-out", false);
@@ -135,6 +146,53 @@
     await Promise.all([loadAuthorisations(), loadNotices(), loadUsage()]);
     chooseUsablePurpose();
     await issueCode();
+    await certifyDevice();
+  }
+
+  async function certifyDevice() {
+    live.device = null;
+    delete document.body.dataset.device;
+    if (!window.crypto || !crypto.subtle || !window.indexedDB || !window.ecardDevice) return;
+    try {
+      live.device = await window.ecardDevice.certify(session.phone, call);
+    } catch (err) {
+      live.device = null; // no WebCrypto P-256 here: codes need the network
+    }
+    if (live.device) document.body.dataset.device = String(live.device.serial);
+  }
+
+  // The network is gone: the phone signs the code itself with its certified key.
+  async function offlineCode() {
+    const device = live.device;
+    const status = $("qr-status");
+    if (!device || device.notAfter <= Date.now()) {
+      stopCode();
+      status.textContent = T.networkError;
+      live.timer = setTimeout(issueCode, 5000);
+      return;
+    }
+    const purpose = device.purposes.includes(live.purpose) ? live.purpose : device.purposes[0];
+    const text = await window.ecardDevice.sign(device, purpose, Date.now() - live.skew);
+    if (live.imageUrl) URL.revokeObjectURL(live.imageUrl);
+    live.imageUrl = null;
+    const img = $("qr");
+    img.src = window.ecardDevice.draw(text);
+    img.dataset.code = text;
+    img.dataset.kind = "device";
+    img.hidden = false;
+    for (const tab of document.querySelectorAll("[data-purpose][role=tab]")) {
+      tab.setAttribute("aria-selected", String(tab.dataset.purpose === purpose));
+    }
+    // Half its lifetime: the scanner's clock may be a little behind or ahead of the phone's.
+    const period = Math.max(2000, (T.lifetimes[purpose] || 60) * 500);
+    clearInterval(live.tick);
+    const until = Date.now() + period;
+    const countdown = () => {
+      status.textContent = format(T.offline, { seconds: Math.max(0, Math.ceil((until - Date.now()) / 1000)) });
+    };
+    countdown();
+    live.tick = setInterval(countdown, 1000);
+    live.timer = setTimeout(issueCode, period);
   }
 
   function drawCard(body) {
@@ -215,6 +273,7 @@
     img.hidden = true;
     img.removeAttribute("src");
     delete img.dataset.code;
+    delete img.dataset.kind;
   }
 
   async function issueCode() {
@@ -226,6 +285,10 @@
     const status = $("qr-status");
     status.textContent = T.refreshing;
     const answer = await call("POST", "/api/v1/codes", { purpose: live.purpose });
+    if (answer.status === 0) {
+      await offlineCode();
+      return;
+    }
     if (!answer.ok) {
       stopCode();
       status.textContent = answer.data.message || T.codeUnavailable;
@@ -233,6 +296,10 @@
     }
     const code = answer.data.code;
     const image = await call("GET", `/api/v1/codes/${encodeURIComponent(code)}.svg`);
+    if (image.status === 0) {
+      await offlineCode();
+      return;
+    }
     if (!image.ok) {
       stopCode();
       status.textContent = T.codeUnavailable;
@@ -243,6 +310,7 @@
     const img = $("qr");
     img.src = live.imageUrl;
     img.dataset.code = code;
+    img.dataset.kind = "server";
     img.hidden = false;
     // The phone's clock may be off: count down on the server's.
     live.skew = answer.date ? Date.now() - new Date(answer.date).getTime() : 0;
