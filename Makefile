@@ -55,6 +55,7 @@ clean:
 # Every benchmark under bench/; each prints ratios against a baseline measured in the same run.
 bench: $(STAMP) $(MO)
 	$(BIN)/python bench/verify.py
+	$(BIN)/python bench/device.py
 	$(BIN)/python bench/notices.py
 
 # The real stack on this machine (PostgreSQL and Redis on 127.0.0.1): gunicorn, a Celery

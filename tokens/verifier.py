@@ -294,11 +294,25 @@ def encode_device_code(
     return PREFIX + base45.b45encode(body + sign(body)).decode("ascii")
 
 
+# The version byte and the certificate are the first 128 bytes: 64 whole base45 groups, so the
+# first 192 characters after the prefix are the same in every code of one certificate.
+DEVICE_HEAD_CHARACTERS = (1 + CERTIFICATE_SIZE) // 2 * 3
+DEVICE_TEXT_LENGTH = len(PREFIX) + (DEVICE_BODY_SIZE + DEVICE_SIGNATURE_SIZE) // 2 * 3 + 2
+
+
 def _parse_device_code(raw: bytes, lifetimes: dict[str, int]) -> Code:
     if len(raw) != DEVICE_BODY_SIZE + DEVICE_SIGNATURE_SIZE:
         raise Refusal("code.malformed")
     certificate = parse_certificate(raw[1 : 1 + CERTIFICATE_SIZE])
-    purpose, issued_at, counter = DEVICE_TAIL.unpack_from(raw, 1 + CERTIFICATE_SIZE)
+    return _device_code(raw[: 1 + CERTIFICATE_SIZE], certificate, raw[1 + CERTIFICATE_SIZE :], lifetimes)
+
+
+def _device_code(head: bytes, certificate: Certificate, tail: bytes, lifetimes: dict[str, int]) -> Code:
+    """The code from its head (version and certificate) and its tail (purpose, time, counter,
+    signature)."""
+    if len(tail) != DEVICE_TAIL.size + DEVICE_SIGNATURE_SIZE:
+        raise Refusal("code.malformed")
+    purpose, issued_at, counter = DEVICE_TAIL.unpack_from(tail)
     if PURPOSES.get(purpose) not in DEVICE_PURPOSES:
         raise Refusal("code.malformed")
     name = PURPOSES[purpose]
@@ -312,19 +326,21 @@ def _parse_device_code(raw: bytes, lifetimes: dict[str, int]) -> Code:
         lifetime=lifetimes.get(name, DEVICE_LIFETIMES[name]),
         # Serial and counter: what single use and upload de-duplication count by.
         nonce=f"{certificate.serial:08x}{counter:08x}",
-        body=raw[:DEVICE_BODY_SIZE],
-        signature=raw[DEVICE_BODY_SIZE:],
+        body=head + tail[: DEVICE_TAIL.size],
+        signature=tail[DEVICE_TAIL.size :],
         certificate=certificate,
         counter=counter,
     )
 
 
-def p256_verify(device_key: bytes, signature: bytes, data: bytes) -> bool:
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
+def p256_verify(device_key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
     """ECDSA P-256 with SHA-256 over ``data``; ``signature`` is raw r‖s (64 bytes)."""
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
     try:
-        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), device_key)
-        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        device_key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
         return True
     except (InvalidSignature, ValueError):
         return False
@@ -525,6 +541,7 @@ class Verifier:
         clock: Callable[[], float] = time.time,
         device_lifetimes: dict[str, int] = DEVICE_LIFETIMES,
         single_use: bool | None = None,
+        certificate_cache: int = 10_000,
     ):
         self.keys = keys
         self.revocations = revocations
@@ -534,34 +551,72 @@ class Verifier:
         self.device_lifetimes = device_lifetimes
         # Certificates whose issuer signature checked out, by their bytes: a phone shows the
         # same certificate in every code until it takes a new one.
-        self._certificates: collections.OrderedDict[bytes, bool] = collections.OrderedDict()
+        self.certificate_cache = certificate_cache
+        # …and by the text of their codes' first 192 characters, which name the certificate.
+        self._heads: dict[str, tuple[bytes, Certificate, PublicKey, ec.EllipticCurvePublicKey]] = {}
+        self._certificates: collections.OrderedDict[bytes, ec.EllipticCurvePublicKey] = (
+            collections.OrderedDict()
+        )
         # Offline, the gate itself counts device-signed codes once (serial and counter);
         # online the server does. Kept until the code has expired.
         self.single_use = revocations is not None if single_use is None else single_use
         self._used: dict[str, float] = {}
 
-    def _issuer_signed(self, certificate: Certificate) -> PublicKey:
+    def _certified(self, certificate: Certificate) -> tuple[PublicKey, ec.EllipticCurvePublicKey]:
+        """The issuer key, and the device key the certificate vouches for once its issuer
+        signature checked out; remembered by the certificate's bytes."""
         key = self.keys.get(certificate.kid)
         if key is None:
             raise Refusal("code.unknown_key")
         raw = certificate.raw
-        if raw in self._certificates:
+        device_key = self._certificates.get(raw)
+        if device_key is not None:
             self._certificates.move_to_end(raw)
-            return key
+            return key, device_key
         if not key.algorithm.verify(key.key, certificate.signature, certificate.body):
             raise Refusal("certificate.bad_signature")
-        self._certificates[raw] = True
-        if len(self._certificates) > 10_000:
-            self._certificates.popitem(last=False)
-        return key
+        try:
+            device_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), certificate.device_key)
+        except ValueError:
+            raise Refusal("certificate.malformed") from None
+        if self.certificate_cache:
+            self._certificates[raw] = device_key
+            if len(self._certificates) > self.certificate_cache:
+                self._certificates.popitem(last=False)
+        return key, device_key
 
     def signed(self, text: str) -> tuple[Code, PublicKey]:
         """The parsed code and the known key whose signature it carries; nothing about time."""
+        seen = (
+            self._heads.get(text[: len(PREFIX) + DEVICE_HEAD_CHARACTERS])
+            if len(text) == DEVICE_TEXT_LENGTH
+            else None
+        )
+        if seen is not None:
+            # A certificate this gate checked already: decode and check only the code's own part.
+            head, certificate, key, device_key = seen
+            try:
+                tail = b45decode(text[len(PREFIX) + DEVICE_HEAD_CHARACTERS :])
+            except (ValueError, UnicodeEncodeError):
+                raise Refusal("code.malformed") from None
+            code = _device_code(head, certificate, tail, self.device_lifetimes)
+            if not p256_verify(device_key, code.signature, code.body):
+                raise Refusal("code.bad_signature")
+            return code, key
         code = parse(text, device_lifetimes=self.device_lifetimes)
         if code.certificate is not None:
-            key = self._issuer_signed(code.certificate)
-            if not p256_verify(code.certificate.device_key, code.signature, code.body):
+            key, device_key = self._certified(code.certificate)
+            if not p256_verify(device_key, code.signature, code.body):
                 raise Refusal("code.bad_signature")
+            if self.certificate_cache:
+                self._heads[text[: len(PREFIX) + DEVICE_HEAD_CHARACTERS]] = (
+                    code.body[: 1 + CERTIFICATE_SIZE],
+                    code.certificate,
+                    key,
+                    device_key,
+                )
+                if len(self._heads) > self.certificate_cache:
+                    self._heads.pop(next(iter(self._heads)))
             return code, key
         key = self.keys.get(code.kid)
         if key is None:
