@@ -24,6 +24,12 @@ def vectors():
 PUBLIC, VECTORS = vectors()
 
 
+def documented_keys() -> verifier.KeySet:
+    """The key set a gate would have fetched, holding the document's public key."""
+    jwk = {"kty": "OKP", "crv": "Ed25519", "kid": "5a1e0c0d", "x": verifier.b64url(bytes.fromhex(PUBLIC))}
+    return verifier.KeySet.from_jwks({"keys": [{**jwk, "nbf": 1767225600}]})
+
+
 def test_the_documents_public_key_is_the_fixed_keys():
     assert verifier.ALGORITHMS["Ed25519"].public_raw(KEY.public_key()).hex() == PUBLIC
 
@@ -52,18 +58,7 @@ def test_encoding_the_vectors_fields_gives_its_bytes_and_text(vector):
 
 @pytest.mark.parametrize("vector", VECTORS, ids=IDS)
 def test_the_vectors_text_verifies_against_the_documented_key_and_fits_version_6_or_7_for_family(vector):
-    jwks = {
-        "keys": [
-            {
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "kid": "5a1e0c0d",
-                "x": verifier.b64url(bytes.fromhex(PUBLIC)),
-                "nbf": 1767225600,
-            }
-        ]
-    }
-    gate = verifier.Verifier(verifier.KeySet.from_jwks(jwks), clock=lambda: 1767225630)
+    gate = verifier.Verifier(documented_keys(), clock=lambda: 1767225630)
     result = gate.verify(vector["text"])
     assert result.accepted and result.parsed.purpose == vector["purpose"]
     assert result.parsed.authorised_by_holder == (vector["authorised_by_holder"] == "yes")
@@ -130,18 +125,7 @@ def test_the_device_vector_is_what_the_reference_signer_makes_and_it_verifies_of
     assert text == vector["text"]
     code = verifier.parse(text)
     assert code.body.hex() == vector["body"] and code.signature.hex() == vector["signature"]
-    jwks = {
-        "keys": [
-            {
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "kid": "5a1e0c0d",
-                "x": verifier.b64url(bytes.fromhex(PUBLIC)),
-                "nbf": 1767225600,
-            }
-        ]
-    }
-    gate = verifier.Verifier(verifier.KeySet.from_jwks(jwks), clock=lambda: 1767225640)
+    gate = verifier.Verifier(documented_keys(), clock=lambda: 1767225640)
     result = gate.verify(text)
     assert result.accepted and result.parsed.certificate.serial == 42 and result.parsed.purpose == "transit"
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M)
