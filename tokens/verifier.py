@@ -22,7 +22,6 @@ character: version 6 at error correction level M.
 from __future__ import annotations
 
 import base64
-import collections
 import dataclasses
 import struct
 import time
@@ -230,10 +229,6 @@ class Certificate:
     device_key: bytes  # compressed P-256 point, 33 bytes
     body: bytes
     signature: bytes
-
-    @property
-    def raw(self) -> bytes:
-        return self.body + self.signature
 
 
 def _purpose_mask(purposes: Iterable[str]) -> int:
@@ -549,41 +544,27 @@ class Verifier:
         self.max_revocation_age = max_revocation_age
         self.clock = clock
         self.device_lifetimes = device_lifetimes
-        # Certificates whose issuer signature checked out, by their bytes: a phone shows the
-        # same certificate in every code until it takes a new one.
+        # Certificates whose issuer signature checked out, by the text of their codes' first 192
+        # characters, which name the certificate: a phone shows the same one all day.
         self.certificate_cache = certificate_cache
-        # …and by the text of their codes' first 192 characters, which name the certificate.
         self._heads: dict[str, tuple[bytes, Certificate, PublicKey, ec.EllipticCurvePublicKey]] = {}
-        self._certificates: collections.OrderedDict[bytes, ec.EllipticCurvePublicKey] = (
-            collections.OrderedDict()
-        )
         # Offline, the gate itself counts device-signed codes once (serial and counter);
         # online the server does. Kept until the code has expired.
         self.single_use = revocations is not None if single_use is None else single_use
         self._used: dict[str, float] = {}
 
     def _certified(self, certificate: Certificate) -> tuple[PublicKey, ec.EllipticCurvePublicKey]:
-        """The issuer key, and the device key the certificate vouches for once its issuer
-        signature checked out; remembered by the certificate's bytes."""
+        """The issuer key, and the device key the certificate vouches for, once the issuer
+        signature checks out."""
         key = self.keys.get(certificate.kid)
         if key is None:
             raise Refusal("code.unknown_key")
-        raw = certificate.raw
-        device_key = self._certificates.get(raw)
-        if device_key is not None:
-            self._certificates.move_to_end(raw)
-            return key, device_key
         if not key.algorithm.verify(key.key, certificate.signature, certificate.body):
             raise Refusal("certificate.bad_signature")
         try:
-            device_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), certificate.device_key)
+            return key, ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), certificate.device_key)
         except ValueError:
             raise Refusal("certificate.malformed") from None
-        if self.certificate_cache:
-            self._certificates[raw] = device_key
-            if len(self._certificates) > self.certificate_cache:
-                self._certificates.popitem(last=False)
-        return key, device_key
 
     def signed(self, text: str) -> tuple[Code, PublicKey]:
         """The parsed code and the known key whose signature it carries; nothing about time."""
@@ -625,15 +606,19 @@ class Verifier:
             raise Refusal("code.bad_signature")
         return code, key
 
-    def _check_certificate(self, code: Code, key: PublicKey, now: float) -> None:
-        certificate = code.certificate
-        issued = certificate.not_before
+    def _check_key_window(self, key: PublicKey, signed_at: int, now: float) -> None:
+        """Something ``key`` signed at ``signed_at`` is the key's, and the key still verifies."""
         if (
-            issued + self.skew < key.not_before
-            or (key.sign_until is not None and issued - self.skew > key.sign_until)
+            signed_at + self.skew < key.not_before
+            or (key.sign_until is not None and signed_at - self.skew > key.sign_until)
             or (key.verify_until is not None and now > key.verify_until)
         ):
             raise Refusal("code.key_not_valid")
+
+    def _check_certificate(self, code: Code, key: PublicKey, now: float) -> None:
+        certificate = code.certificate
+        # The issuer key signed the certificate, not the code: judged at the certificate's start.
+        self._check_key_window(key, certificate.not_before, now)
         if now + self.skew < certificate.not_before:
             raise Refusal("certificate.not_yet_valid")
         if now - self.skew > certificate.not_after or code.issued_at - self.skew > certificate.not_after:
@@ -650,12 +635,8 @@ class Verifier:
         now = self.clock()
         if code.certificate is not None:
             self._check_certificate(code, key, now)
-        elif (
-            code.issued_at + self.skew < key.not_before
-            or (key.sign_until is not None and code.issued_at - self.skew > key.sign_until)
-            or (key.verify_until is not None and now > key.verify_until)
-        ):
-            raise Refusal("code.key_not_valid")
+        else:
+            self._check_key_window(key, code.issued_at, now)
         if code.issued_at > now + self.skew:
             raise Refusal("code.not_yet_valid")
         if now > code.expires_at + self.skew:
