@@ -39,13 +39,14 @@ def _member_named(*, name: str, id_number: str) -> Holder:
     so that an invitation tells nobody whether a person holds a card."""
     number = (id_number or "").strip().upper()
     for holder in Holder.objects.filter(id_number=number):
-        if _identity_matches(holder, name=name, id_number=id_number) and _has_ecard(holder):
+        if _identity_matches(holder, name=name, id_number=id_number) and _live_ecard(holder):
             return holder
     raise DomainError("family.member_not_found")
 
 
-def _has_ecard(holder: Holder) -> bool:
-    return ECard.objects.filter(card__holder=holder).exclude(card__state=CardState.CANCELLED).exists()
+def _live_ecard(holder: Holder) -> ECard | None:
+    """The member's e-card on a card not cancelled: the one whose codes a presenter shows."""
+    return ECard.objects.filter(card__holder=holder).exclude(card__state=CardState.CANCELLED).first()
 
 
 @transaction.atomic
@@ -108,7 +109,7 @@ def _pending(link: FamilyLink) -> FamilyLink:
 
 
 def _announce(link: FamilyLink, *, ended: bool) -> None:
-    ecard = ECard.objects.filter(card__holder=link.member).exclude(card__state=CardState.CANCELLED).first()
+    ecard = _live_ecard(link.member)
     if ecard is not None:
         signals.family_changed.send(sender=FamilyLink, link=link, ecard=ecard, ended=ended)
 
@@ -159,12 +160,11 @@ def family_end(*, link: FamilyLink, by: Actor, reason: str) -> FamilyLink:
     link.ended_at = timezone.now()
     link.end_reason = reason
     link.save(update_fields=["state", "ended_at", "end_reason"])
-    if was_active:
-        _announce(link, ended=True)
     audit_record(
         action="family.ended", by=by, holder=link.member, reason=reason, data={"link": str(link.public_id)}
     )
     if was_active:
+        _announce(link, ended=True)
         other, named = (
             (link.member, link.presenter) if reason == "presenter_ended" else (link.presenter, link.member)
         )

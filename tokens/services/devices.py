@@ -42,7 +42,7 @@ def device_certificate_issue(
 ) -> DeviceCertificate:
     device_key = _device_key(public_key)
     wanted = sorted(set(purposes or verifier.DEVICE_PURPOSES))
-    if not wanted or not set(wanted) <= verifier.DEVICE_PURPOSES:
+    if not set(wanted) <= verifier.DEVICE_PURPOSES:
         raise DomainError("device.purpose_invalid", field="purposes")
     key = keys.signing_key_current()
     private = keys.private_key(key.kid)
@@ -58,6 +58,7 @@ def device_certificate_issue(
         now = timezone.now().replace(microsecond=0)
         live = list(
             DeviceCertificate.objects.select_for_update()
+            .select_related("ecard")
             .filter(ecard=ecard, revoked_at__isnull=True, not_after__gt=now)
             .order_by("not_before", "pk")
         )

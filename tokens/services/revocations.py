@@ -21,21 +21,16 @@ from .scanners import SCANNER_AUDIENCE
 from .snapshots import snapshot_refresh
 
 
-def _ecard_reference(card: Card) -> str | None:
-    return ECard.objects.filter(card=card).values_list("reference", flat=True).first()
-
-
 def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
     """Called by the lifecycle services inside their transaction whenever a card changes."""
-    reference = _ecard_reference(card)
-    if reference is None:
+    ecard = ECard.objects.filter(card=card).first()
+    if ecard is None:
         return
+    reference = ecard.reference
     now = timezone.now()
     if before != after:
         # A device certificate vouches for the card as it was: any change ends it.
-        ecard = ECard.objects.filter(reference=reference).first()
-        if ecard is not None:
-            device_certificates_revoke_all(ecard, reason=f"card.{after}")
+        device_certificates_revoke_all(ecard, reason=f"card.{after}")
     if after in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED) and before != after:
         Revocation.objects.create(ecard_reference=reference, not_before=now, reason=f"card.{after}")
     elif before == CardState.TEMPORARILY_LOST and after in (CardState.ACTIVE, CardState.SEALED):
