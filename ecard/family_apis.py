@@ -29,11 +29,8 @@ def family_schema(*, write: bool, **kwargs):
     )
 
 
-class MemberOut(serializers.Serializer):
-    """A link as its presenter sees it."""
-
+class LinkOut(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-    member_name_masked = serializers.CharField(source="member.name_masked")
     relationship = serializers.ChoiceField(choices=FamilyRelationship.values)
     state = serializers.ChoiceField(source="shown_state", choices=SHOWN_STATES)
     invited_at = serializers.DateTimeField()
@@ -41,16 +38,16 @@ class MemberOut(serializers.Serializer):
     consented_at = serializers.DateTimeField(allow_null=True)
 
 
-class PresenterOut(serializers.Serializer):
+class MemberOut(LinkOut):
+    """A link as its presenter sees it."""
+
+    member_name_masked = serializers.CharField(source="member.name_masked")
+
+
+class PresenterOut(LinkOut):
     """A link as its member sees it: who may show (or asks to show) the member's codes."""
 
-    id = serializers.UUIDField(source="public_id")
     presenter_name_masked = serializers.CharField(source="presenter.name_masked")
-    relationship = serializers.ChoiceField(choices=FamilyRelationship.values)
-    state = serializers.ChoiceField(source="shown_state", choices=SHOWN_STATES)
-    invited_at = serializers.DateTimeField()
-    expires_at = serializers.DateTimeField()
-    consented_at = serializers.DateTimeField(allow_null=True)
 
 
 class FamilyApi(HolderApi):
