@@ -13,7 +13,6 @@
     timer: null,
     tick: null,
     imageUrl: null,
-    expiresAt: 0,
     skew: 0,
     device: null, // a certified key of this phone's: codes with no network (device.js)
   };
@@ -173,26 +172,39 @@
     }
     const purpose = device.purposes.includes(live.purpose) ? live.purpose : device.purposes[0];
     const text = await window.ecardDevice.sign(device, purpose, Date.now() - live.skew);
-    if (live.imageUrl) URL.revokeObjectURL(live.imageUrl);
-    live.imageUrl = null;
-    const img = $("qr");
-    img.src = window.ecardDevice.draw(text);
-    img.dataset.code = text;
-    img.dataset.kind = "device";
-    img.hidden = false;
+    showCode(text, "device", window.ecardDevice.draw(text), null);
+    selectTab(purpose);
+    // Half its lifetime: the scanner's clock may be a little behind or ahead of the phone's.
+    refreshAt(Date.now() + Math.max(2000, (T.lifetimes[purpose] || 60) * 500), T.offline);
+  }
+
+  function selectTab(purpose) {
     for (const tab of document.querySelectorAll("[data-purpose][role=tab]")) {
       tab.setAttribute("aria-selected", String(tab.dataset.purpose === purpose));
     }
-    // Half its lifetime: the scanner's clock may be a little behind or ahead of the phone's.
-    const period = Math.max(2000, (T.lifetimes[purpose] || 60) * 500);
+  }
+
+  function showCode(text, kind, src, blobUrl) {
+    if (live.imageUrl) URL.revokeObjectURL(live.imageUrl);
+    live.imageUrl = blobUrl;
+    const img = $("qr");
+    img.src = src;
+    img.dataset.code = text;
+    img.dataset.kind = kind;
+    img.hidden = false;
+  }
+
+  // Draw the next code at ``until`` (this phone's clock), counting the seconds down till then.
+  function refreshAt(until, template) {
+    clearTimeout(live.timer);
     clearInterval(live.tick);
-    const until = Date.now() + period;
+    live.timer = setTimeout(issueCode, Math.max(1000, until - Date.now()));
     const countdown = () => {
-      status.textContent = format(T.offline, { seconds: Math.max(0, Math.ceil((until - Date.now()) / 1000)) });
+      const seconds = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+      $("qr-status").textContent = format(template, { seconds });
     };
     countdown();
     live.tick = setInterval(countdown, 1000);
-    live.timer = setTimeout(issueCode, period);
   }
 
   function drawCard(body) {
@@ -278,9 +290,7 @@
 
   async function issueCode() {
     clearTimeout(live.timer);
-    for (const tab of document.querySelectorAll("[data-purpose][role=tab]")) {
-      tab.setAttribute("aria-selected", String(tab.dataset.purpose === live.purpose));
-    }
+    selectTab(live.purpose);
     show("code", true);
     const status = $("qr-status");
     status.textContent = T.refreshing;
@@ -305,27 +315,14 @@
       status.textContent = T.codeUnavailable;
       return;
     }
-    if (live.imageUrl) URL.revokeObjectURL(live.imageUrl);
-    live.imageUrl = URL.createObjectURL(image.data);
-    const img = $("qr");
-    img.src = live.imageUrl;
-    img.dataset.code = code;
-    img.dataset.kind = "server";
-    img.hidden = false;
+    const url = URL.createObjectURL(image.data);
+    showCode(code, "server", url, url);
     // The phone's clock may be off: count down on the server's.
     live.skew = answer.date ? Date.now() - new Date(answer.date).getTime() : 0;
-    live.expiresAt = new Date(answer.data.expires_at).getTime();
-    const lifetime = live.expiresAt - (Date.now() - live.skew);
+    const expires = new Date(answer.data.expires_at).getTime() + live.skew;
     // Refresh a little before expiry so that the code on screen always scans.
-    const lead = Math.min(10000, Math.max(2000, lifetime * 0.2));
-    live.timer = setTimeout(issueCode, Math.max(1000, lifetime - lead));
-    clearInterval(live.tick);
-    const countdown = () => {
-      const left = Math.max(0, Math.ceil((live.expiresAt - lead - (Date.now() - live.skew)) / 1000));
-      status.textContent = format(T.refreshIn, { seconds: left });
-    };
-    countdown();
-    live.tick = setInterval(countdown, 1000);
+    const lead = Math.min(10000, Math.max(2000, (expires - Date.now()) * 0.2));
+    refreshAt(expires - lead, T.refreshIn);
   }
 
   // A hidden page shows nobody a code: stop, and draw a fresh one when it is seen again.
