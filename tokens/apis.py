@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 
@@ -58,7 +59,9 @@ class CodeApi(HolderApi):
 
     query_parameters = frozenset({"ward", "member"})
 
+    @functools.cached_property
     def family(self):
+        """The family link whose member's code is asked for, read once per request."""
         member = self.request.query_params.get("member")
         if member is None:
             return None
@@ -66,7 +69,7 @@ class CodeApi(HolderApi):
         return selectors.family_member_link(presenter=self.holder(), public_id=member)
 
     def ecard(self):
-        family = self.family()
+        family = self.family
         return super().ecard() if family is None else selectors.ecard_get(holder=family.member)
 
 
@@ -90,7 +93,7 @@ class CodeIssueApi(CodeApi):
         data.is_valid(raise_exception=True)
         ecard = self.ecard()
         purpose = data.validated_data["purpose"]
-        issued = services.code_issue(ecard=ecard, purpose=purpose, by=self.actor(), family=self.family())
+        issued = services.code_issue(ecard=ecard, purpose=purpose, by=self.actor(), family=self.family)
         observability.CODES_ISSUED.labels(purpose).inc()
         body = {
             "code": issued.text,
