@@ -8,20 +8,33 @@ from django.utils.translation import gettext_lazy as _
 from plumbing.errors import DomainError
 
 from .actors import Actor
-from .identity import normalise_phone, parse_masked_id
+from .identity import mask_phone, normalise_phone, parse_masked_id
 from .models import Holder, User
 from .services import check_guardian, holder_change_phone, holder_set_guardian
 
 
-def id_search_filter(term: str, prefix: str = "") -> Q | None:
-    """A Q object for a full or masked ID number typed into the search box, else None."""
-    masked = parse_masked_id(term)
-    if masked:
-        head, tail = masked
-        return Q(**{f"{prefix}id_number__startswith": head, f"{prefix}id_number__endswith": tail})
-    if len(term) >= 15 and term[:-1].isdigit():
-        return Q(**{f"{prefix}id_number": term.upper()})
-    return None
+def phone_search_filter(term: str, prefix: str = "") -> Q | None:
+    """A Q object for a whole phone number typed into a search box, else None."""
+    try:
+        return Q(**{f"{prefix}phone_index": normalise_phone(term.strip())})
+    except DomainError:
+        return None
+
+
+def holder_search_filter(term: str, prefix: str = "") -> Q | None:
+    """A Q object for a full ID number or phone typed into the search box, else None.
+
+    Both are sealed at rest, so only an exact value is found, through its blind index; an ID
+    number masked as the admin shows it is found through the index of the masked form. A part
+    of one, or a name, finds nothing.
+    """
+    term = term.strip()
+    found = phone_search_filter(term, prefix)
+    if found is None and parse_masked_id(term):
+        found = Q(**{f"{prefix}id_number_masked_index": term.upper()})
+    elif found is None and len(term) >= 8 and term[:-1].isalnum():
+        found = Q(**{f"{prefix}id_number_index": term.upper()})
+    return found
 
 
 def as_validation_error(exc: DomainError) -> ValidationError:
@@ -68,15 +81,15 @@ class HolderAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["id_type"]
-    search_fields = ["name"]
+    # Searched by full ID number or phone only (get_search_results): both are sealed.
+    search_fields = ["id_number_index"]
+    search_help_text = _("输入完整的证件号码或手机号")
     autocomplete_fields = ["guardian"]
     show_full_result_count = False
 
     def get_search_results(self, request, queryset, search_term):
-        id_filter = id_search_filter(search_term.strip())
-        if id_filter is not None:
-            return queryset.filter(id_filter), False
-        return super().get_search_results(request, queryset, search_term)
+        found = holder_search_filter(search_term)
+        return (queryset.filter(found) if found is not None else queryset.none()), False
 
     def get_fields(self, request, obj=None):
         id_field = (
@@ -105,6 +118,18 @@ class HolderAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
-    list_display = ["username", "phone", "is_staff", "is_active", "last_login"]
+    list_display = ["username", "phone_masked", "is_staff", "is_active", "last_login"]
+
+    @admin.display(description=_("手机号"))
+    def phone_masked(self, user):
+        return mask_phone(user.phone or "")
+
+    def get_search_results(self, request, queryset, search_term):
+        # A login phone is sealed: an exact phone finds its account through the blind index.
+        found = phone_search_filter(search_term)
+        if found is not None:
+            return queryset.filter(found), False
+        return super().get_search_results(request, queryset, search_term)
+
     fieldsets = UserAdmin.fieldsets + ((_("持卡人"), {"fields": ["phone", "holder"]}),)
     raw_id_fields = ["holder"]

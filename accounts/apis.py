@@ -63,7 +63,7 @@ class RegisterApi(ApiView):
         data.is_valid(raise_exception=True)
         phone = normalise_phone(data.validated_data["phone"])
         password = data.validated_data["password"]
-        candidate = User(username=phone, phone=phone)
+        candidate = User(username=User.app_username(), phone=phone)
         try:
             validate_password(password, user=candidate)
         except DjangoValidationError as exc:
@@ -107,7 +107,7 @@ class TokenApi(ApiView):
             if exc.code == "request.invalid":  # not a phone number at all: say so
                 raise
             raise DomainError("auth.invalid_credentials") from None
-        user = authenticate(request, username=phone, password=data.validated_data["password"])
+        user = authenticate(request, phone=phone, password=data.validated_data["password"])
         if user is None or user.is_staff:
             # Staff sign in to the admin, not the holders' API.
             raise DomainError("auth.invalid_credentials")

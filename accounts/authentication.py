@@ -1,8 +1,10 @@
+from django.contrib.auth.backends import ModelBackend
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 
 from plumbing.errors import DomainError
 
+from .models import User
 from .sessions import authenticate_access
 
 
@@ -35,3 +37,20 @@ class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class PhoneBackend(ModelBackend):
+    """Sign-in of an app account by phone and password: the phone is sealed at rest, so the
+    account is found through the phone's blind index."""
+
+    def authenticate(self, request, phone=None, password=None, **kwargs):
+        if phone is None or password is None:
+            return None
+        user = User.objects.filter(phone_index=phone).first()
+        if user is None:
+            # As long as a wrong password takes, so timing tells nobody which phones have accounts.
+            User().set_password(password)
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

@@ -1,4 +1,5 @@
 import datetime
+import secrets
 import uuid
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from plumbing.pii import BlindIndexField, SealedField
 
 from .identity import IdType, mask_id_number, mask_name, mask_phone
 
@@ -17,7 +20,9 @@ class User(AbstractUser):
     An app account is bound to a holder only by proving the card (the e-card application).
     """
 
-    phone = models.CharField(_("手机号"), max_length=20, unique=True, null=True, blank=True)
+    # The login phone, sealed (plumbing.pii); the username of an app account is not the phone.
+    phone = SealedField(_("手机号"), max_length=20, null=True, blank=True)
+    phone_index = BlindIndexField(source="phone", unique=True, null=True, blank=True)
     holder = models.OneToOneField(
         "accounts.Holder",
         verbose_name=_("持卡人"),
@@ -26,6 +31,11 @@ class User(AbstractUser):
         on_delete=models.SET_NULL,
         related_name="account",
     )
+
+    @staticmethod
+    def app_username() -> str:
+        """An app account's username: opaque, since the phone it signs in with is sealed."""
+        return f"app_{secrets.token_hex(8)}"
 
 
 class GuardianProof(models.TextChoices):
@@ -38,15 +48,24 @@ class Holder(models.Model):
 
     # What the API calls a holder by (e.g. a guardian choosing a ward): never the row id.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    name = models.CharField(_("姓名"), max_length=100)
+    # Name, ID number and phone are sealed at rest (plumbing.pii); what is looked up by value
+    # has a blind index beside it.
+    name = SealedField(_("姓名"), max_length=100)
     id_type = models.CharField(
         _("证件类型"), max_length=32, choices=IdType.choices, default=IdType.RESIDENT_ID
     )
-    id_number = models.CharField(_("证件号码"), max_length=32)
-    # One person, one holder: the citizen number whatever the document label (identity.person_key).
-    person_key = models.CharField(max_length=48, unique=True, editable=False)
+    id_number = SealedField(_("证件号码"), max_length=32)
+    id_number_index = BlindIndexField(source="id_number", db_index=True, default="")
+    # What the admin shows (1101**********0021), so staff can find a holder by it.
+    id_number_masked_index = BlindIndexField(
+        source="id_number", transform="accounts.identity.mask_id_number", db_index=True, default=""
+    )
+    # One person, one holder: the citizen number whatever the document label (identity.person_key),
+    # as a blind index: assign the plain key, the column holds its keyed hash.
+    person_key = BlindIndexField(unique=True)
     date_of_birth = models.DateField(_("出生日期"), null=True, blank=True)
-    phone = models.CharField(_("手机号"), max_length=20, blank=True)
+    phone = SealedField(_("手机号"), max_length=20, blank=True)
+    phone_index = BlindIndexField(source="phone", blank=True, db_index=True, default="")
     guardian = models.ForeignKey(
         "self",
         verbose_name=_("监护人"),
@@ -67,7 +86,6 @@ class Holder(models.Model):
         verbose_name = _("持卡人")
         verbose_name_plural = _("持卡人")
         constraints = [
-            models.UniqueConstraint(fields=["id_type", "id_number"], name="holder_unique_id_document"),
             models.CheckConstraint(
                 condition=models.Q(guardian__isnull=True) | ~models.Q(guardian_proof=""),
                 name="holder_guardian_has_proof",

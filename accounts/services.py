@@ -103,6 +103,6 @@ def holder_change_phone(*, holder: Holder, phone: str, by: Actor) -> Holder:
     phone = normalise_phone(phone) if phone else ""
     holder = Holder.objects.select_for_update().get(pk=holder.pk)
     holder.phone = phone
-    holder.save(update_fields=["phone"])
+    holder.save(update_fields=["phone", "phone_index"])
     holder_changed.send(sender=Holder, action="holder.phone_changed", by=by, holder=holder)
     return holder

@@ -37,6 +37,7 @@ def environment() -> dict:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "QR_SIGNING_KEYS_DIR": str(STATE / "qr-keys"),
         "AUTH_JWT_KEYS_DIR": str(STATE / "auth-keys"),
+        "PII_KEYS_DIR": str(STATE / "pii-keys"),
         "PROMETHEUS_MULTIPROC_DIR": str(STATE / "metrics"),
         "GUNICORN_BIND": f"127.0.0.1:{PORT}",
         "GUNICORN_WORKERS": "2",
@@ -63,7 +64,7 @@ def start() -> None:
         stop()
     import shutil
 
-    for folder in ("qr-keys", "auth-keys", "metrics"):
+    for folder in ("qr-keys", "auth-keys", "pii-keys", "metrics"):
         shutil.rmtree(STATE / folder, ignore_errors=True)
     STATE.mkdir(parents=True, exist_ok=True)
     env = environment()

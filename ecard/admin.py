@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Agent
-from accounts.admin import id_search_filter
+from accounts.admin import holder_search_filter
 from accounts.identity import IdType, mask_id_number, mask_name, normalise_id_number
 from plumbing import assertions
 from plumbing.errors import DomainError
@@ -168,7 +168,7 @@ class CardAdmin(ReadOnlyAdmin):
         "dates_provisional",
     ]
     list_filter = ["state", "region", ExpiringFilter, "pin_locked", "generation"]
-    search_fields = ["number", "holder__name"]
+    search_fields = ["number"]  # and a holder's full ID number or phone: get_search_results
     list_select_related = ["holder"]
     show_full_result_count = False
     exclude = ["pin_hash"]
@@ -193,9 +193,9 @@ class CardAdmin(ReadOnlyAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
-        id_filter = id_search_filter(term, prefix="holder__")
-        if id_filter is not None:
-            return queryset.filter(id_filter), False
+        found = holder_search_filter(term, prefix="holder__")
+        if found is not None and queryset.filter(found).exists():
+            return queryset.filter(found), False
         if term.isalnum() and term.upper() != term.lower() and len(term) >= 6:
             # Card numbers are stored upper case; staff type them either way.
             exact = queryset.filter(number=term.upper())
@@ -344,7 +344,7 @@ class ProviderForm(forms.ModelForm):
     public_key = forms.CharField(
         label=_("公钥"),
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Ed25519: PEM or base64",
+        help_text="Ed25519 / SM2: PEM or base64",
     )
 
     class Meta:
@@ -506,7 +506,15 @@ class FamilyLinkAdmin(ReadOnlyAdmin):
     list_filter = ["state", "relationship", "consent_channel"]
     list_select_related = ["presenter", "member"]
     exclude = ["presenter", "member"]
-    search_fields = ["member__id_number", "presenter__id_number"]
+    search_fields = ["reference"]  # and a member's or presenter's full ID number or phone
+
+    def get_search_results(self, request, queryset, search_term):
+        member = holder_search_filter(search_term, prefix="member__")
+        if member is not None:
+            presenter = holder_search_filter(search_term, prefix="presenter__")
+            return queryset.filter(member | presenter), False
+        return super().get_search_results(request, queryset, search_term)
+
     actions = ["record_consent", "end_link"]
 
     @admin.display(description=_("代为出示人"))

@@ -531,7 +531,7 @@ class ProviderPrincipal:
 
 
 class ProviderAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer <JWT signed by the provider's own Ed25519 key>``."""
+    """``Authorization: Bearer <JWT signed by the provider's own key, Ed25519 or SM2>``."""
 
     def authenticate(self, request):
         token = assertions.bearer_or_refuse(request, "provider")

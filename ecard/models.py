@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import ActorKind, Channel
 from accounts.identity import mask_card_number
+from plumbing.pii import SealedField
 
 
 class Region(models.TextChoices):
@@ -262,9 +263,9 @@ class AuditEvent(models.Model):
     reason = models.CharField(_("原因"), max_length=64, blank=True)
     data = models.JSONField(_("详情"), default=dict, blank=True)
     # An agent acting for the holder at the outlet; shown in full only on the event's page.
-    agent_name = models.CharField(_("代办人"), max_length=100, blank=True)
+    agent_name = SealedField(_("代办人"), max_length=100, blank=True)
     agent_id_type = models.CharField(_("代办人证件类型"), max_length=32, blank=True)
-    agent_id_number = models.CharField(_("代办人证件号码"), max_length=32, blank=True)
+    agent_id_number = SealedField(_("代办人证件号码"), max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("审计事件")
@@ -548,11 +549,11 @@ class CardApplication(models.Model):
     new_card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     delivery = models.CharField(_("领取方式"), max_length=10, choices=Delivery.choices)
     outlet = models.CharField(_("领卡网点"), max_length=100, blank=True)
-    postal_address = models.CharField(_("邮寄地址"), max_length=200, blank=True)
+    postal_address = SealedField(_("邮寄地址"), max_length=200, blank=True)
     tracking_number = models.CharField(_("快递单号"), max_length=40, blank=True)
     photo = models.CharField(_("照片"), max_length=200, blank=True, editable=False)
     # A guardian's application for a child: the proof of relationship shown and its number.
-    guardian_proof_number = models.CharField(_("关系证明编号"), max_length=40, blank=True)
+    guardian_proof_number = SealedField(_("关系证明编号"), max_length=40, blank=True)
     # The day an outlet keeps a ready card until (working days from ready).
     collect_by = models.DateField(_("领取期限"), null=True, blank=True)
     # What the pick-up certificate's QR code names (a replacement's): opaque, like an e-card's.

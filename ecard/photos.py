@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from PIL import Image, UnidentifiedImageError
 
+from plumbing import pii
 from plumbing.errors import DomainError
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -43,6 +44,29 @@ def photo_check(upload) -> tuple[bytes, str]:
     return out.getvalue(), FORMATS[kind]
 
 
+PHOTO_CONTEXT = "ecard.cardapplication.photo"
+
+
 def photo_store(content: bytes, extension: str) -> str:
-    """Save it under a random name; returns the storage name."""
-    return storages["default"].save(f"photos/{secrets.token_hex(16)}.{extension}", ContentFile(content))
+    """Save it sealed (plumbing.pii: a face is personal data too) under a random name;
+    returns the storage name."""
+    sealed = pii.seal_bytes(content, PHOTO_CONTEXT)
+    return storages["default"].save(f"photos/{secrets.token_hex(16)}.{extension}", ContentFile(sealed))
+
+
+def photo_open(name: str) -> bytes:
+    """A stored photo's image bytes, for the card maker."""
+    with storages["default"].open(name, "rb") as handle:
+        return pii.unseal_bytes(handle.read(), PHOTO_CONTEXT)
+
+
+def photo_resealed(name: str) -> str | None:
+    """A copy of a stored photo sealed under the current data key (its storage name), or None
+    when it is under that key already. The caller points its row at the copy, then deletes
+    the old file, so a crash in between loses nothing."""
+    with storages["default"].open(name, "rb") as handle:
+        stored = handle.read()
+    if pii.key_of(stored) == pii.keys().current:
+        return None
+    extension = name.rsplit(".", 1)[-1]
+    return photo_store(pii.unseal_bytes(stored, PHOTO_CONTEXT), extension)

@@ -57,6 +57,8 @@ MIDDLEWARE.insert(
 
 # Keys are provisioned, never made on the fly by a web process.
 QR_SIGNING_GENERATE_KEYS = False
+PII_GENERATE_KEYS = False
+PII_KEYS_DIR = env.path("PII_KEYS_DIR", default="/run/secrets/ecard/pii-keys")
 AUTH_JWT_GENERATE_KEYS = False
 QR_SIGNING_PRIVATE_KEYS = env.str("QR_SIGNING_PRIVATE_KEYS", default="")
 QR_SIGNING_KEYS_DIR = env.path("QR_SIGNING_KEYS_DIR", default="/run/secrets/ecard/qr-keys")
@@ -68,6 +70,12 @@ if not QR_SIGNING_PRIVATE_KEYS and not Path(QR_SIGNING_KEYS_DIR).is_dir():
     )
 if not Path(AUTH_JWT_KEYS_DIR).is_dir():
     raise ImproperlyConfigured(f"no client-token key folder: mount AUTH_JWT_KEYS_DIR ({AUTH_JWT_KEYS_DIR})")
+PII_DATA_KEYS = env.str("PII_DATA_KEYS", default="")
+PII_INDEX_KEY = env.str("PII_INDEX_KEY", default="")
+if not (PII_DATA_KEYS and PII_INDEX_KEY) and not Path(PII_KEYS_DIR).is_dir():
+    raise ImproperlyConfigured(
+        f"no personal-data keys: set PII_DATA_KEYS and PII_INDEX_KEY or mount PII_KEYS_DIR ({PII_KEYS_DIR})"
+    )
 
 # Development stand-ins would let anyone pass the real-person check, or print one-time codes.
 if IDENTITY_VERIFIER == "accounts.realperson.DevelopmentVerifier":  # noqa: F405

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -83,8 +84,18 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
+# Staff sign in to the admin by username; holders' app accounts by phone, found through its
+# blind index (the phone itself is sealed).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.authentication.PhoneBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        # The phone too: an app account's username is opaque, its phone is what it is known by.
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["username", "phone", "first_name", "last_name", "email"]},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -274,6 +285,22 @@ IDENTITY_DEV_TOKEN = env.str("IDENTITY_DEV_TOKEN", default="dev-real-person-ok")
 CERTIFICATE_FONT = env.str("CERTIFICATE_FONT", default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 # How old a real-person check may be when it binds an e-card or lifts a loss.
 IDENTITY_CHECK_MAX_AGE_SECONDS = env.int("IDENTITY_CHECK_MAX_AGE_SECONDS", default=300)
+
+# ---------------------------------------------------------------------------
+# Cryptography profile
+# ---------------------------------------------------------------------------
+# international: Ed25519 signing keys, AES-256-GCM and HMAC-SHA256 for personal data.
+# national (商用密码, GB/T 39786): SM2 with SM3 signing keys, SM4-GCM and HMAC-SM3.
+# It picks what new keys use; keys made earlier keep their algorithm and still verify.
+CRYPTO_PROFILE = env.str("CRYPTO_PROFILE", default="international")
+if CRYPTO_PROFILE not in ("international", "national"):
+    raise ImproperlyConfigured("CRYPTO_PROFILE is international or national")
+# Keys that seal names, ID numbers and phones at rest (plumbing/pii.py): files in this folder
+# (<key id>.key and index.key), or the variables below (e.g. from a secret store).
+PII_KEYS_DIR = env.path("PII_KEYS_DIR", default=BASE_DIR / "var" / "pii-keys")
+PII_DATA_KEYS = env.str("PII_DATA_KEYS", default="")
+PII_INDEX_KEY = env.str("PII_INDEX_KEY", default="")
+PII_GENERATE_KEYS = env.bool("PII_GENERATE_KEYS", default=True)
 
 # ---------------------------------------------------------------------------
 # QR codes and scanners

@@ -1,16 +1,20 @@
-"""Server-to-server calls signed by the caller's own Ed25519 key: scanners and payment
-providers send ``Authorization: Bearer <JWT>`` with ``iss`` = their id; the server keeps only
-their public key. One place for reading the key, the header and the JWT's claims."""
+"""Server-to-server calls signed by the caller's own key: scanners and payment providers send
+``Authorization: Bearer <JWT>`` with ``iss`` = their id; the server keeps only their public
+key. The key registered decides the algorithm: Ed25519 (EdDSA) or, for vendors held to the
+national standards, SM2 with SM3 (``SM2SM3``). One place for reading the key, the header and
+the JWT's claims."""
 
 from __future__ import annotations
 
 import base64
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rest_framework import authentication
 
+from . import national
 from .errors import DomainError
 
 
@@ -22,24 +26,40 @@ class AssertionRefused(Exception):
         self.why = why
 
 
-def load_public_key(text: str) -> Ed25519PublicKey:
-    """An Ed25519 public key from PEM or from raw base64 / base64url (32 bytes); ValueError."""
+def load_public_key(text: str):
+    """An Ed25519 or SM2 public key from PEM, or from base64 / base64url of its raw form
+    (32 bytes: Ed25519; a 65-byte uncompressed or 33-byte compressed point: SM2); ValueError."""
     text = (text or "").strip()
     try:
         if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(text.encode())
+            try:
+                key = serialization.load_pem_public_key(text.encode())
+            except (ValueError, UnsupportedAlgorithm):  # a curve cryptography lacks: SM2
+                return national.load_public(text)
             if not isinstance(key, Ed25519PublicKey):
-                raise ValueError("not an Ed25519 key")
+                raise ValueError("neither an Ed25519 nor an SM2 key")
             return key
         raw = text.replace("+", "-").replace("/", "_").rstrip("=")
-        return Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        raw = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        if len(raw) == 32:
+            return Ed25519PublicKey.from_public_bytes(raw)
+        return national.public_from_raw(raw)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"not an Ed25519 public key: {exc}") from None
+        raise ValueError(f"not an Ed25519 or SM2 public key: {exc}") from None
 
 
-def public_key_text(key: Ed25519PublicKey) -> str:
-    """How a key is stored: raw, base64url without padding."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+def algorithm_of(key) -> str:
+    """The JWS algorithm a key's owner signs with: the only one accepted from it."""
+    return "EdDSA" if isinstance(key, Ed25519PublicKey) else national.JWS_ALG
+
+
+def public_key_text(key) -> str:
+    """How a key is stored: raw (Ed25519's 32 bytes, SM2's uncompressed point), base64url
+    without padding."""
+    if isinstance(key, Ed25519PublicKey):
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    else:
+        raw = national.public_raw(key)
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -86,13 +106,14 @@ def unverified_issuer(token: str) -> str:
 
 
 def verify(token: str, key, *, issuer: str, audience: str, skew: int, max_lifetime: int) -> dict:
-    """The claims of a JWT the issuer signed for us: EdDSA only, ``exp``, ``iat``, ``iss``,
-    ``aud`` and ``jti`` required, and no longer-lived than ``max_lifetime`` seconds."""
+    """The claims of a JWT the issuer signed for us: only the algorithm of its registered key,
+    ``exp``, ``iat``, ``iss``, ``aud`` and ``jti`` required, and no longer-lived than
+    ``max_lifetime`` seconds."""
     try:
         claims = jwt.decode(
             token,
             key,
-            algorithms=["EdDSA"],
+            algorithms=[algorithm_of(key)],
             audience=audience,
             issuer=issuer,
             options={"require": ["exp", "iat", "iss", "aud", "jti"]},

@@ -285,7 +285,7 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     ),
     "scanner.public_key_invalid": (
         400,
-        _("设备公钥无效（需 Ed25519 的 PEM 或 32 字节 base64）。"),
+        _("设备公钥无效（需 Ed25519 或 SM2 公钥，PEM 或 base64 格式）。"),
     ),
     "scanner.kind_invalid": (400, _("设备类型无效。")),
     "scanner.purposes_invalid": (400, _("设备用途无效。")),
@@ -296,7 +296,7 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "provider.disabled": (403, _("该支付机构已停用。")),
     "provider.public_key_invalid": (
         400,
-        _("公钥无效（须为Ed25519公钥，PEM或base64格式）。"),
+        _("公钥无效（须为 Ed25519 或 SM2 公钥，PEM 或 base64 格式）。"),
     ),
     "provider.name_required": (400, _("请填写机构名称。")),
     "agreement.holder_mismatch": (

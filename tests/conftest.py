@@ -58,14 +58,20 @@ def _qr_keys_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("qr-keys")
 
 
+@pytest.fixture(scope="session")
+def _pii_keys_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("pii-keys")
+
+
 @pytest.fixture(autouse=True)
-def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir):
+def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir, _pii_keys_dir):
     from tokens.services import reset_caches
 
     # A slow hash per PIN is the point in production and a waste of minutes here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.AUTH_JWT_KEYS_DIR = _auth_keys_dir
     settings.QR_SIGNING_KEYS_DIR = _qr_keys_dir
+    settings.PII_KEYS_DIR = _pii_keys_dir
     settings.MEDIA_ROOT = _qr_keys_dir.parent / "media"  # uploaded photos stay out of the tree
     # SMS one-time codes and notices land in ecard.notices.outbox, as mail in mail.outbox.
     settings.NOTICE_CHANNELS = ["ecard.notices.LoggingChannel", "ecard.notices.OutboxChannel"]
@@ -258,26 +264,23 @@ class Scanner:
         organisation="北京地铁",
         kind="transit_gate",
         purposes=("payment", "transit", "culture", "identity"),
+        algorithm="Ed25519",
     ):
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         from rest_framework.test import APIClient
 
+        from tokens import verifier
         from tokens.services import scanner_register
 
-        self.key = Ed25519PrivateKey.generate()
-        pem = (
-            self.key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        scheme = verifier.ALGORITHMS[algorithm]
+        self.key = scheme.generate()
         self.device = scanner_register(
             organisation=organisation,
             kind=kind,
             purposes=list(purposes),
-            public_key=pem,
+            public_key=verifier.b64url(scheme.public_raw(self.key.public_key())),
             by=Actor.system("tests"),
         )
+        self.jws_alg = scheme.jws_alg
         self.api = APIClient()
         self.token = self.jwt()
 
@@ -292,7 +295,9 @@ class Scanner:
         assertion = device_assertion(self.device.device_id, self.key)
         claims = jwt.decode(assertion, options={"verify_signature": False})
         claims.update(overrides)
-        return jwt.encode({k: v for k, v in claims.items() if v is not None}, self.key, algorithm="EdDSA")
+        return jwt.encode(
+            {k: v for k, v in claims.items() if v is not None}, self.key, algorithm=self.jws_alg
+        )
 
     def auth(self, token=None):
         return {"HTTP_AUTHORIZATION": f"Bearer {token or self.token}"}

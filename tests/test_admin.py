@@ -124,10 +124,22 @@ class TestCardList:
         page = staff_client(clerk).get(reverse("admin:ecard_card_changelist"), {"q": card.number.lower()})
         assert card.number in page.content.decode()
 
-    def test_staff_find_a_card_by_holder_name(self, staff_client, clerk, card, make_card, make_holder):
+    def test_staff_find_a_card_by_the_holders_full_id_number_or_phone_through_the_blind_index(
+        self, staff_client, clerk, card, make_card, make_holder
+    ):
         other = make_card(holder=make_holder(name="李四"))
-        page = staff_client(clerk).get(reverse("admin:ecard_card_changelist"), {"q": "张三"}).content.decode()
-        assert card.number in page and other.number not in page
+        url = reverse("admin:ecard_card_changelist")
+        for term in (card.holder.id_number.lower(), card.holder.phone, f"+86 {card.holder.phone}"):
+            page = staff_client(clerk).get(url, {"q": term}).content.decode()
+            assert card.number in page and other.number not in page, term
+
+    def test_a_name_or_a_part_of_an_id_number_finds_nothing_since_both_are_sealed(
+        self, staff_client, clerk, card
+    ):
+        url = reverse("admin:ecard_card_changelist")
+        for term in (card.holder.name, card.holder.name[:2], card.holder.id_number[:10]):
+            page = staff_client(clerk).get(url, {"q": term}).content.decode()
+            assert card.number not in page, term
 
     def test_the_expiring_filter_lists_cards_within_sixty_days(
         self, staff_client, clerk, make_card, make_holder

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ecard import services
 from ecard.audit import Actor
@@ -91,13 +91,21 @@ class TestApplyForACard:
         application_now = CardApplication.objects.get(public_id=application["id"])
         assert "东城区社保卡服务网点" in ready.body and application_now.collect_by.isoformat() in ready.body
 
-    def test_the_photo_is_stored_without_its_exif(self):
-        account = Account("13900004444")
-        account.apply(**new_card_fields(photo=photo(exif=True)))
+    def test_the_photo_is_stored_sealed_and_without_its_exif(self):
+        import io
+
         from django.core.files.storage import storages
 
+        from ecard.photos import photo_open
+
+        account = Account("13900004444")
+        account.apply(**new_card_fields(photo=photo(exif=True)))
         stored = CardApplication.objects.get().photo
-        with storages["default"].open(stored) as handle, Image.open(handle) as image:
+        with storages["default"].open(stored) as handle:
+            raw = handle.read()
+        with pytest.raises(UnidentifiedImageError):
+            Image.open(io.BytesIO(raw))  # the file at rest is no image: it is sealed
+        with Image.open(io.BytesIO(photo_open(stored))) as image:
             assert image.size == (413, 531) and not image.getexif()
 
     def test_a_guardian_applies_for_a_child(self, make_card):

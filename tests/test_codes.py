@@ -328,14 +328,14 @@ class TestKeys:
     def test_private_keys_are_never_in_the_database_or_the_api(self, app_holder, api):
         issue_code(app_holder)
         key = SigningKey.objects.get()
-        private = keys.private_key(key.kid).private_bytes_raw()
+        private = keys.private_key(key).private_bytes_raw()
         assert verifier.b64url(private) not in str(api.get("/api/v1/scanner/keys").json())
         assert private.hex() not in str(SigningKey.objects.values())
 
     def test_private_keys_can_come_from_the_environment(self, app_holder, settings, scanner):
         issue_code(app_holder)
         key = SigningKey.objects.get()
-        raw = keys.private_key(key.kid).private_bytes_raw()
+        raw = keys.private_key(key).private_bytes_raw()
         settings.QR_SIGNING_KEYS_DIR = "/nonexistent"
         settings.QR_SIGNING_PRIVATE_KEYS = f"{key.kid}:{verifier.b64url(raw)}"
         from tokens.services import reset_caches
@@ -356,7 +356,7 @@ class TestMoreReasons:
             lifetime=120,
             nonce=b"\x00" * 8,
             authorised_by_holder=False,
-            sign=keys.private_key(key.kid).sign,
+            sign=keys.private_key(key).sign,
         )
         assert scanner.verdict(text)["code"] == "ecard.unknown"
 

@@ -27,6 +27,7 @@ def manage(*args, env):
 def full_env(tmp_path):
     (tmp_path / "qr").mkdir()
     (tmp_path / "auth").mkdir()
+    (tmp_path / "pii").mkdir()
     return {
         "SECRET_KEY": "x7$k2!q9@m4#z8&w1^r5*t3(y6)u0-p_a+s=d;f:g,h.j<l>QWERTYU",
         "DATABASE_URL": "postgres://ecard@db.internal:5432/ecard",
@@ -34,6 +35,7 @@ def full_env(tmp_path):
         "ALLOWED_HOSTS": "ecard.example.gov.cn",
         "QR_SIGNING_KEYS_DIR": str(tmp_path / "qr"),
         "AUTH_JWT_KEYS_DIR": str(tmp_path / "auth"),
+        "PII_KEYS_DIR": str(tmp_path / "pii"),
         "IDENTITY_VERIFIER": "provider_adapters.realperson.FaceVerifier",
     }
 
@@ -49,6 +51,16 @@ def test_each_required_setting_is_refused_when_missing(tmp_path):
     for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):
         result = manage("check", env={k: v for k, v in env.items() if k != name})
         assert result.returncode != 0 and name in result.stderr, name
+
+
+def test_without_a_personal_data_key_source_it_refuses_to_start(tmp_path):
+    env = full_env(tmp_path)
+    env["PII_KEYS_DIR"] = str(tmp_path / "missing")
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "personal-data keys" in result.stderr
+    env["PII_DATA_KEYS"] = "k20261125000000ab:aes-256-gcm:" + "A" * 43
+    env["PII_INDEX_KEY"] = "hmac-sha256:" + "A" * 43
+    assert manage("check", env=env).returncode == 0
 
 
 def test_without_a_signing_key_source_it_refuses_to_start(tmp_path):

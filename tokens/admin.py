@@ -34,7 +34,7 @@ class DeviceForm(forms.ModelForm):
     public_key = forms.CharField(
         label=_("设备公钥"),
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Ed25519: PEM or base64",
+        help_text="Ed25519 / SM2: PEM or base64",
     )
 
     class Meta:

@@ -314,7 +314,7 @@ class ScannerApi(ApiView):
 
 
 class KeysApi(ApiView):
-    """The JWK set (OKP / Ed25519, RFC 8037) scanners verify codes with; cache it."""
+    """The JWK set scanners verify codes with (Ed25519 as OKP, RFC 8037; SM2 as kty EC, crv SM2); cache it."""
 
     authentication_classes = []
     permission_classes = [AllowAny]

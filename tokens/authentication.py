@@ -23,7 +23,7 @@ class ScannerPrincipal:
 
 
 class ScannerAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer <JWT signed by the device's own Ed25519 key>``."""
+    """``Authorization: Bearer <JWT signed by the device's own key, Ed25519 or SM2>``."""
 
     def authenticate(self, request):
         return ScannerPrincipal(scanner_from_request(request)), None
@@ -40,5 +40,8 @@ class ScannerAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "bearerFormat": "JWT (EdDSA, signed by the device; iss=device id, aud=ecard:scanner)",
+            "bearerFormat": (
+                "JWT (EdDSA, or SM2SM3 for an SM2 key; signed by the device; iss=device id, "
+                "aud=ecard:scanner)"
+            ),
         }

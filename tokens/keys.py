@@ -14,8 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -42,46 +40,58 @@ def _env_private_keys() -> dict[str, bytes]:
     return keys
 
 
-_private_keys: dict[str, Ed25519PrivateKey] = {}
+_private_keys: dict[str, object] = {}
+
+# What each profile signs new keys with (CRYPTO_PROFILE); keys already made keep theirs.
+PROFILE_ALGORITHMS = {"international": "Ed25519", "national": "SM2"}
 
 
-def private_key(kid: str) -> Ed25519PrivateKey:
+def default_algorithm() -> str:
+    return PROFILE_ALGORITHMS[settings.CRYPTO_PROFILE]
+
+
+def private_key(key: SigningKey):
     """The private half of a key, loaded once per process (it signs every code and list)."""
-    cached = _private_keys.get(kid)
+    cached = _private_keys.get(key.kid)
     if cached is not None:
         return cached
-    raw = _env_private_keys().get(kid)
+    algorithm = verifier.ALGORITHMS[key.algorithm]
+    raw = _env_private_keys().get(key.kid)
     if raw is not None:
-        key = Ed25519PrivateKey.from_private_bytes(raw)
+        private = algorithm.private_from_raw(raw)
     else:
-        path = Path(settings.QR_SIGNING_KEYS_DIR) / f"{kid}.pem"
+        path = Path(settings.QR_SIGNING_KEYS_DIR) / f"{key.kid}.pem"
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            private = algorithm.load_private_pem(path.read_bytes())
         except FileNotFoundError:
-            raise RuntimeError(f"the private key of signing key {kid} is not in {path.parent}") from None
-    _private_keys[kid] = key
-    return key
+            raise RuntimeError(f"the private key of signing key {key.kid} is not in {path.parent}") from None
+    _private_keys[key.kid] = private
+    return private
+
+
+def sign(key: SigningKey, data: bytes) -> bytes:
+    """``data`` signed with ``key``'s private half, by the key's own algorithm."""
+    return verifier.ALGORITHMS[key.algorithm].sign(private_key(key), data)
 
 
 @transaction.atomic
-def signing_key_rotate(*, now=None) -> SigningKey:
-    """Make a new key; it signs at once if nothing signs now, else after the publish lead."""
+def signing_key_rotate(*, now=None, algorithm: str | None = None) -> SigningKey:
+    """Make a new key; it signs at once if nothing signs now, else after the publish lead.
+
+    ``algorithm`` is Ed25519 or SM2; by default the one ``CRYPTO_PROFILE`` names.
+    """
     now = now or timezone.now()
-    private = Ed25519PrivateKey.generate()
-    raw_public = verifier.ALGORITHMS["Ed25519"].public_raw(private.public_key())
+    algorithm = algorithm or default_algorithm()
+    scheme = verifier.ALGORITHMS[algorithm]
+    private = scheme.generate()
+    raw_public = scheme.public_raw(private.public_key())
     kid = _kid(raw_public)
     directory = Path(settings.QR_SIGNING_KEYS_DIR)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{kid}.pem"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(
-            private.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        handle.write(scheme.private_pem(private))
     current = list(SigningKey.objects.select_for_update().filter(deactivated_at__isnull=True))
     signing_now = [k for k in current if k.activates_at <= now]
     activates_at = (
@@ -92,7 +102,11 @@ def signing_key_rotate(*, now=None) -> SigningKey:
         old.retires_at = old.deactivated_at + verify_window()
         old.save(update_fields=["deactivated_at", "retires_at"])
     key = SigningKey.objects.create(
-        kid=kid, public_key=verifier.b64url(raw_public), created_at=now, activates_at=activates_at
+        kid=kid,
+        algorithm=algorithm,
+        public_key=verifier.b64url(raw_public),
+        created_at=now,
+        activates_at=activates_at,
     )
     forget_cached_keys()
     return key
@@ -119,13 +133,12 @@ def _published(now=None):
 
 
 def _jwk(key: SigningKey) -> dict:
+    algorithm = verifier.ALGORITHMS[key.algorithm]
     jwk = {
-        "kty": "OKP",
-        "crv": verifier.ALGORITHMS[key.algorithm].jwk_crv,
-        "alg": "EdDSA",
+        **algorithm.jwk_fields(verifier.b64url_decode(key.public_key)),
+        "alg": algorithm.jws_alg,
         "use": "sig",
         "kid": key.kid,
-        "x": key.public_key,
         "nbf": int(key.activates_at.timestamp()),
     }
     if key.deactivated_at:
@@ -136,7 +149,8 @@ def _jwk(key: SigningKey) -> dict:
 
 
 def jwks(now=None) -> dict:
-    """The key set scanners fetch: every key not yet retired, with its window (RFC 8037 OKP)."""
+    """The key set scanners fetch: every key not yet retired, with its window (Ed25519 as
+    RFC 8037 OKP, SM2 as ``kty: EC, crv: SM2``)."""
     return {"keys": [_jwk(key) for key in _published(now)]}
 
 

@@ -93,4 +93,4 @@ def scans_per_minute(now: datetime.datetime) -> list[tuple[datetime.datetime, in
 @readiness_check("signing_key")
 def signing_key_ready():
     key = keys.signing_key_current()
-    keys.private_key(key.kid)
+    keys.private_key(key)

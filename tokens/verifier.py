@@ -36,6 +36,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+try:  # SM2 needs tongsuopy; a verifier for Ed25519 codes only does without it
+    from plumbing import national
+except ImportError:
+    try:
+        import national  # copied beside this module
+    except ImportError:
+        national = None
+
 PREFIX = "EC1:"
 VERSION = 1
 BODY = struct.Struct(">BBB4s12sIH8s")  # version, purpose, flags, kid, ref, iat, lifetime, nonce
@@ -73,9 +81,11 @@ ONLINE_ONLY = {"payment", "certificate"}
 
 
 class Algorithm(Protocol):
-    """What a key's algorithm must do. Ed25519 now; SM2 with SM3 can join without a new format."""
+    """What a key's algorithm must do: Ed25519, or SM2 with SM3 (the national profile)."""
 
     name: str
+    jws_alg: str
+    jwk_kty: str
     jwk_crv: str
 
     def sign(self, private_key, data: bytes) -> bytes: ...
@@ -86,11 +96,15 @@ class Algorithm(Protocol):
 
     def public_raw(self, public_key) -> bytes: ...
 
+    def jwk_fields(self, raw_public: bytes) -> dict: ...
+
+    def raw_from_jwk(self, jwk: dict) -> bytes: ...
+
 
 class Ed25519:
     name = "Ed25519"
-    jwk_crv = "Ed25519"
     jws_alg = "EdDSA"
+    jwk_kty, jwk_crv = "OKP", "Ed25519"
 
     def sign(self, private_key: Ed25519PrivateKey, data: bytes) -> bytes:
         return private_key.sign(data)
@@ -108,8 +122,58 @@ class Ed25519:
     def public_raw(self, public_key: Ed25519PublicKey) -> bytes:
         return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
+    def jwk_fields(self, raw_public: bytes) -> dict:
+        return {"kty": self.jwk_kty, "crv": self.jwk_crv, "x": b64url(raw_public)}
+
+    def raw_from_jwk(self, jwk: dict) -> bytes:
+        return b64url_decode(jwk["x"])
+
+    def generate(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.generate()
+
+    def private_from_raw(self, raw: bytes) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(raw)
+
+    def private_pem(self, private_key: Ed25519PrivateKey) -> bytes:
+        return private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def load_private_pem(self, data: bytes) -> Ed25519PrivateKey:
+        key = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("not an Ed25519 private key")
+        return key
+
+
+class SM2:
+    """SM2 with SM3 and the default id, raw r‖s: ``national.py`` (tongsuopy) does the work."""
+
+    name = "SM2"
+    jwk_kty, jwk_crv = "EC", "SM2"
+
+    def __init__(self, module):
+        self.jws_alg = module.JWS_ALG
+        self.sign = module.sign
+        self.verify = module.verify
+        self.public_from_raw = module.public_from_raw
+        self.public_raw = module.public_raw
+        self.jwk_fields = module.jwk_fields
+        self.raw_from_jwk = module.raw_from_jwk
+        self.generate = module.generate
+        self.private_pem = module.private_pem
+        self.load_private_pem = module.load_private_pem
+        self._module = module
+
+    def private_from_raw(self, raw: bytes):
+        return self._module.ec.derive_private_key(int.from_bytes(raw, "big"), self._module.ec.SM2())
+
 
 ALGORITHMS: dict[str, Algorithm] = {"Ed25519": Ed25519()}
+if national is not None:
+    ALGORITHMS["SM2"] = SM2(national)
+# A JWK names its algorithm by key type and curve.
+_BY_JWK = {(a.jwk_kty, a.jwk_crv): a for a in ALGORITHMS.values()}
 
 
 _ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -173,14 +237,14 @@ class KeySet:
     def from_jwks(cls, jwks: dict) -> KeySet:
         keys = []
         for jwk in jwks.get("keys", []):
-            algorithm = next((a for a in ALGORITHMS.values() if a.jwk_crv == jwk.get("crv")), None)
-            if jwk.get("kty") != "OKP" or algorithm is None:
+            algorithm = _BY_JWK.get((jwk.get("kty"), jwk.get("crv")))
+            if algorithm is None:
                 continue  # a key type this verifier does not know cannot vouch for a code
             keys.append(
                 PublicKey(
                     kid=jwk["kid"],
                     algorithm=algorithm,
-                    key=algorithm.public_from_raw(b64url_decode(jwk["x"])),
+                    key=algorithm.public_from_raw(algorithm.raw_from_jwk(jwk)),
                     not_before=int(jwk["nbf"]),
                     sign_until=jwk.get("ecard_sign_until"),
                     verify_until=jwk.get("exp"),
@@ -491,7 +555,8 @@ def _entry_key(ecard: str, presenter: str | None = None, serial: int | None = No
 
 
 def device_assertion(device_id: str, private_key, *, lifetime: int = 300, now: int | None = None) -> str:
-    """The bearer JWT a scanner signs with its own key for ``/api/v1/scanner/*``.
+    """The bearer JWT a scanner signs with its own key (Ed25519, or SM2 when registered so)
+    for ``/api/v1/scanner/*``.
 
     Reuse it until it expires; the server accepts at most 300 seconds of lifetime.
     """
@@ -505,7 +570,8 @@ def device_assertion(device_id: str, private_key, *, lifetime: int = 300, now: i
         "exp": issued + lifetime,
         "jti": secrets.token_hex(8),
     }
-    return jwt.encode(claims, private_key, algorithm="EdDSA")
+    algorithm = "EdDSA" if isinstance(private_key, Ed25519PrivateKey) else national.JWS_ALG
+    return jwt.encode(claims, private_key, algorithm=algorithm)
 
 
 # --------------------------------------------------------------------------- verifying

@@ -38,7 +38,7 @@ def _member_named(*, name: str, id_number: str) -> Holder:
     """The adult with an e-card these printed details name; the same refusal whatever is wrong,
     so that an invitation tells nobody whether a person holds a card."""
     number = (id_number or "").strip().upper()
-    for holder in Holder.objects.filter(id_number=number):
+    for holder in Holder.objects.filter(id_number_index=number):
         if _identity_matches(holder, name=name, id_number=id_number) and _live_ecard(holder):
             return holder
     raise DomainError("family.member_not_found")

@@ -45,7 +45,6 @@ def device_certificate_issue(
     if not set(wanted) <= verifier.DEVICE_PURPOSES:
         raise DomainError("device.purpose_invalid", field="purposes")
     key = keys.signing_key_current()
-    private = keys.private_key(key.kid)
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=ecard.card_id)
         verdicts = card_services(card)
@@ -80,7 +79,7 @@ def device_certificate_issue(
             not_after=int(row.not_after.timestamp()),
             purposes=allowed,
             device_key=device_key,
-            sign=lambda body: verifier.ALGORITHMS[key.algorithm].sign(private, body),
+            sign=lambda body: keys.sign(key, body),
         )
         row.certificate = verifier.b64url(raw)
         row.save(update_fields=["certificate"])

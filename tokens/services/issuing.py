@@ -60,7 +60,6 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | No
     if family is not None and purpose not in verifier.FAMILY_PURPOSES:
         raise DomainError("family.purpose_not_allowed", purpose=Purpose(purpose).label)
     key = keys.signing_key_current()
-    private = keys.private_key(key.kid)
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=ecard.card_id)
         if (
@@ -86,7 +85,7 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | No
         lifetime=lifetime,
         nonce=secrets.token_bytes(8),
         authorised_by_holder=authorised,
-        sign=lambda body: verifier.ALGORITHMS[key.algorithm].sign(private, body),
+        sign=lambda body: keys.sign(key, body),
         presenter=family.reference if family is not None else None,
     )
     expires = datetime.datetime.fromtimestamp(issued_at + lifetime, tz=datetime.UTC)
@@ -101,7 +100,6 @@ def certificate_code(*, application: CardApplication) -> str:
     if application.state not in OPEN_APPLICATION_STATES:  # collected, withdrawn or rejected
         raise DomainError("certificate.not_available")
     key = keys.signing_key_current()
-    private = keys.private_key(key.kid)
     return verifier.encode(
         purpose="certificate",
         kid=key.kid,
@@ -110,5 +108,5 @@ def certificate_code(*, application: CardApplication) -> str:
         lifetime=0,
         nonce=secrets.token_bytes(8),
         authorised_by_holder=False,
-        sign=lambda body: verifier.ALGORITHMS[key.algorithm].sign(private, body),
+        sign=lambda body: keys.sign(key, body),
     )

@@ -14,7 +14,7 @@ from django.utils import timezone
 from ecard.models import Card, CardState, ECard
 from plumbing.errors import DomainError
 
-from .. import keys
+from .. import keys, verifier
 from ..models import Revocation
 from .devices import device_certificates_revoke_all
 from .scanners import SCANNER_AUDIENCE
@@ -114,5 +114,10 @@ def revocations_page(*, since: int) -> RevocationPage:
         "more": more,
         "entries": entries,
     }
-    jws = jwt.encode(payload, keys.private_key(key.kid), algorithm="EdDSA", headers={"kid": key.kid})
+    jws = jwt.encode(
+        payload,
+        keys.private_key(key),
+        algorithm=verifier.ALGORITHMS[key.algorithm].jws_alg,
+        headers={"kid": key.kid},
+    )
     return RevocationPage(jws, cursor, more)

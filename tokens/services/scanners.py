@@ -32,7 +32,8 @@ class Device:
 
 
 def load_public_key(text: str):
-    """An Ed25519 public key from PEM or from raw base64 / base64url (32 bytes)."""
+    """An Ed25519 or SM2 public key (PEM, or base64 of the raw key): the key type decides the
+    algorithm the device signs its JWTs with."""
     try:
         return assertions.load_public_key(text)
     except ValueError:

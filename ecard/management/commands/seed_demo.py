@@ -122,7 +122,9 @@ class Command(BaseCommand):
             ("13900000003", None),  # nobody yet: bind 李娜's card A10000003 with it
         ]:
             password = secrets.token_urlsafe(9)
-            user, _ = User.objects.get_or_create(username=phone, defaults={"phone": phone})
+            user = User.objects.filter(phone_index=phone).first() or User(
+                username=User.app_username(), phone=phone
+            )
             if card_number:
                 user.holder = Card.objects.get(number=card_number).holder
             user.set_password(password)

@@ -8,7 +8,7 @@ from tokens.services import scanner_register
 
 
 class Command(BaseCommand):
-    help = "Register a scanner device with its Ed25519 public key; prints the new device id."
+    help = "Register a scanner device with its Ed25519 or SM2 public key; prints the new device id."
 
     def add_arguments(self, parser):
         parser.add_argument("--org", required=True, help="organisation (the operator, for transit)")
