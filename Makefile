@@ -56,6 +56,7 @@ clean:
 bench: $(STAMP) $(MO)
 	$(BIN)/python bench/verify.py
 	$(BIN)/python bench/device.py
+	$(BIN)/python bench/national.py
 	$(BIN)/python bench/notices.py
 
 # The real stack on this machine (PostgreSQL and Redis on 127.0.0.1): gunicorn, a Celery

@@ -32,6 +32,7 @@ def setup(scratch: Path) -> None:
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/ecard_bench_notices",
             "SECRET_KEY": "bench-only",
             "QR_SIGNING_KEYS_DIR": str(scratch / "qr"),
+            "PII_KEYS_DIR": str(scratch / "pii"),
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "ecard.settings",
             # Delivery is another worker's job: queue it (in memory) instead of running it here.
@@ -51,19 +52,29 @@ def fill(total: int) -> None:
     """Holders and cards straight in SQL: a million through the services would take an hour."""
     from django.db import connection
 
+    from plumbing import pii
+
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE ecard_notice, ecard_auditevent, ecard_card, accounts_holder RESTART IDENTITY CASCADE"
         )
+        # Sealed as the service seals them (one sealed value serves every row: the associated
+        # data is the column, not the row); the indexes are unique hex digests like real ones.
         cursor.execute(
             """
             INSERT INTO accounts_holder
-                (public_id, name, id_type, id_number, person_key, phone, guardian_proof, created_at)
-            SELECT gen_random_uuid(), '持卡人', 'resident_id', lpad(i::text, 18, '0'),
-                   'cn:' || lpad(i::text, 18, '0'), '', '', now()
+                (public_id, name, id_type, id_number, id_number_index, id_number_masked_index,
+                 person_key, phone, phone_index, guardian_proof, created_at)
+            SELECT gen_random_uuid(), %s, 'resident_id', %s,
+                   encode(sha256(lpad(i::text, 18, '0')::bytea), 'hex'), '',
+                   encode(sha256(('cn:' || lpad(i::text, 18, '0'))::bytea), 'hex'), '', '', '', now()
             FROM generate_series(1, %s) AS i
             """,
-            [total],
+            [
+                pii.seal("持卡人", "accounts.holder.name"),
+                pii.seal("110105198503140021", "accounts.holder.id_number"),
+                total,
+            ],
         )
         cursor.execute(
             """

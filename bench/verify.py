@@ -37,6 +37,7 @@ def environment(scratch: Path) -> dict:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "QR_SIGNING_KEYS_DIR": str(scratch / "qr-keys"),
         "AUTH_JWT_KEYS_DIR": str(scratch / "auth-keys"),
+        "PII_KEYS_DIR": str(scratch / "pii-keys"),
         "LOG_LEVEL": "WARNING",
     }
     if reachable(5432) and reachable(6379):

@@ -21,6 +21,7 @@ from django.utils import translation
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, serializers, throttling
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -381,3 +382,17 @@ def idempotent(handler):
         return response
 
     return wrapper
+
+
+class LenientNegotiation(DefaultContentNegotiation):
+    """An ``Accept`` header that names nothing we render gets JSON, not a 406: the API speaks
+    JSON only, and a scanner or app with an odd header is better answered than refused. An
+    explicit ``?format=`` that is not offered is still refused."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            if format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE):
+                raise
+            return renderers[0], renderers[0].media_type

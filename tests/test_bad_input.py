@@ -272,3 +272,15 @@ class TestTheSchemaSaysWhatTheServerEnforces:
             response = app_holder.post(f"/api/v1/card/loss-report?{query}")
             assert response.status_code == 400 and response.json()["field"] == "ward", query
         assert app_holder.get("/api/v1/ecard").json()["card"]["state"] == "active"
+
+
+class TestOddAcceptHeaders:
+    def test_an_accept_header_naming_nothing_we_render_is_answered_in_json(self, app_holder):
+        plain = app_holder.get("/api/v1/family")
+        assert plain.status_code == 200
+        odd = app_holder.get("/api/v1/family", HTTP_ACCEPT="<;FWFWD<%gdl?+4^")
+        assert (odd.status_code, odd["Content-Type"]) == (200, "application/json")
+        assert odd.json() == plain.json()
+
+    def test_an_explicit_format_that_is_not_offered_is_still_refused(self, app_holder):
+        assert app_holder.get("/api/v1/family?format=xml").status_code == 404
