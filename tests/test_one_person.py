@@ -65,8 +65,14 @@ def test_the_migration_stops_and_names_a_person_recorded_twice():
         MigrationExecutor(connection).migrate(AFTER)
         latest = MigrationExecutor(connection)
         latest.migrate(latest.loader.graph.leaf_nodes())
-    # Since sealed at rest (accounts 0005): the person key is a blind index, found by the plain key.
+    # Since sealed at rest (accounts 0005): the person key is a blind index, found by the plain key,
+    # and the rows written in clear before are sealed by the migration.
     assert Holder.objects.get(person_key=f"cn:{number}").pk == a.pk
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, id_number, person_key FROM accounts_holder WHERE id = %s", [a.pk])
+        stored = " ".join(cursor.fetchone())
+    assert number not in stored and "王五" not in stored
+    assert (Holder.objects.get(pk=a.pk).name, Holder.objects.get(pk=a.pk).id_number) == ("王五", number)
 
 
 def test_the_migration_freezes_the_same_rule_as_the_code():
