@@ -154,6 +154,9 @@ def bench_pii() -> float:
             app_label = "bench"
             db_table = "bench_plain_holder"
 
+        def __str__(self) -> str:
+            return self.id_number
+
     with connection.schema_editor() as editor:
         editor.create_model(PlainHolder)
     numbers = [f"11010519850314{i:04d}" for i in range(HOLDERS)]
