@@ -138,6 +138,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Loaded into django-celery-beat's tables when beat starts; editable in the admin there.
 CELERY_BEAT_SCHEDULE = {
     "scan-records-flush": {"task": "tokens.scan_records_flush", "schedule": 2.0},
+    "scan-partitions": {"task": "tokens.scan_partitions_maintain", "schedule": crontab(hour=0, minute=20)},
     "expiry-notices": {"task": "ecard.expiry_notices", "schedule": crontab(hour=8, minute=0)},
     "loss-deadlines": {"task": "ecard.loss_deadlines", "schedule": crontab(minute="*/10")},
     "replacement-ready": {"task": "ecard.replacement_ready", "schedule": crontab(hour=9, minute=0)},
@@ -336,3 +337,7 @@ SCANNER_ASSERTION_MAX_SECONDS = 300
 SCANNER_DEMO = env.bool("SCANNER_DEMO", default=DEBUG)
 SCANNER_STATE_CACHE_SECONDS = env.float("SCANNER_STATE_CACHE_SECONDS", default=2.0)
 SCAN_SESSION_SECONDS = env.int("SCAN_SESSION_SECONDS", default=120)
+# Scan records on PostgreSQL: one partition a day, made this many days ahead; partitions older
+# than the keep window are archived (gzip CSV, default storage, scan-archive/) and dropped.
+SCAN_PARTITIONS_AHEAD_DAYS = env.int("SCAN_PARTITIONS_AHEAD_DAYS", default=7)
+SCAN_RECORDS_KEEP_DAYS = env.int("SCAN_RECORDS_KEEP_DAYS", default=180)

@@ -75,11 +75,15 @@ class ScanResult(models.TextChoices):
 
 
 class ScanRecord(models.Model):
-    """One verification, online or uploaded by an offline device."""
+    """One verification, online or uploaded by an offline device.
+
+    On PostgreSQL the table is partitioned by day (``tokens.services.partitions``); its
+    primary key there is (id, scanned_at).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     device = models.ForeignKey(ScannerDevice, on_delete=models.PROTECT, related_name="scans")
-    ecard_reference = models.CharField(max_length=32, blank=True, db_index=True)
+    ecard_reference = models.CharField(max_length=32, blank=True)
     purpose = models.CharField(_("用途"), max_length=16, blank=True)
     nonce = models.CharField(max_length=16, blank=True)
     result = models.CharField(_("结果"), max_length=10, choices=ScanResult.choices)
@@ -97,14 +101,20 @@ class ScanRecord(models.Model):
         verbose_name_plural = _("扫码记录")
         ordering = ["-scanned_at"]
         constraints = [
-            # An offline device's upload retried is the same scan, not a second one.
+            # An offline device's upload retried is the same scan, not a second one. With the
+            # day in it, because on PostgreSQL the table is partitioned by scanned_at (a unique
+            # index there must hold the partition key); a retry carries the same time.
             models.UniqueConstraint(
-                fields=["device", "nonce"],
+                fields=["device", "nonce", "scanned_at"],
                 condition=Q(offline=True),
                 name="scan_offline_once_per_device",
             )
         ]
-        indexes = [models.Index(fields=["nonce"], name="scan_nonce_idx")]
+        indexes = [
+            models.Index(fields=["nonce"], name="scan_nonce_idx"),
+            # A holder's usage, newest first: one index scan per partition, merged.
+            models.Index(fields=["ecard_reference", "-scanned_at"], name="scan_ecard_latest_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.scanned_at:%Y-%m-%d %H:%M:%S} {self.purpose} {self.result}"
