@@ -16,14 +16,11 @@ SECRET_KEY = env.str("SECRET_KEY")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Pooled by default in production: one pool per gunicorn worker, as large as its threads.
+database_pool(DATABASES["default"], env.int("DATABASE_POOL_SIZE", default=4))  # noqa: F405
 REDIS_URL = env.str("REDIS_URL")
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="ecard"),
-    }
-}
+CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
+CACHES = {"default": redis_cache(CACHE_URL)}  # noqa: F405
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = False
 QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)

@@ -68,18 +68,40 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+
+
+def database_pool(database: dict, size: int) -> None:
+    """PostgreSQL connections from a pool of ``size`` per process (psycopg_pool, Django's own
+    ``pool`` option), instead of one kept per thread: a gunicorn worker's threads share it."""
+    if size and database["ENGINE"].endswith("postgresql"):
+        database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": size, "timeout": 10}
+        database["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
+
+
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+database_pool(DATABASES["default"], env.int("DATABASE_POOL_SIZE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="ecard"),
-        }
+
+def redis_cache(url: str) -> dict:
+    """The cache on a plain Redis, or on a Redis Cluster for a ``redis+cluster://`` URL."""
+    if url.startswith("redis+cluster://"):
+        backend, location = "plumbing.rediscluster.RedisClusterCache", [url]
+    else:
+        backend, location = "django.core.cache.backends.redis.RedisCache", url
+    return {
+        "BACKEND": backend,
+        "LOCATION": location,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="ecard"),
     }
+
+
+# REDIS_URL: the Celery broker, and by default the cache and the verify path's store. On a
+# Redis Cluster, CACHE_URL and QR_STORE_URL name it; the broker stays on a plain Redis.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
+if CACHE_URL:
+    CACHES = {"default": redis_cache(CACHE_URL)}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -127,6 +149,10 @@ STORAGES = {
 # Celery: eager in-process without Redis so `make run` works on a bare machine.
 # An in-memory broker for eager tasks; named host, or kombu warns on every connection.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
+if CELERY_BROKER_URL.startswith("redis+cluster://"):
+    # kombu's Redis transport speaks to one server: the broker is a plain Redis (made highly
+    # available with Sentinel, sentinel:// URLs), whatever holds the cache and the store.
+    raise ImproperlyConfigured("CELERY_BROKER_URL (or REDIS_URL) cannot be a Redis Cluster")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -6,7 +6,13 @@
 - the scan-record buffer: records are appended in the same round trip as the claim and
   moved to the database in batches (``drain``), so no request waits for an INSERT.
 
-Redis when ``QR_STORE_URL`` is set; in-process otherwise (one process, development).
+Redis when ``QR_STORE_URL`` is set (``redis+cluster://…`` for a Redis Cluster); in-process
+otherwise (one process, development).
+
+On a cluster a claim and the record appended with it must live in one slot: the buffer is
+``SHARDS`` lists, and a claim goes under the hash tag of the list its record joins
+(``{s7}:ecard:used:…`` with ``{s7}:ecard:scans``). The tag leads the key, so nothing in a
+claim's own text (an operator's name) can move it to another slot.
 """
 
 from __future__ import annotations
@@ -14,12 +20,31 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 
 from django.conf import settings
 
-SCANS = "ecard:scans"
-DRAIN_LOCK = "ecard:scans:drain"
+from plumbing import rediscluster
+
+SHARDS = 16
+LEGACY_SCANS = "ecard:scans"  # the one list before the buffer was sharded: still drained
 CHANGED = "ecard:snapshots:changed"
+
+
+def _tag(shard: int) -> str:
+    return f"{{s{shard}}}"
+
+
+def shard_of(text: str) -> int:
+    return zlib.crc32(text.encode()) % SHARDS
+
+
+def scans_key(shard: int) -> str:
+    return f"{_tag(shard)}:ecard:scans"
+
+
+def claim_key_in(shard: int, claim: str) -> str:
+    return f"{_tag(shard)}:{claim}"
 
 
 class StoreUnavailable(Exception):
@@ -47,9 +72,14 @@ class RedisStore:
 
         self._errors = (redis.RedisError, OSError)
         timeout = settings.QR_STORE_TIMEOUT_SECONDS
-        self.client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
-        )
+        if rediscluster.is_cluster(url):
+            self.client = rediscluster.cluster_client(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+        else:
+            self.client = redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
+            )
         self._claim = self.client.register_script(_CLAIM_AND_RECORD)
 
     def _call(self, fn, *args, **kwargs):
@@ -68,13 +98,13 @@ class RedisStore:
 
     def snapshot_replace(self, ref: str, data: dict | None, ttl: int) -> None:
         """The writer's fresh copy after its commit, and word to every process to drop theirs."""
-        pipe = self.client.pipeline(transaction=False)
+        # Two calls, not a pipeline: a cluster takes no PUBLISH in one (it is a card change,
+        # not a scan: rare).
         if data is None:
-            pipe.delete(f"ecard:snap:{ref}")
+            self._call(self.client.delete, f"ecard:snap:{ref}")
         else:
-            pipe.set(f"ecard:snap:{ref}", json.dumps(data), ex=ttl)
-        pipe.publish(CHANGED, ref)
-        self._call(pipe.execute)
+            self._call(self.client.set, f"ecard:snap:{ref}", json.dumps(data), ex=ttl)
+        self._call(self.client.publish, CHANGED, ref)
 
     def listen_for_changes(self, forget, forget_all, alive) -> None:
         """Evict this process's copies when any process changes a card (a daemon thread).
@@ -108,19 +138,22 @@ class RedisStore:
         ttl: int = 0,
         replayed: dict | None = None,
     ) -> bool:
-        """Claim ``claim`` once (if given) and buffer the matching record; True if claimed."""
+        """Claim ``claim`` once (if given) and buffer the matching record, in one round trip;
+        True if claimed."""
+        shard = shard_of(claim or accepted["id"])
         if claim is None and replayed is None:
-            self._call(self.client.rpush, SCANS, json.dumps(accepted))
+            self._call(self.client.rpush, scans_key(shard), json.dumps(accepted))
             return True
         claimed = self._call(
             self._claim,
-            keys=[claim or "", SCANS],
+            keys=[claim_key_in(shard, claim) if claim else "", scans_key(shard)],
             args=[ttl, json.dumps(accepted), json.dumps(replayed or accepted)],
         )
         return claimed == 1
 
     def claim(self, key: str, ttl: int) -> bool:
-        return bool(self._call(self.client.set, key, "1", nx=True, ex=ttl))
+        tagged = claim_key_in(shard_of(key), key)
+        return bool(self._call(self.client.set, tagged, "1", nx=True, ex=ttl))
 
     def purge_expired(self) -> int:
         return 0  # Redis expires single-use claims by itself
@@ -133,18 +166,21 @@ class RedisStore:
         idempotent (records carry their own primary key).
         """
         total = 0
-        if not self._call(self.client.set, DRAIN_LOCK, "1", nx=True, ex=60):
-            return 0
-        try:
-            while True:
-                batch = self._call(self.client.lrange, SCANS, 0, limit - 1)
-                if not batch:
-                    return total
-                write([json.loads(item) for item in batch])
-                self._call(self.client.ltrim, SCANS, len(batch), -1)
-                total += len(batch)
-        finally:
-            self._call(self.client.delete, DRAIN_LOCK)
+        for key in [LEGACY_SCANS, *(scans_key(shard) for shard in range(SHARDS))]:
+            lock = f"{key}:drain"  # the list's own slot
+            if not self._call(self.client.set, lock, "1", nx=True, ex=60):
+                continue  # another drainer has this list
+            try:
+                while True:
+                    batch = self._call(self.client.lrange, key, 0, limit - 1)
+                    if not batch:
+                        break
+                    write([json.loads(item) for item in batch])
+                    self._call(self.client.ltrim, key, len(batch), -1)
+                    total += len(batch)
+            finally:
+                self._call(self.client.delete, lock)
+        return total
 
 
 class MemoryStore:

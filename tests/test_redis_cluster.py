@@ -1,0 +1,114 @@
+"""The verify path on a Redis Cluster the test run starts: single use, records, cache, failure."""
+
+import pytest
+from django.core.cache import cache
+from redis.cluster import key_slot
+from rest_framework.test import APIClient
+
+from tokens import store as store_module
+from tokens import verifier
+from tokens.models import ScanRecord
+from tokens.services import scan_records_flush
+
+from .conftest import PASSWORD, issue_code, requires_postgres
+from .test_codes_concurrency import run_together
+
+
+def claim_slot(text: str) -> int:
+    """The slot a payment code's single-use claim lands in."""
+    claim = f"ecard:used:{verifier.parse(text).nonce}"
+    return key_slot(store_module.claim_key_in(store_module.shard_of(claim), claim).encode())
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_scans_of_one_code_on_a_cluster_accept_exactly_one(
+    app_holder, scanner, redis_cluster
+):
+    text = issue_code(app_holder)
+
+    def scan(index):
+        response = APIClient().post("/api/v1/scanner/verify", {"code": text}, format="json", **scanner.auth())
+        return response.status_code, response.json()["result"], response.json()["code"]
+
+    results = run_together(50, scan)
+    assert all(status == 200 for status, _, _ in results)
+    assert [r[1] for r in results].count("accepted") == 1
+    assert {r[2] for r in results if r[1] == "rejected"} == {"code.replayed"}
+    assert scan_records_flush() == 50
+    assert ScanRecord.objects.filter(result="accepted").count() == 1
+
+
+@pytest.mark.django_db
+def test_claims_and_their_records_share_a_slot_and_spread_over_the_primaries(
+    app_holder, scanner, redis_cluster
+):
+    texts = [issue_code(app_holder, "culture") for _ in range(24)]
+    for text in texts:
+        assert scanner.verdict(text)["result"] == "accepted"  # a cross-slot script would raise
+        assert scanner.verdict(text)["code"] == "code.replayed"
+    owners = {redis_cluster.port_of_slot(claim_slot(text)) for text in texts}
+    assert len(owners) >= 2  # not one hot slot
+    assert scan_records_flush() == 48
+
+
+@pytest.mark.django_db
+def test_a_primary_stopped_mid_run_fails_closed_never_open(app_holder, scanner, redis_cluster):
+    texts = [issue_code(app_holder, "payment") for _ in range(12)]
+    first, rest = texts[:6], texts[6:]
+    for text in first:
+        assert scanner.verdict(text)["result"] == "accepted"
+    owner = {text: redis_cluster.port_of_slot(claim_slot(text)) for text in texts}
+    victim = owner[rest[0]]
+    redis_cluster.stop(victim)
+    for text in rest + first:
+        body = scanner.verdict(text)
+        if owner[text] == victim or text in first:
+            # Its claim's primary is gone, or it was used already: never accepted.
+            assert body["result"] == "rejected", body
+        assert body["code"] in (None, "store.unavailable", "code.replayed"), body
+    refused = ScanRecord.objects.filter(reason="store.unavailable").count()
+    assert refused >= 1  # each refusal still left its record, in the database
+    # An identity code needs no claim: the gate still lets its holder through.
+    assert scanner.verdict(issue_code(app_holder, "identity"))["result"] == "accepted"
+
+
+@pytest.mark.django_db
+def test_the_cache_throttles_and_many_key_calls_work_on_a_cluster(api, redis_cluster):
+    keys = {f"k{i}": i for i in range(20)}  # over many slots
+    cache.set_many(keys, 30)
+    assert cache.get_many(list(keys)) == keys
+    assert cache.add("once", 1, 30) and not cache.add("once", 2, 30)
+    assert cache.incr("once") == 2
+    cache.delete_many(list(keys))
+    assert cache.get_many(list(keys)) == {}
+    body = {"phone": "13900007777", "password": PASSWORD}
+    statuses = [api.post("/api/v1/auth/token", body, format="json").status_code for _ in range(12)]
+    assert statuses[0] == 401 and statuses[-1] == 429  # sign-in attempts counted on the cluster
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_card_change_in_another_process_evicts_this_processs_copy_through_the_cluster(
+    app_holder, scanner, system, redis_cluster
+):
+    import time
+
+    from ecard import services
+    from tokens.services import snapshots
+
+    text = issue_code(app_holder, "identity")
+    for _ in range(2):
+        assert scanner.verdict(text)["result"] == "accepted"
+    reference = app_holder.card.ecard.reference
+    stale = snapshots._local_snapshots[reference][1]
+    services.card_report_temporary_loss(card=app_holder.card, by=system)
+    snapshots._local_snapshots[reference] = (time.monotonic(), stale)  # as if told nothing yet
+    other_process = store_module.RedisStore(redis_cluster.url)
+    other_process.snapshot_replace(reference, snapshots._snapshot_from_db(reference), 60)
+    for _ in range(200):
+        if reference not in snapshots._local_snapshots:
+            break
+        time.sleep(0.01)
+    assert reference not in snapshots._local_snapshots  # the word came through the cluster
+    assert scanner.verdict(text)["code"] == "card.temporarily_lost"
