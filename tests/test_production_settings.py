@@ -98,3 +98,33 @@ def test_photos_go_to_an_s3_compatible_bucket_when_one_is_named(tmp_path):
     result = manage("shell", "--no-imports", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
     assert "storage: S3Storage ecard-photos" in result.stdout
+
+
+def test_production_pools_its_postgresql_connections_and_the_pool_answers(tmp_path):
+    import socket
+
+    import pytest
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), 1).close()
+    except OSError:
+        pytest.skip("needs PostgreSQL on 127.0.0.1")
+    env = full_env(tmp_path)
+    env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/postgres"
+    env["DATABASE_POOL_SIZE"] = "3"
+    script = (
+        "from django.db import connection; connection.ensure_connection(); "
+        "print(connection.pool.max_size, connection.cursor().execute('select 1').fetchone()[0])"
+    )
+    result = manage("shell", "-c", script, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["3", "1"]
+
+
+def test_a_redis_cluster_cannot_be_the_celery_broker(tmp_path):
+    env = full_env(tmp_path)
+    env["REDIS_URL"] = "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "cannot be a Redis Cluster" in result.stderr
+    env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0"
+    assert manage("check", env=env).returncode == 0
