@@ -58,6 +58,7 @@ bench: $(STAMP) $(MO)
 	$(BIN)/python bench/device.py
 	$(BIN)/python bench/national.py
 	$(BIN)/python bench/notices.py
+	$(BIN)/python bench/soak.py
 
 # The real stack on this machine (PostgreSQL and Redis on 127.0.0.1): gunicorn, a Celery
 # worker and beat, until Ctrl-C.
