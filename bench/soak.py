@@ -38,15 +38,10 @@ WINDOW = 60
 
 
 def fixtures():
-    import datetime
-
-    from django.utils import timezone
-    from stdnum.cn import ric
+    from verify import active_ecard
 
     from accounts import sessions
     from accounts.models import User
-    from accounts.services import holder_get_or_create
-    from ecard import services
     from ecard.audit import Actor
     from tokens import verifier
     from tokens.services import scanner_register
@@ -54,20 +49,10 @@ def fixtures():
     by = Actor.system("soak")
     holders = []
     for i in range(HOLDERS):
-        body = f"1101051985031{i:04d}"
-        holder, _ = holder_get_or_create(
-            name="张三", id_type="resident_id", id_number=body + ric.calc_check_digit(body + "0"), by=by
+        ecard = active_ecard(i, by)
+        user = User.objects.create(
+            username=User.app_username(), phone=f"139{i:08d}", holder=ecard.card.holder
         )
-        card = services.card_create(
-            holder=holder,
-            region="11",
-            issued_on=datetime.date.today(),
-            received_at=timezone.now(),
-            state="active",
-            by=by,
-        )
-        ecard = services.ecard_issue(card=card, channel="wechat", password="802461", by=by)
-        user = User.objects.create(username=User.app_username(), phone=f"139{i:08d}", holder=holder)
         holders.append((ecard, sessions.session_start(user=user).access))
     key = verifier.ALGORITHMS["Ed25519"].generate()
     device = scanner_register(

@@ -71,22 +71,17 @@ def setup_django(env: dict):
     cache.clear()
 
 
-def make_fixtures():
+def active_ecard(index: int, by):
+    """A holder (ID number by ``index``) with an active card and its e-card."""
     import datetime
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from django.utils import timezone
     from stdnum.cn import ric
 
     from accounts.services import holder_get_or_create
     from ecard import services
-    from ecard.audit import Actor
-    from ecard.models import ECard
-    from tokens.services import scanner_register
-    from tokens.verifier import ALGORITHMS, b64url, device_assertion
 
-    by = Actor.system("bench")
-    body = "11010519850314001"
+    body = f"1101051985031{index:04d}"
     holder, _ = holder_get_or_create(
         name="张三", id_type="resident_id", id_number=body + ric.calc_check_digit(body + "0"), by=by
     )
@@ -98,7 +93,19 @@ def make_fixtures():
         state="active",
         by=by,
     )
-    ecard = services.ecard_issue(card=card, channel="wechat", password="802461", by=by)
+    return services.ecard_issue(card=card, channel="wechat", password="802461", by=by)
+
+
+def make_fixtures():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ecard.audit import Actor
+    from ecard.models import ECard
+    from tokens.services import scanner_register
+    from tokens.verifier import ALGORITHMS, b64url, device_assertion
+
+    by = Actor.system("bench")
+    ecard = active_ecard(1, by)
     ECard.objects.filter(pk=ecard.pk).update(transit_payment_method="wechat_pay")
     key = Ed25519PrivateKey.generate()
     device = scanner_register(

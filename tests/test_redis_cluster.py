@@ -11,7 +11,7 @@ from tokens.models import ScanRecord
 from tokens.services import scan_records_flush
 
 from .conftest import PASSWORD, issue_code, requires_postgres
-from .test_codes_concurrency import run_together
+from .test_codes_concurrency import evicted_by_another_process, run_together
 
 
 def claim_slot(text: str) -> int:
@@ -92,23 +92,4 @@ def test_the_cache_throttles_and_many_key_calls_work_on_a_cluster(api, redis_clu
 def test_a_card_change_in_another_process_evicts_this_processs_copy_through_the_cluster(
     app_holder, scanner, system, redis_cluster
 ):
-    import time
-
-    from ecard import services
-    from tokens.services import snapshots
-
-    text = issue_code(app_holder, "identity")
-    for _ in range(2):
-        assert scanner.verdict(text)["result"] == "accepted"
-    reference = app_holder.card.ecard.reference
-    stale = snapshots._local_snapshots[reference][1]
-    services.card_report_temporary_loss(card=app_holder.card, by=system)
-    snapshots._local_snapshots[reference] = (time.monotonic(), stale)  # as if told nothing yet
-    other_process = store_module.RedisStore(redis_cluster.url)
-    other_process.snapshot_replace(reference, snapshots._snapshot_from_db(reference), 60)
-    for _ in range(200):
-        if reference not in snapshots._local_snapshots:
-            break
-        time.sleep(0.01)
-    assert reference not in snapshots._local_snapshots  # the word came through the cluster
-    assert scanner.verdict(text)["code"] == "card.temporarily_lost"
+    evicted_by_another_process(app_holder, scanner, system, redis_cluster.url)
