@@ -275,6 +275,20 @@ class SealedField(models.TextField):
     def _column(self) -> str:
         return f"{self.model._meta.label_lower}.{self.name}"
 
+    def formfield(self, **kwargs):
+        # A one-line value (a phone, a name): a text input, not the text area a TextField
+        # gets (the admin's own included).
+        from django import forms
+
+        widget = kwargs.get("widget")
+        if (
+            widget is None
+            or isinstance(widget, forms.Textarea)
+            or (isinstance(widget, type) and issubclass(widget, forms.Textarea))
+        ):
+            kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField"})
+        return super().formfield(**kwargs)
+
     def from_db_value(self, value, expression, connection):
         if not value or not is_sealed(value):
             return value  # empty, or written before the migration that sealed the column

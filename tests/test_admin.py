@@ -177,10 +177,14 @@ class TestHolderPage:
 
     def test_a_phone_change_goes_through_the_service_and_is_audited(self, staff_client, clerk, holder):
         url = reverse("admin:accounts_holder_change", args=[holder.pk])
+        page = staff_client(clerk).get(url).content.decode()
+        assert 'type="text" name="phone"' in page and "<textarea" not in page  # one line, sealed or not
         staff_client(clerk).post(url, {"phone": "139 0000 1234", "guardian": "", "guardian_proof": ""})
         holder.refresh_from_db()
         assert holder.phone == "13900001234"
         assert AuditEvent.objects.filter(holder=holder, action="holder.phone_changed", actor=clerk).exists()
+        # The phone's blind index followed it: the new number finds the holder, the old one not.
+        assert type(holder).objects.filter(phone_index="13900001234").get().pk == holder.pk
 
     def test_a_bad_phone_is_refused_on_the_form(self, staff_client, clerk, holder):
         url = reverse("admin:accounts_holder_change", args=[holder.pk])
