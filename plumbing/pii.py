@@ -109,13 +109,17 @@ def _parse(text: str, where: str, known) -> tuple[str, bytes]:
     return algorithm, key
 
 
+def new_key_text(algorithm: str) -> str:
+    """A new random key as a key file or ``PII_DATA_KEYS`` entry writes it: ``algorithm:base64``."""
+    return f"{algorithm}:{base64.urlsafe_b64encode(secrets.token_bytes(KEY_SIZES[algorithm])).decode()}"
+
+
 def _write_new(path: Path, algorithm: str) -> None:
     """A new random key file, never over an existing one (two processes may race here)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = base64.urlsafe_b64encode(secrets.token_bytes(KEY_SIZES[algorithm])).decode()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(f"{algorithm}:{key}\n")
+        handle.write(new_key_text(algorithm) + "\n")
 
 
 class Keys:

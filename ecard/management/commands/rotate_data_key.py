@@ -1,12 +1,9 @@
-import base64
-import secrets
 import time
 
-from django.core.files.storage import storages
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ecard.models import CardApplication
-from ecard.photos import photo_resealed
+from ecard.photos import photos_reseal
 from plumbing import pii
 
 
@@ -38,12 +35,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, new_key, print_key, batch_size, max_batches, pause, **options):
         if print_key:
-            from django.conf import settings
-
             cipher = pii.PROFILE_CIPHERS[settings.CRYPTO_PROFILE]
-            kid = pii.new_key_id()
-            raw = base64.urlsafe_b64encode(secrets.token_bytes(pii.KEY_SIZES[cipher])).decode()
-            self.stdout.write(f"{kid}:{cipher}:{raw}")
+            self.stdout.write(f"{pii.new_key_id()}:{pii.new_key_text(cipher)}")
             return
         if new_key:
             try:
@@ -55,7 +48,7 @@ class Command(BaseCommand):
             self.stdout.write(f"new data key {kid}")
         current = pii.keys(reload=True).current
         self.stdout.write(f"re-sealing under {current}")
-        batches = 0
+        batches = left = 0
         for model in pii.sealed_models():
             done = 0
             while max_batches is None or batches < max_batches:
@@ -66,34 +59,14 @@ class Command(BaseCommand):
                 done += count
                 if pause:
                     time.sleep(pause)
-            self.stdout.write(f"{model._meta.label}: {done} rows re-sealed, {pii.stale_rows(model)} left")
-        photos = self._photos(batch_size, None if max_batches is None else max(0, max_batches - batches))
+            stale = pii.stale_rows(model)
+            left += stale
+            self.stdout.write(f"{model._meta.label}: {done} rows re-sealed, {stale} left")
+        photos = photos_reseal(
+            batch_size=batch_size, batches=None if max_batches is None else max(0, max_batches - batches)
+        )
         self.stdout.write(f"photos: {photos} re-sealed")
-        left = sum(pii.stale_rows(model) for model in pii.sealed_models())
         if left:
             self.stdout.write(f"stopped with {left} rows left: run the command again to finish")
         else:
             self.stdout.write("every row is under the current key")
-
-    def _photos(self, batch_size: int, batches: int | None) -> int:
-        done = 0
-        last = 0
-        while batches is None or batches > 0:
-            rows = list(
-                CardApplication.objects.exclude(photo="").filter(pk__gt=last).order_by("pk")[:batch_size]
-            )
-            if not rows:
-                break
-            for row in rows:
-                copy = photo_resealed(row.photo)
-                if copy is None:
-                    continue
-                # The row points at the copy before the old file goes; if the row changed
-                # meanwhile, the copy goes instead.
-                moved = CardApplication.objects.filter(pk=row.pk, photo=row.photo).update(photo=copy)
-                storages["default"].delete(row.photo if moved else copy)
-                done += moved
-            last = rows[-1].pk
-            if batches is not None:
-                batches -= 1
-        return done
