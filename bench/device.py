@@ -14,14 +14,13 @@ cached ≥ 0.85, version ≤ 10).
 from __future__ import annotations
 
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import qrcode  # noqa: E402
+from common import interleaved_rates, qr_version  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
@@ -93,26 +92,17 @@ def main():
         for text in codes:
             gate.check(text)
 
-    times = {"bare": [], "chain": [], "cached": []}
-    for _ in range(5):  # interleaved, so drift hits all alike
-        for name, run in (("bare", bare), ("chain", chain), ("cached", cached)):
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-    rate = {name: len(codes) / statistics.median(values) for name, values in times.items()}
-
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M)
-    qr.add_data(codes[0])
-    qr.make(fit=True)
+    rate = interleaved_rates({"bare": bare, "chain": chain, "cached": cached}, len(codes), rounds=5)
+    version = qr_version(codes[0])
     print(f"bench/device: {PHONES} phones, each certificate seen {SIGHTINGS} times, {len(codes)} codes")
     print(
         f"  offline  raw P-256 verify {rate['bare']:8.0f}/s   chain {rate['chain']:8.0f}/s   "
         f"cached {rate['cached']:8.0f}/s"
     )
-    print(f"  qr       device-signed transit {len(codes[0])} characters, version {qr.version} at level M")
+    print(f"  qr       device-signed transit {len(codes[0])} characters, version {version} at level M")
     print(
         f"offline-device: chain/raw_p256={rate['chain'] / rate['bare']:.2f} "
-        f"cached/raw_p256={rate['cached'] / rate['bare']:.2f} qr_version={qr.version}"
+        f"cached/raw_p256={rate['cached'] / rate['bare']:.2f} qr_version={version}"
     )
 
 

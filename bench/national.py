@@ -15,7 +15,6 @@ The last two lines read ``sm2: verify/raw=R qr_version=V`` (targets ≥ 0.85, �
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -25,30 +24,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import reachable  # noqa: E402
+from common import interleaved_rates, qr_version, reachable  # noqa: E402
 
 ROUNDS = 7
 HOLDERS = int(os.environ.get("BENCH_PII_HOLDERS", "20000"))
-
-
-def interleaved(first, second, n: int) -> tuple[float, float]:
-    """Rates of two loops run in turns, so a noisy moment hits both alike (medians)."""
-    times = ([], [])
-    for _ in range(ROUNDS):
-        for fn, bucket in ((first, times[0]), (second, times[1])):
-            start = time.perf_counter()
-            fn(n)
-            bucket.append(time.perf_counter() - start)
-    return n / statistics.median(times[0]), n / statistics.median(times[1])
 
 
 # --------------------------------------------------------------------------- sm2
 
 
 def bench_sm2() -> tuple[float, int]:
-    import qrcode
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-    from qrcode.constants import ERROR_CORRECT_M
 
     from plumbing import national
     from tokens import verifier
@@ -78,22 +64,23 @@ def bench_sm2() -> tuple[float, int]:
         r, s = int.from_bytes(code.signature[:32], "big"), int.from_bytes(code.signature[32:], "big")
         bare.append((encode_dss_signature(r, s), code.body))
 
-    def raw(n):
+    n = 400
+
+    def raw():
         for i in range(n):
             signature, body = bare[i % len(bare)]
             public.verify(signature, body, national._SM2_SM3)
 
-    def checked(n):
+    def checked():
         for i in range(n):
             gate.check(texts[i % len(texts)])
 
-    raw_rate, gate_rate = interleaved(raw, checked, 400)
+    rates = interleaved_rates({"raw": raw, "gate": checked}, n, ROUNDS)
+    raw_rate, gate_rate = rates["raw"], rates["gate"]
     print(f"  sm2      raw tongsuopy verify {raw_rate:7.0f}/s   verifier.check {gate_rate:7.0f}/s")
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M)
-    qr.add_data(texts[0])
-    qr.make(fit=True)
-    print(f"  sm2      transit code {len(texts[0])} characters, version {qr.version} at level M")
-    return gate_rate / raw_rate, qr.version
+    version = qr_version(texts[0])
+    print(f"  sm2      transit code {len(texts[0])} characters, version {version} at level M")
+    return gate_rate / raw_rate, version
 
 
 # --------------------------------------------------------------------------- pii
@@ -197,17 +184,20 @@ def bench_pii() -> float:
         cursor.execute("ANALYZE")
     wanted = random.Random(3).sample(numbers, 500)
 
-    def sealed(n):
+    n = 1000
+
+    def sealed():
         for i in range(n):
             holder = Holder.objects.get(id_number_index=wanted[i % len(wanted)])
             assert holder.name == "张三丰"
 
-    def plain(n):
+    def plain():
         for i in range(n):
             holder = PlainHolder.objects.get(id_number=wanted[i % len(wanted)])
             assert holder.name == "张三丰"
 
-    plain_rate, sealed_rate = interleaved(plain, sealed, 1000)
+    rates = interleaved_rates({"plain": plain, "sealed": sealed}, n, ROUNDS)
+    plain_rate, sealed_rate = rates["plain"], rates["sealed"]
     print(f"  pii      plain indexed lookup {plain_rate:7.0f}/s   blind-index lookup {sealed_rate:7.0f}/s")
     return sealed_rate / plain_rate
 

@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import reachable
+from common import interleaved_rates, qr_version, reachable
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
@@ -134,20 +134,18 @@ def bench_offline(text: str) -> tuple[float, float]:
     gate = verifier.Verifier(keys.keyset(), None)
     code = verifier.parse(text)
     public = keys.keyset().get(code.kid).key
-    rounds, n = 7, 2000
-    raw_times, gate_times = [], []
-    for _ in range(rounds):  # interleaved, so drift hits both alike
-        start = time.perf_counter()
+    n = 2000
+
+    def raw():
         for _ in range(n):
             public.verify(code.signature, code.body)
-        raw_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
+
+    def checked():
         for _ in range(n):
             gate.check(text)
-        gate_times.append(time.perf_counter() - start)
-    raw_rate = n / statistics.median(raw_times)
-    gate_rate = n / statistics.median(gate_times)
-    return raw_rate, gate_rate
+
+    rates = interleaved_rates({"raw": raw, "gate": checked}, n, rounds=7)
+    return rates["raw"], rates["gate"]
 
 
 # --------------------------------------------------------------------------- online
@@ -259,16 +257,10 @@ def bench_online(env, ecard, token, by) -> tuple[dict, dict, int, float]:
 
 
 def qr_sizes(ecard, by) -> dict[str, tuple[int, int]]:
-    import qrcode
-    from qrcode.constants import ERROR_CORRECT_M
-
     sizes = {}
     for purpose in ("payment", "transit", "culture", "identity"):
         text = issue(ecard, by, purpose, 1)[0]
-        qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M)
-        qr.add_data(text)
-        qr.make(fit=True)
-        sizes[purpose] = (len(text), qr.version)
+        sizes[purpose] = (len(text), qr_version(text))
     return sizes
 
 
