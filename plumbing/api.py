@@ -25,7 +25,6 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import DomainError
 
@@ -265,6 +264,10 @@ def domain_error(exc) -> DomainError | None:
 
 def exception_handler(exc, context):
     """Every refusal in one shape: ``{"code", "message", "message_en", "field"?}``."""
+    # Imported here: rest_framework.views loads the parser the settings name, in this module,
+    # so importing it at the top would fail whenever this module is imported first.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     error = domain_error(exc)
     if error is None:
         return drf_exception_handler(exc, context)
