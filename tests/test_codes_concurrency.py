@@ -5,7 +5,6 @@ import time
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
 
 from ecard import services
 from plumbing.errors import DomainError
@@ -42,8 +41,7 @@ def test_fifty_concurrent_scans_of_one_payment_code_accept_exactly_one(app_holde
     text = issue_code(app_holder)
 
     def scan(index):
-        client = APIClient()
-        response = client.post("/api/v1/scanner/verify", {"code": text}, format="json", **scanner.auth())
+        response = scanner.verify(text)
         return response.status_code, response.json()["result"], response.json()["code"]
 
     results = run_together(50, scan)
@@ -92,6 +90,33 @@ def test_with_redis_stopped_single_use_codes_fail_closed_and_identity_keeps_work
     assert scanner.verdict(identity)["result"] == "accepted"
     # Each verification still left its record, straight in the database.
     assert ScanRecord.objects.filter(reason="store.unavailable").count() == 2
+
+
+@pytest.mark.django_db
+def test_a_redis_that_lost_the_claim_script_is_sent_it_again_and_a_code_still_passes_once(
+    app_holder, scanner, private_redis, settings
+):
+    import redis
+
+    assert scanner.verdict(issue_code(app_holder))["result"] == "accepted"  # the script is loaded
+    redis.Redis.from_url(settings.QR_STORE_URL).script_flush()  # as after a restart
+    text = issue_code(app_holder)
+    assert scanner.verdict(text)["result"] == "accepted"
+    assert scanner.verdict(text)["code"] == "code.replayed"
+
+
+@pytest.mark.django_db
+def test_a_connection_redis_dropped_is_made_again_for_the_next_scan(
+    app_holder, scanner, private_redis, settings
+):
+    import redis
+
+    assert scanner.verdict(issue_code(app_holder))["result"] == "accepted"
+    other = redis.Redis.from_url(settings.QR_STORE_URL)
+    assert other.client_kill_filter(_type="normal", skipme=True) >= 1  # an idle timeout, a failover
+    text = issue_code(app_holder)
+    assert scanner.verdict(text)["result"] == "accepted"
+    assert scanner.verdict(text)["code"] == "code.replayed"
 
 
 @pytest.mark.django_db

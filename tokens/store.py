@@ -81,6 +81,10 @@ class RedisStore:
                 url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
             )
         self._claim = self.client.register_script(_CLAIM_AND_RECORD)
+        # A plain Redis: each thread keeps one connection of its own for the claim, the call
+        # every scan makes; the pool, its retry wrapper and its instrumentation cost a scan
+        # more than the round trip's own CPU. A cluster routes by slot, through its client.
+        self._own = None if rediscluster.is_cluster(url) else threading.local()
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -144,12 +148,41 @@ class RedisStore:
         if claim is None and replayed is None:
             self._call(self.client.rpush, scans_key(shard), json.dumps(accepted))
             return True
-        claimed = self._call(
-            self._claim,
-            keys=[claim_key_in(shard, claim) if claim else "", scans_key(shard)],
-            args=[ttl, json.dumps(accepted), json.dumps(replayed or accepted)],
-        )
-        return claimed == 1
+        keys = [claim_key_in(shard, claim) if claim else "", scans_key(shard)]
+        args = [ttl, json.dumps(accepted), json.dumps(replayed or accepted)]
+        if self._own is None:
+            return self._call(self._claim, keys=keys, args=args) == 1
+        return self._script_on_own_connection(keys, args) == 1
+
+    def _script_on_own_connection(self, keys: list, args: list):
+        """The claim script on this thread's connection: EVALSHA, loading the script when
+        the server lacks it (after a restart), and once more on a fresh connection when the
+        kept one was dropped (idle timeout, failover). Any other failure: StoreUnavailable."""
+        import redis
+
+        connection = getattr(self._own, "connection", None)
+        if connection is None:
+            connection = self._own.connection = self.client.connection_pool.make_connection()
+        command = ("EVALSHA", self._claim.sha, len(keys), *keys, *args)
+        retried = False
+        while True:
+            try:
+                try:
+                    connection.send_command(*command)
+                    return connection.read_response()
+                except redis.exceptions.NoScriptError:
+                    connection.send_command("SCRIPT", "LOAD", _CLAIM_AND_RECORD)
+                    connection.read_response()
+                    connection.send_command(*command)
+                    return connection.read_response()
+            except redis.ConnectionError as exc:
+                connection.disconnect()
+                if retried:
+                    raise StoreUnavailable(str(exc)) from exc
+                retried = True
+            except self._errors as exc:
+                connection.disconnect()
+                raise StoreUnavailable(str(exc)) from exc
 
     def claim(self, key: str, ttl: int) -> bool:
         tagged = claim_key_in(shard_of(key), key)
