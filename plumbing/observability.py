@@ -66,15 +66,30 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
-        # Left set until the next request on this thread replaces it: Django writes its own
-        # log line for a failed request after every middleware has returned.
-        request_id.set(rid)
+        rid = request_id_for(request.headers.get("X-Request-ID", ""))
         response = self.get_response(request)
         response["X-Request-ID"] = rid
-        HTTP_REQUESTS.labels(request.method, response.status_code).inc()
+        http_request_counted(request.method, response.status_code)
         return response
+
+
+def request_id_for(incoming: str) -> str:
+    """The request's id: the load balancer's if it is a safe one, else a new one; set for
+    this thread's log lines. Left set until the next request on the thread replaces it:
+    Django writes its own log line for a failed request after every middleware returned."""
+    rid = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    request_id.set(rid)
+    return rid
+
+
+_http_counters: dict[tuple[str, int], object] = {}
+
+
+def http_request_counted(method: str, status: int) -> None:
+    counter = _http_counters.get((method, status))
+    if counter is None:  # labels() takes a lock and builds a key: once per method and status
+        counter = _http_counters.setdefault((method, status), HTTP_REQUESTS.labels(method, status))
+    counter.inc()
 
 
 _make_record = logging.getLogRecordFactory()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import itertools
+import json
 import shutil
 import socket
 import subprocess
@@ -13,9 +16,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
+from django.core import signals
 from django.core.cache import cache
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.utils import timezone
+from django.utils.datastructures import CaseInsensitiveMapping
 from stdnum.cn import ric
 
 from accounts.models import Holder, User
@@ -253,6 +258,89 @@ def other_app_holder(db, make_card, make_holder):
     return Holder_(APIClient(), make_card(holder=make_holder(name="李四")), "13800000002")
 
 
+# --------------------------------------------------------------------------- the served application
+
+
+@contextlib.contextmanager
+def transaction_kept_open():
+    """Requests sent straight to the WSGI application, not through Django's test client,
+    would close the test's transaction in the per-request connection clean-up: switch it
+    off as the test client does around each of its own requests."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+class Served:
+    """An answer of the application gunicorn serves (``ecard.wsgi.application``), shaped
+    like the test client's: ``status_code``, ``json()``, ``content``, ``response["Header"]``."""
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], content: bytes):
+        self.status_code = int(status.split(" ", 1)[0])
+        self.reason = status.split(" ", 1)[1]
+        self.header_list = headers
+        self.headers = CaseInsensitiveMapping(dict(headers))
+        self.content = content
+
+    def json(self):
+        return json.loads(self.content)
+
+    def __getitem__(self, name):
+        return self.headers[name]
+
+    def __contains__(self, name):
+        return name in self.headers
+
+
+def serve(method: str, path: str, body: bytes = b"", *, headers=None, query="", app=None) -> Served:
+    """One request through the served WSGI application (or ``app``), its body read and
+    closed as gunicorn does. Safe from several threads of a ``transaction=True`` test."""
+    from ecard.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "HTTP_HOST": "testserver",
+    }
+    if body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+    started = []
+
+    def start_response(status, response_headers, exc_info=None):
+        started.append((status, response_headers))
+
+    # Inside a test's transaction (not in a transaction=True test's threads) keep it open.
+    keep = transaction_kept_open() if connection.in_atomic_block else contextlib.nullcontext()
+    with keep:
+        result = (app or application)(environ, start_response)
+        try:
+            content = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    return Served(*started[0], content)
+
+
 # --------------------------------------------------------------------------- scanners
 
 
@@ -302,8 +390,19 @@ class Scanner:
     def auth(self, token=None):
         return {"HTTP_AUTHORIZATION": f"Bearer {token or self.token}"}
 
-    def verify(self, code: str, token=None):
-        return self.api.post("/api/v1/scanner/verify", {"code": code}, format="json", **self.auth(token))
+    def verify(self, code: str, token=None, **headers):
+        """Through the application gunicorn serves, where scanners' verifications take the
+        front door of plumbing/fastpath.py."""
+        return serve(
+            "POST",
+            "/api/v1/scanner/verify",
+            json.dumps({"code": code}).encode(),
+            headers={
+                "Authorization": f"Bearer {token or self.token}",
+                "Content-Type": "application/json",
+                **headers,
+            },
+        )
 
     def verdict(self, code: str) -> dict:
         response = self.verify(code)

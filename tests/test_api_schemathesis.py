@@ -4,17 +4,16 @@ Bounded in examples so it stays quick in `make test`; it asserts no 5xx and that
 response matches the documented status codes, content types and bodies.
 """
 
-import contextlib
 from pathlib import Path
 
 import pytest
 import schemathesis
-from django.core import signals
-from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from ecard.wsgi import application
+
+from .conftest import transaction_kept_open
 
 ROOT = Path(__file__).resolve().parent.parent
 # The project's contract (which statuses mean what) is in schemathesis.toml; every check runs.
@@ -35,20 +34,6 @@ FUZZ = settings(
     ],
 )
 FUZZ_AUTH = settings(FUZZ, max_examples=10)
-
-
-@contextlib.contextmanager
-def transaction_kept_open():
-    """Requests go straight to the WSGI app, not through Django's test client, so the
-    per-request connection clean-up would close the test's transaction: switch it off as
-    the test client does (and as it undoes after each of its own requests)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    try:
-        yield
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

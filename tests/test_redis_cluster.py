@@ -3,7 +3,6 @@
 import pytest
 from django.core.cache import cache
 from redis.cluster import key_slot
-from rest_framework.test import APIClient
 
 from tokens import store as store_module
 from tokens import verifier
@@ -28,7 +27,7 @@ def test_fifty_concurrent_scans_of_one_code_on_a_cluster_accept_exactly_one(
     text = issue_code(app_holder)
 
     def scan(index):
-        response = APIClient().post("/api/v1/scanner/verify", {"code": text}, format="json", **scanner.auth())
+        response = scanner.verify(text)
         return response.status_code, response.json()["result"], response.json()["code"]
 
     results = run_together(50, scan)

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from ecard import selectors
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.matrix import Purpose
-from plumbing import observability
+from plumbing import fastpath, observability
 from plumbing.api import (
     PAGE_PARAMETERS,
     Pages,
@@ -364,6 +364,18 @@ def _verify(device, code: str) -> dict:
     outcome = services.verify_online(device=device, text=code)
     observability.timed_verification(outcome.purpose, outcome.result, started)
     return outcome.__dict__
+
+
+def verify_fast(request) -> tuple[int, dict]:
+    """``POST /api/v1/scanner/verify`` in ``plumbing.fastpath``'s front door (ecard/wsgi.py):
+    the plain case only. Anything refused before the verification — the scanner's token, the
+    body — is left to ``VerifyApi`` below, which answers it in the request's language."""
+    try:
+        device = scanner_from_request(request)
+        code = _verify_input(parse_json(request.body))
+    except DomainError:
+        raise fastpath.Defer from None
+    return 200, _verify(device, code)
 
 
 class VerifyApi(ScannerApi):
