@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Callable
 from http import HTTPStatus
 
@@ -34,8 +33,6 @@ from django.utils import translation
 from django.utils.module_loading import import_string
 
 from . import observability
-
-log = logging.getLogger(__name__)
 
 
 class Defer(Exception):
@@ -133,15 +130,20 @@ class FastPath:
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(content))),
-            ("Content-Language", self._language(environ, config)),
-            *config.headers,
-            ("X-Request-ID", rid),
+            *self._middleware_headers(environ, config, rid),
         ]
-        if config.hsts and self._secure(environ, config):
-            headers.append(("Strict-Transport-Security", config.hsts))
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         observability.http_request_counted("POST", status)
         return _Answer(content)
+
+    def _middleware_headers(self, environ, config: _Settings, rid: str) -> list[tuple[str, str]]:
+        """What Django's middleware adds to an answer: the language, the security headers,
+        the request id."""
+        headers = [("Content-Language", self._language(environ, config)), *config.headers]
+        if config.hsts and self._secure(environ, config):
+            headers.append(("Strict-Transport-Security", config.hsts))
+        headers.append(("X-Request-ID", rid))
+        return headers
 
     def _load_settings(self) -> _Settings:
         self._settings = _Settings()
@@ -193,7 +195,7 @@ class FastPath:
         accept = environ.get("HTTP_ACCEPT_LANGUAGE", "")
         language = config.languages.get(accept)
         if language is None:
-            language = translation.get_language_from_request(_Headers(environ))
+            language = translation.get_language_from_request(_LanguageRequest(environ))
             if len(config.languages) < 256:
                 config.languages[accept] = language
         return language
@@ -203,17 +205,15 @@ class FastPath:
         request = WSGIRequest(environ)
         with translation.override(self._language(environ, config)):
             response = response_for_exception(request, exc)
-        response["X-Request-ID"] = rid
-        for name, value in config.headers:
-            if name not in response:
-                response[name] = value
+        for name, value in self._middleware_headers(environ, config, rid):
+            response.headers.setdefault(name, value)
         status = f"{response.status_code} {response.reason_phrase}"
         start_response(status, [*response.items()])
         observability.http_request_counted("POST", response.status_code)
         return _Answer(response.content)
 
 
-class _Headers:
+class _LanguageRequest:
     """Enough of a request for ``get_language_from_request``: no cookies, the environ."""
 
     COOKIES: dict = {}
