@@ -72,19 +72,20 @@ class RedisStore:
 
         self._errors = (redis.RedisError, OSError)
         timeout = settings.QR_STORE_TIMEOUT_SECONDS
+        # A plain Redis: each thread keeps one connection of its own for the claim, the call
+        # every scan makes; the pool, its retry wrapper and its instrumentation cost a scan
+        # more than the round trip's own CPU. A cluster routes by slot, through its client.
         if rediscluster.is_cluster(url):
             self.client = rediscluster.cluster_client(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
+            self._own = None
         else:
             self.client = redis.Redis.from_url(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
             )
+            self._own = threading.local()
         self._claim = self.client.register_script(_CLAIM_AND_RECORD)
-        # A plain Redis: each thread keeps one connection of its own for the claim, the call
-        # every scan makes; the pool, its retry wrapper and its instrumentation cost a scan
-        # more than the round trip's own CPU. A cluster routes by slot, through its client.
-        self._own = None if rediscluster.is_cluster(url) else threading.local()
 
     def _call(self, fn, *args, **kwargs):
         try:
