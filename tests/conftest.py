@@ -296,11 +296,8 @@ class Served:
         return name in self.headers
 
 
-def serve(method: str, path: str, body: bytes = b"", *, headers=None, query="", app=None) -> Served:
-    """One request through the served WSGI application (or ``app``), its body read and
-    closed as gunicorn does. Safe from several threads of a ``transaction=True`` test."""
-    from ecard.wsgi import application
-
+def wsgi_environ(method: str, path: str, body: bytes = b"", *, headers=None, query="") -> dict:
+    """A request as gunicorn hands it to the application."""
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
@@ -324,6 +321,15 @@ def serve(method: str, path: str, body: bytes = b"", *, headers=None, query="", 
     for name, value in (headers or {}).items():
         key = name.upper().replace("-", "_")
         environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+    return environ
+
+
+def serve(method: str, path: str, body: bytes = b"", *, headers=None, query="", app=None) -> Served:
+    """One request through the served WSGI application (or ``app``), its body read and
+    closed as gunicorn does. Safe from several threads of a ``transaction=True`` test."""
+    from ecard.wsgi import application
+
+    environ = wsgi_environ(method, path, body, headers=headers, query=query)
     started = []
 
     def start_response(status, response_headers, exc_info=None):
@@ -393,16 +399,16 @@ class Scanner:
     def verify(self, code: str, token=None, **headers):
         """Through the application gunicorn serves, where scanners' verifications take the
         front door of plumbing/fastpath.py."""
-        return serve(
-            "POST",
-            "/api/v1/scanner/verify",
-            json.dumps({"code": code}).encode(),
-            headers={
-                "Authorization": f"Bearer {token or self.token}",
-                "Content-Type": "application/json",
-                **headers,
-            },
-        )
+        if token:
+            headers = {"Authorization": f"Bearer {token}", **headers}
+        return self.post({"code": code}, **headers)
+
+    def post(self, body, *, app=None, query="", **headers):
+        """``POST /api/v1/scanner/verify`` of any body (bytes as they are, else its JSON),
+        signed in unless ``Authorization`` says otherwise; through ``app`` if given."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json", **headers}
+        return serve("POST", "/api/v1/scanner/verify", raw, headers=headers, query=query, app=app)
 
     def verdict(self, code: str) -> dict:
         response = self.verify(code)
@@ -435,6 +441,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_port(port: int) -> None:
+    """Until a server this test run started answers on 127.0.0.1:port (5 s at the most)."""
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing answers on 127.0.0.1:{port}")
+
+
 @pytest.fixture
 def private_redis(settings):
     """A redis-server of this test's own, so stopping it disturbs nothing else."""
@@ -449,12 +466,7 @@ def private_redis(settings):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    for _ in range(50):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port)
     settings.QR_STORE_URL = f"redis://127.0.0.1:{port}/0"
     reset_caches()
     yield process
@@ -492,7 +504,7 @@ class RedisCluster:
                 stderr=subprocess.DEVNULL,
             )  # fmt: skip
         for port in self.ports:
-            self._wait_for(port)
+            wait_for_port(port)
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         subprocess.run(
             [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
@@ -529,16 +541,6 @@ class RedisCluster:
             except OSError:
                 continue
         raise RuntimeError("no free port pair for a Redis Cluster node")
-
-    @staticmethod
-    def _wait_for(port):
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on {port} did not start")
 
     def port_of_slot(self, slot: int) -> int:
         import redis

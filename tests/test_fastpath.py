@@ -4,7 +4,6 @@ request machinery, answers as Django would, and leaves every other request to Dj
 Each test sends the same request through the served application and, where it compares,
 straight to Django's own handler (``application.app``)."""
 
-import io
 import json
 import logging
 
@@ -18,7 +17,7 @@ from tokens.apis import VerifyApi
 from tokens.models import ScanRecord
 from tokens.services import scan_records_flush
 
-from .conftest import issue_code, serve, transaction_kept_open
+from .conftest import issue_code, serve, transaction_kept_open, wsgi_environ
 
 VERIFY = "/api/v1/scanner/verify"
 
@@ -39,12 +38,6 @@ def spy_on_django(monkeypatch, django=None) -> list:
 @pytest.fixture
 def django_calls(monkeypatch):
     return spy_on_django(monkeypatch)
-
-
-def post(scanner, body, *, app=None, **headers):
-    headers = {"Authorization": f"Bearer {scanner.token}", "Content-Type": "application/json", **headers}
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return serve("POST", VERIFY, raw, headers=headers, app=app)
 
 
 def comparable(response) -> tuple:
@@ -85,9 +78,9 @@ def test_the_front_door_answers_what_django_answers_header_for_header(
                 (scanner, payment[:-3] + "AAA"),  # damaged
             ]
         )
-    fast = [comparable(post(device, {"code": code}, **extra)) for device, code in cases[0]]
+    fast = [comparable(device.post({"code": code}, **extra)) for device, code in cases[0]]
     slow = [
-        comparable(post(device, {"code": code}, app=application.app, **extra)) for device, code in cases[1]
+        comparable(device.post({"code": code}, app=application.app, **extra)) for device, code in cases[1]
     ]
     assert fast == slow
     assert [body["result"] for _, _, body in fast] == [
@@ -106,7 +99,7 @@ def test_a_lost_cards_refusal_is_the_same_through_both(app_holder, scanner, syst
     issued = [issue_code(app_holder) for _ in range(2)]
     services.card_report_temporary_loss(card=app_holder.card, by=system)
     lost = [
-        comparable(post(scanner, {"code": code}, app=app, **{"Accept-Language": "en"}))
+        comparable(scanner.post({"code": code}, app=app, **{"Accept-Language": "en"}))
         for code, app in zip(issued, (None, application.app), strict=True)
     ]
     assert lost[0] == lost[1] and lost[0][2]["code"] == "card.temporarily_lost"
@@ -140,14 +133,7 @@ BAD_REQUESTS = [
 def test_a_refused_request_is_left_to_django_and_answered_in_the_requests_language(
     scanner, django_calls, what, body, headers, query, status, code
 ):
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    sent = {
-        "Authorization": f"Bearer {scanner.token}",
-        "Content-Type": "application/json",
-        "Accept-Language": "en",
-        **headers,
-    }
-    response = serve("POST", VERIFY, raw, headers=sent, query=query)
+    response = scanner.post(body, query=query, **{"Accept-Language": "en", **headers})
     assert (response.status_code, response.json()["code"]) == (status, code)
     assert django_calls == [("POST", VERIFY)]
     assert (
@@ -161,26 +147,26 @@ def test_a_refused_request_is_left_to_django_and_answered_in_the_requests_langua
 
 def test_other_methods_and_a_browser_with_cookies_are_left_to_django(app_holder, scanner, django_calls):
     assert serve("GET", VERIFY, headers={"Authorization": f"Bearer {scanner.token}"}).status_code == 405
-    response = post(scanner, {"code": issue_code(app_holder)}, Cookie="sessionid=x")
+    response = scanner.post({"code": issue_code(app_holder)}, Cookie="sessionid=x")
     assert response.json()["result"] == "accepted"
     assert django_calls == [("GET", VERIFY), ("POST", VERIFY)]
 
 
 def test_a_host_not_allowed_is_refused_by_django(scanner, django_calls):
-    response = post(scanner, {"code": "x"}, Host="evil.example")
+    response = scanner.post({"code": "x"}, Host="evil.example")
     assert response.status_code == 400 and django_calls == [("POST", VERIFY)]
 
 
 def test_the_request_id_is_the_load_balancers_when_safe_and_new_otherwise(app_holder, scanner):
-    kept = post(scanner, {"code": issue_code(app_holder)}, **{"X-Request-ID": "lb-1234.abc"})
+    kept = scanner.post({"code": issue_code(app_holder)}, **{"X-Request-ID": "lb-1234.abc"})
     assert kept["X-Request-ID"] == "lb-1234.abc"
-    made = post(scanner, {"code": issue_code(app_holder)}, **{"X-Request-ID": "no spaces\nor newlines"})
+    made = scanner.post({"code": issue_code(app_holder)}, **{"X-Request-ID": "no spaces\nor newlines"})
     assert len(made["X-Request-ID"]) == 32 and made["X-Request-ID"] != "lb-1234.abc"
 
 
 def test_a_deferred_request_keeps_the_one_request_id_in_its_log_lines(scanner, caplog):
     with caplog.at_level(logging.WARNING, logger="django.request"):
-        response = post(scanner, {"code": "x"}, Authorization="Bearer a.b.c")
+        response = scanner.post({"code": "x"}, Authorization="Bearer a.b.c")
     assert response.status_code == 401
     assert [r.request_id for r in caplog.records if r.name == "django.request"] == [response["X-Request-ID"]]
 
@@ -195,13 +181,13 @@ def test_under_production_security_http_is_redirected_and_https_gets_hsts_as_fro
     settings.SECURE_HSTS_PRELOAD = True
     django = WSGIHandler()  # Django's middleware reads these settings once, when it is loaded
     django_calls = spy_on_django(monkeypatch, django)
-    redirected = post(scanner, {"code": issue_code(app_holder)})
+    redirected = scanner.post({"code": issue_code(app_holder)})
     assert redirected.status_code == 301 and redirected["Location"].startswith("https://")
     assert django_calls == [("POST", VERIFY)]
 
     secure = {"X-Forwarded-Proto": "https"}
-    fast = post(scanner, {"code": issue_code(app_holder)}, **secure)
-    slow = post(scanner, {"code": issue_code(app_holder)}, app=django, **secure)
+    fast = scanner.post({"code": issue_code(app_holder)}, **secure)
+    slow = scanner.post({"code": issue_code(app_holder)}, app=django, **secure)
     assert django_calls == [("POST", VERIFY)]  # the https one was the front door's
     assert fast["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
     assert comparable(fast) == comparable(slow)
@@ -219,13 +205,13 @@ def test_a_failure_inside_the_verification_is_djangos_500_logged_with_the_reques
 
     monkeypatch.setattr(apis.services, "verify_online", broken)
     with caplog.at_level(logging.ERROR, logger="django.request"):
-        fast = post(scanner, {"code": texts[0]}, **{"X-Request-ID": "req-500", "Accept-Language": "en"})
+        fast = scanner.post({"code": texts[0]}, **{"X-Request-ID": "req-500", "Accept-Language": "en"})
     assert fast.status_code == 500 and b"the store exploded" not in fast.content
     assert fast["X-Request-ID"] == "req-500"
     (line,) = [r for r in caplog.records if r.name == "django.request"]
     assert line.request_id == "req-500" and line.exc_info[0] is RuntimeError
 
-    slow = post(scanner, {"code": texts[1]}, app=application.app, **{"Accept-Language": "en"})
+    slow = scanner.post({"code": texts[1]}, app=application.app, **{"Accept-Language": "en"})
 
     def shown(response):
         headers = {k: v for k, v in response.header_list if k not in ("X-Request-ID", "Content-Length")}
@@ -242,18 +228,9 @@ def test_the_request_ends_when_the_server_closes_the_answer(app_holder, scanner,
     signals.request_started.connect(started)
     signals.request_finished.connect(finished)
     try:
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": VERIFY,
-            "QUERY_STRING": "",
-            "CONTENT_TYPE": "application/json",
-            "HTTP_HOST": "testserver",
-            "HTTP_AUTHORIZATION": f"Bearer {scanner.token}",
-            "wsgi.url_scheme": "http",
-        }
         body = json.dumps({"code": text}).encode()
-        environ["CONTENT_LENGTH"] = str(len(body))
-        environ["wsgi.input"] = io.BytesIO(body)
+        headers = {"Authorization": f"Bearer {scanner.token}", "Content-Type": "application/json"}
+        environ = wsgi_environ("POST", VERIFY, body, headers=headers)
         with transaction_kept_open():
             answer = application(environ, lambda status, headers: None)
             assert events == [("started", "FastPath")]  # the body is not sent yet

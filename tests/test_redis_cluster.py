@@ -10,7 +10,10 @@ from tokens.models import ScanRecord
 from tokens.services import scan_records_flush
 
 from .conftest import PASSWORD, issue_code, requires_postgres
-from .test_codes_concurrency import evicted_by_another_process, run_together
+from .test_codes_concurrency import (
+    evicted_by_another_process,
+    fifty_concurrent_scans_of_one_code,
+)
 
 
 def claim_slot(text: str) -> int:
@@ -24,18 +27,7 @@ def claim_slot(text: str) -> int:
 def test_fifty_concurrent_scans_of_one_code_on_a_cluster_accept_exactly_one(
     app_holder, scanner, redis_cluster
 ):
-    text = issue_code(app_holder)
-
-    def scan(index):
-        response = scanner.verify(text)
-        return response.status_code, response.json()["result"], response.json()["code"]
-
-    results = run_together(50, scan)
-    assert all(status == 200 for status, _, _ in results)
-    assert [r[1] for r in results].count("accepted") == 1
-    assert {r[2] for r in results if r[1] == "rejected"} == {"code.replayed"}
-    assert scan_records_flush() == 50
-    assert ScanRecord.objects.filter(result="accepted").count() == 1
+    assert fifty_concurrent_scans_of_one_code(app_holder, scanner) == 50
 
 
 @pytest.mark.django_db
