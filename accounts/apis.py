@@ -15,10 +15,9 @@ from plumbing.api import PhoneField, StrictSerializer, errors
 from plumbing.errors import DomainError
 from plumbing.views import ApiView
 
-from . import sessions
+from . import attempts, sessions
 from .identity import mask_phone, normalise_phone
 from .models import User
-from .throttles import LOGIN_THROTTLES
 
 COMMON_ERRORS = (400, 413, 415, 429)
 
@@ -26,6 +25,13 @@ COMMON_ERRORS = (400, 413, 415, 429)
 class CredentialsIn(StrictSerializer):
     phone = PhoneField()
     password = serializers.CharField(max_length=128, trim_whitespace=False)
+    challenge = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="after auth.challenge_required: from /auth/challenge",
+    )
+    nonce = serializers.CharField(max_length=32, required=False, default="", help_text="its solution")
 
 
 class TokenPairOut(serializers.Serializer):
@@ -44,10 +50,34 @@ def _pair_body(pair: sessions.TokenPair) -> dict:
     }
 
 
+class ChallengeApi(ApiView):
+    """The security check an address must pass after many failures (attempts.py)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    class SignInChallengeOut(serializers.Serializer):
+        challenge = serializers.CharField()
+        bits = serializers.IntegerField(
+            help_text="find a nonce: SHA-256 of 'challenge:nonce' starts with this many zero bits"
+        )
+        expires_in = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="auth_challenge",
+        request=None,
+        responses={201: SignInChallengeOut, **errors(503)},
+        auth=[],
+    )
+    def post(self, request):
+        return Response(attempts.challenge_issue(), status=status.HTTP_201_CREATED)
+
+
 class RegisterApi(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = LOGIN_THROTTLES
+    throttle_classes = []
 
     class RegisterOut(serializers.Serializer):
         phone_masked = serializers.CharField()
@@ -61,6 +91,9 @@ class RegisterApi(ApiView):
     def post(self, request):
         data = CredentialsIn(data=request.data)
         data.is_valid(raise_exception=True)
+        attempts.registration_check(
+            request, challenge=data.validated_data["challenge"], nonce=data.validated_data["nonce"]
+        )
         phone = normalise_phone(data.validated_data["phone"])
         password = data.validated_data["password"]
         candidate = User(username=User.app_username(), phone=phone)
@@ -90,7 +123,7 @@ class RegisterApi(ApiView):
 class TokenApi(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = LOGIN_THROTTLES
+    throttle_classes = []  # failures are counted, not requests: attempts.py
 
     @extend_schema(
         operation_id="auth_token",
@@ -101,15 +134,24 @@ class TokenApi(ApiView):
     def post(self, request):
         data = CredentialsIn(data=request.data)
         data.is_valid(raise_exception=True)
+        given = data.validated_data["phone"]
+        attempts.check(
+            request,
+            phone=given,
+            challenge=data.validated_data["challenge"],
+            nonce=data.validated_data["nonce"],
+        )
         try:
-            phone = normalise_phone(data.validated_data["phone"])
+            phone = normalise_phone(given)
         except DomainError as exc:
             if exc.code == "request.invalid":  # not a phone number at all: say so
                 raise
+            attempts.failed(request, phone=given)
             raise DomainError("auth.invalid_credentials") from None
         user = authenticate(request, phone=phone, password=data.validated_data["password"])
         if user is None or user.is_staff:
             # Staff sign in to the admin, not the holders' API.
+            attempts.failed(request, phone=given)
             raise DomainError("auth.invalid_credentials")
         return Response(_pair_body(sessions.session_start(user=user)))
 
@@ -117,7 +159,7 @@ class TokenApi(ApiView):
 class TokenRefreshApi(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [LOGIN_THROTTLES[1]]
+    throttle_classes = []
 
     class RefreshIn(StrictSerializer):
         refresh = serializers.CharField(max_length=4096)
@@ -131,7 +173,16 @@ class TokenRefreshApi(ApiView):
     def post(self, request):
         data = self.RefreshIn(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(_pair_body(sessions.session_refresh(refresh=data.validated_data["refresh"])))
+        # A valid refresh token is never held up by anyone's failures; an invalid one counts
+        # against the address, and past its limit the address must pass the challenge.
+        try:
+            pair = sessions.session_refresh(refresh=data.validated_data["refresh"])
+        except DomainError as exc:
+            if exc.status == 401:
+                attempts.check(request, phone=None)
+                attempts.failed(request, phone=None)
+            raise
+        return Response(_pair_body(pair))
 
 
 class LogoutApi(ApiView):

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from plumbing.errors import DomainError
 
-from .actors import Actor
+from .actors import Actor, ActorKind
 from .identity import normalise_id_number, normalise_phone, person_key
 from .models import GuardianProof, Holder
 from .signals import holder_changed
@@ -61,19 +61,23 @@ def check_guardian(*, holder: Holder, guardian: Holder, proof: str) -> None:
 
 @transaction.atomic
 def holder_set_guardian(*, holder: Holder, guardian: Holder, proof: str, by: Actor) -> Holder:
-    """Link a minor to the adult who acts for them, with the kind of proof shown."""
+    """Link a minor to the adult who acts for them, with the kind of proof shown.
+
+    Only staff who saw the proof (or the system, loading what an outlet recorded) make a link;
+    a holder's own say-so never does. A link that replaces another is announced with the
+    guardian it replaces (``data["previous"]``), who is told."""
+    if by.kind == ActorKind.HOLDER:
+        raise DomainError("holder.guardian_staff_only")
     check_guardian(holder=holder, guardian=guardian, proof=proof)
     holder = Holder.objects.select_for_update().get(pk=holder.pk)
+    previous = holder.guardian_id
     holder.guardian = guardian
     holder.guardian_proof = proof
     holder.save(update_fields=["guardian", "guardian_proof"])
-    holder_changed.send(
-        sender=Holder,
-        action="holder.guardian_set",
-        by=by,
-        holder=holder,
-        data={"guardian": guardian.pk, "proof": proof},
-    )
+    data = {"guardian": guardian.pk, "proof": proof}
+    if previous not in (None, guardian.pk):
+        data["previous"] = previous
+    holder_changed.send(sender=Holder, action="holder.guardian_set", by=by, holder=holder, data=data)
     return holder
 
 

@@ -33,13 +33,13 @@ from plumbing.api import (
 from plumbing.errors import DomainError
 from plumbing.views import ApiView
 
-from . import selectors, services
+from . import authority, selectors, services
 from .audit import Actor
 from .matrix import card_services
 from .models import (
+    AGREEMENT_STATES,
     ApplicationKind,
     ApplicationState,
-    CardApplication,
     CardState,
     Channel,
     Delivery,
@@ -182,7 +182,7 @@ class HolderApi(ApiView):
         return self.request.query_params.get("ward")
 
     def holder(self):
-        return selectors.holder_for_account(self.request.user, ward=self.ward())
+        return authority.holder_for(self.request.user, ward=self.ward())
 
     def ecard(self) -> ECard:
         return selectors.ecard_get(holder=self.holder())
@@ -490,9 +490,24 @@ class AgreementOut(serializers.Serializer):
     provider = serializers.CharField(source="provider.name")
     method = serializers.ChoiceField(choices=PaymentMethod.values)
     account_masked = serializers.CharField(allow_blank=True)
+    state = serializers.ChoiceField(
+        choices=AGREEMENT_STATES,
+        help_text="pending: proposed by the provider, waiting for the holder's confirmation",
+    )
     live = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    confirmed_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProviderAgreementOut(serializers.Serializer):
+    """What a provider learns of its proposal: its own id and where it stands, nothing of the
+    holder's card."""
+
+    id = serializers.UUIDField(source="public_id")
+    agreement_id = serializers.CharField(source="provider_agreement_id")
+    state = serializers.ChoiceField(choices=AGREEMENT_STATES)
+    created_at = serializers.DateTimeField()
 
 
 class PaymentAgreementListApi(HolderApi):
@@ -506,12 +521,37 @@ class PaymentAgreementListApi(HolderApi):
         return Response(AgreementOut(agreements, many=True).data)
 
 
+class PaymentAgreementConfirmApi(HolderApi):
+    class ConfirmIn(StrictSerializer):
+        password = SixDigits(help_text="the e-card password")
+
+    def get_throttles(self):
+        return [t() for t in SECRET_THROTTLES]
+
+    @holder_schema(
+        operation_id="payment_agreement_confirm",
+        request=ConfirmIn,
+        responses={200: AgreementOut},
+        description="Confirm a provider's proposed agreement with the e-card password: from now on "
+        "it pays transit fares, in place of any earlier agreement.",
+    )
+    @idempotent
+    def post(self, request, agreement_id):
+        data = self.ConfirmIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        agreement = selectors.payment_agreement_get(ecard=self.ecard(), public_id=agreement_id)
+        confirmed = services.agreement_confirm(
+            agreement=agreement, password=data.validated_data["password"], by=self.actor()
+        )
+        return Response(AgreementOut(confirmed).data)
+
+
 class PaymentAgreementDetailApi(HolderApi):
     @holder_schema(
         operation_id="payment_agreement_end",
         responses={200: AgreementOut},
-        description="End the agreement: no transit fares from now on; transit codes already shown "
-        "stop working.",
+        description="End the agreement (or decline a proposal): no transit fares from now on; "
+        "transit codes already shown stop working.",
     )
     @idempotent
     def delete(self, request, agreement_id):
@@ -571,18 +611,24 @@ class ProviderAgreementApi(ApiView):
         )
 
     @extend_schema(
-        operation_id="provider_payment_agreement_confirm",
+        operation_id="provider_payment_agreement_propose",
         request=AgreementIn,
-        responses={201: AgreementOut, 200: AgreementOut, **errors(400, 401, 403, 409, 413, 415, 422)},
-        description="A bank or payment app confirms a holder's transit payment agreement. The same "
-        "agreement_id again answers 200 with the agreement as it is.",
+        responses={
+            201: ProviderAgreementOut,
+            200: ProviderAgreementOut,
+            **errors(400, 401, 403, 409, 413, 415, 422, 503),
+        },
+        description="A bank or payment app proposes a holder's transit payment agreement; it pays "
+        "nothing until the holder confirms it in the app (state pending → live). Each token is good "
+        "for one call (jti). The same agreement_id again answers 200 with where it stands.",
     )
     def post(self, request):
         data = self.AgreementIn(data=request.data)
         data.is_valid(raise_exception=True)
-        agreement, created = services.agreement_confirm(provider=request.user.provider, **data.validated_data)
+        agreement, created = services.agreement_propose(provider=request.user.provider, **data.validated_data)
         return Response(
-            AgreementOut(agreement).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            ProviderAgreementOut(agreement).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
 
@@ -643,7 +689,7 @@ class CardApplicationListApi(HolderApi):
         operation_id="card_application_list", responses={200: ApplicationOut(many=True)}, write=False
     )
     def get(self, request):
-        applications = CardApplication.objects.filter(account=request.user).select_related("new_card")
+        applications = authority.applications(request.user)
         if self.ward() is not None:  # a ward's only
             applications = applications.filter(holder=self.holder())
         return Response(ApplicationOut(applications, many=True).data)
@@ -684,7 +730,7 @@ class CardApplicationWithdrawApi(HolderApi):
     @holder_schema(operation_id="card_application_withdraw", request=None, responses={200: ApplicationOut})
     @idempotent
     def post(self, request, application_id):
-        application = selectors.application_get(user=request.user, public_id=application_id)
+        application = authority.application_for(request.user, application_id)
         application = services.application_withdraw(application=application, by=self.actor())
         return Response(ApplicationOut(application).data)
 
@@ -701,7 +747,7 @@ class WardOut(serializers.Serializer):
 class WardListApi(HolderApi):
     @extend_schema(operation_id="ward_list", responses={200: WardOut(many=True), **errors(*READ_ERRORS)})
     def get(self, request):
-        return Response(WardOut(selectors.ward_list(user=request.user), many=True).data)
+        return Response(WardOut(authority.wards(request.user), many=True).data)
 
 
 class NoticeOut(serializers.Serializer):

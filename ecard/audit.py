@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from accounts.actors import Actor
 
 from .models import AuditEvent
@@ -46,5 +48,19 @@ def audit_record(
 
 
 def record_holder_change(sender, *, holder, action: str, by: Actor, data: dict | None = None, **kwargs):
-    """Receiver of ``accounts.signals.holder_changed``: the holder's change in the same trail."""
+    """Receiver of ``accounts.signals.holder_changed``: the holder's change in the same trail,
+    and the guardian a new link replaces is told (after the commit)."""
     audit_record(action=action, by=by, holder=holder, data=data)
+    previous = (data or {}).get("previous")
+    if action == "holder.guardian_set" and previous:
+        from . import notices
+
+        ward, masked = holder.pk, holder.name_masked
+        transaction.on_commit(
+            lambda: notices.notice_send(
+                holder=previous,
+                kind="guardian.replaced",
+                subject=str(ward),
+                params={"ward_name": masked},
+            )
+        )

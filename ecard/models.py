@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import ActorKind, Channel
 from accounts.identity import mask_card_number
+from accounts.models import GuardianProof
 from plumbing.pii import SealedField
 
 
@@ -467,6 +468,9 @@ class PaymentMethod(models.TextChoices):
     WALLET = "wallet", _("支付账户")
 
 
+AGREEMENT_STATES = ["pending", "live", "lapsed", "ended"]
+
+
 class PaymentAgreement(models.Model):
     """A holder's agreement that a provider pays their transit fares (一次签约，乘车扣款)."""
 
@@ -478,6 +482,9 @@ class PaymentAgreement(models.Model):
     method = models.CharField(_("支付方式"), max_length=20, choices=PaymentMethod.choices)
     account_masked = models.CharField(_("账户"), max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the holder confirmed it in the app with the e-card password; until then the
+    # provider's proposal pays nothing.
+    confirmed_at = models.DateTimeField(_("本人确认时间"), null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True)
 
@@ -490,7 +497,9 @@ class PaymentAgreement(models.Model):
                 fields=["provider", "provider_agreement_id"], name="agreement_once_per_provider_id"
             ),
             models.UniqueConstraint(
-                fields=["ecard"], condition=Q(ended_at__isnull=True), name="agreement_one_live_per_ecard"
+                fields=["ecard"],
+                condition=Q(ended_at__isnull=True, confirmed_at__isnull=False),
+                name="agreement_one_live_per_ecard",
             ),
         ]
 
@@ -499,7 +508,22 @@ class PaymentAgreement(models.Model):
 
     @property
     def live(self) -> bool:
-        return self.ended_at is None
+        """Confirmed by the holder and not ended: it pays the holder's fares."""
+        return self.ended_at is None and self.confirmed_at is not None
+
+    @property
+    def lapsed(self) -> bool:
+        """A proposal the holder did not confirm in time."""
+        deadline = self.created_at + datetime.timedelta(minutes=settings.AGREEMENT_PENDING_MINUTES)
+        return self.confirmed_at is None and timezone.now() >= deadline
+
+    @property
+    def state(self) -> str:
+        if self.ended_at is not None:
+            return "ended"
+        if self.confirmed_at is not None:
+            return "live"
+        return "lapsed" if self.lapsed else "pending"
 
 
 class ApplicationKind(models.TextChoices):
@@ -533,6 +557,14 @@ class Delivery(models.TextChoices):
     POST = "post", _("邮寄")
 
 
+class GuardianClaim(models.TextChoices):
+    """A guardian's application for a child not linked to them: staff check the proof."""
+
+    PENDING = "pending", _("待网点核验关系证明")
+    GRANTED = "granted", _("关系证明已核验")
+    REFUSED = "refused", _("关系证明未通过")
+
+
 class CardApplication(models.Model):
     """An application for a card made online (申领 / 补换领), followed to its collection."""
 
@@ -554,6 +586,11 @@ class CardApplication(models.Model):
     photo = models.CharField(_("照片"), max_length=200, blank=True, editable=False)
     # A guardian's application for a child: the proof of relationship shown and its number.
     guardian_proof_number = SealedField(_("关系证明编号"), max_length=40, blank=True)
+    guardian_proof = models.CharField(_("关系证明"), max_length=20, blank=True, choices=GuardianProof.choices)
+    # Set when the applicant was not the child's guardian: the link waits for staff.
+    guardian_claim = models.CharField(
+        _("监护关系核验"), max_length=10, blank=True, choices=GuardianClaim.choices
+    )
     # The day an outlet keeps a ready card until (working days from ready).
     collect_by = models.DateField(_("领取期限"), null=True, blank=True)
     # What the pick-up certificate's QR code names (a replacement's): opaque, like an e-card's.
@@ -576,6 +613,12 @@ class CardApplication(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {str(self.public_id)[:8]}"
+
+    @property
+    def guardian_claim_pending(self) -> bool:
+        """The applicant claims to be the child's guardian and staff have not granted it: the
+        applicant follows the application and reaches nothing of the child."""
+        return self.guardian_claim in (GuardianClaim.PENDING, GuardianClaim.REFUSED)
 
 
 class RegionSetting(models.Model):

@@ -140,6 +140,14 @@ TEMPLATES: dict[str, tuple[Promise, Promise]] = {
         _("制卡申请已撤回"),
         _("您的{kind}申请已撤回。如有疑问请拨打12333。"),
     ),
+    "payment.agreement_proposed": (
+        _("请确认乘车码支付签约"),
+        _(
+            "{provider}申请为您尾号{card_tail}的社保卡的电子社保卡开通乘车码支付。如系本人办理，"
+            "请在{minutes}分钟内在App“电子社保卡-乘车码支付”中输入电子社保卡密码确认；"
+            "未经您确认不会扣款。如非本人操作，请忽略或在该页面拒绝，并拨打12333。"
+        ),
+    ),
     "payment.agreement_confirmed": (
         _("乘车码已开通支付"),
         _(
@@ -167,6 +175,13 @@ TEMPLATES: dict[str, tuple[Promise, Promise]] = {
         _(
             "{ward_name}已年满{age}周岁，您不再代为使用其电子社保卡，此前为其生成的二维码已失效。"
             "如有疑问请拨打12333。"
+        ),
+    ),
+    "guardian.replaced": (
+        _("监护关系已变更"),
+        _(
+            "服务网点已核验关系证明，将{ward_name}的监护人登记为他人，您不再代为使用其电子社保卡。"
+            "如有异议，请携带身份证件和关系证明到社保卡服务网点办理，或拨打12333。"
         ),
     ),
     "family.invited": (

@@ -17,7 +17,11 @@ from plumbing.errors import DomainError
 MAX_BYTES = 2 * 1024 * 1024
 MIN_SIZE = (358, 441)  # the ID photo, 26 × 32 mm at 350 dpi
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
-Image.MAX_IMAGE_PIXELS = 40_000_000  # a decompression bomb is refused, not decoded
+# A phone camera's photo is ≈ 12 Mpx; anything larger is refused from its header, before a
+# pixel is decoded (a 41 KB PNG can declare 42 Mpx, ≈ 126 MB once decoded).
+MAX_PIXELS = 24_000_000
+# Pillow's own bomb guard behind ours: it warns past this and refuses past twice this.
+Image.MAX_IMAGE_PIXELS = 2 * MAX_PIXELS
 
 
 def photo_check(upload) -> tuple[bytes, str]:
@@ -32,10 +36,15 @@ def photo_check(upload) -> tuple[bytes, str]:
             kind = image.format
             if kind not in FORMATS:
                 raise DomainError("photo.invalid", field="photo")
+            if image.width * image.height > MAX_PIXELS:
+                raise DomainError("photo.too_many_pixels", field="photo", megapixels=MAX_PIXELS // 1_000_000)
             image.load()  # a truncated or forged file fails here, not later
             if image.width < MIN_SIZE[0] or image.height < MIN_SIZE[1]:
                 raise DomainError("photo.too_small", field="photo", width=MIN_SIZE[0], height=MIN_SIZE[1])
             clean = image.convert("RGB") if kind == "JPEG" else image.copy()
+            # Pillow writes what is left in ``info`` (a JPEG comment, a PNG's ICC profile, its
+            # dpi, …) back out on save; only the pixels go.
+            clean.info = {}
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError):
         raise DomainError("photo.invalid", field="photo") from None
     out = io.BytesIO()

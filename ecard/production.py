@@ -83,6 +83,13 @@ if _DEV_CHANNELS & set(NOTICE_CHANNELS):  # noqa: F405
 
 # HTTPS ends at the load balancer, which says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind that balancer, with no proxy trusted, every client would be the balancer's address and
+# share one count of sign-in failures (accounts/attempts.py): refuse to start that way.
+if REST_FRAMEWORK["NUM_PROXIES"] < 1:  # noqa: F405
+    raise ImproperlyConfigured(
+        "NUM_PROXIES: production runs behind the load balancer (X-Forwarded-Proto); set how many "
+        "proxies write X-Forwarded-For (docs/operations.md)"
+    )
 SECURE_SSL_REDIRECT = True
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes speak plain HTTP inside
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)

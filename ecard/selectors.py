@@ -1,4 +1,4 @@
-"""Reads the API needs: whose card a request may see, and that holder's things."""
+"""Reads the API needs: a holder's things. Whose holder a request may reach is ``authority``'s."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from django.utils import timezone
 from accounts.models import Holder
 from plumbing.errors import DomainError
 
+from . import authority
 from .models import (
     Card,
-    CardApplication,
     CardState,
     ECard,
     FamilyLink,
@@ -21,31 +21,6 @@ from .models import (
     Notice,
     PaymentAgreement,
 )
-
-
-def holder_for_account(user, *, ward: str | None = None) -> Holder:
-    """The account's own holder, or one of its wards under 16. Anything else is not found."""
-    if user.holder_id is None:
-        raise DomainError("ecard.not_found")
-    if ward is None:
-        return user.holder
-    try:
-        ward_id = uuid.UUID(str(ward))
-    except ValueError:
-        raise DomainError(
-            "request.invalid", field="ward", detail="ward: a ward's id from /api/v1/wards"
-        ) from None
-    holder = Holder.objects.filter(public_id=ward_id, guardian_id=user.holder_id).first()
-    # From the ward's 16th birthday, before the night's job has ended the link.
-    if holder is None or not holder.is_minor():
-        raise DomainError("request.not_found")
-    return holder
-
-
-def ward_list(*, user) -> list[Holder]:
-    """The wards an account's holder still acts for: under 16 today."""
-    holder = holder_for_account(user)
-    return [ward for ward in holder.wards.order_by("id") if ward.is_minor()]
 
 
 def ecard_get(*, holder: Holder) -> ECard:
@@ -87,7 +62,7 @@ def notice_list(*, user, ward: str | None = None) -> QuerySet[Notice]:
     """An account's inbox: its holder's notices and those addressed to the account itself
     (an account an e-card was moved away from still reads why); or a ward's notices."""
     if ward is not None:
-        return Notice.objects.filter(holder=holder_for_account(user, ward=ward), account__isnull=True)
+        return Notice.objects.filter(holder=authority.holder_for(user, ward=ward), account__isnull=True)
     mine = Q(account=user)
     if user.holder_id is not None:
         mine |= Q(holder_id=user.holder_id, account__isnull=True)
@@ -116,14 +91,6 @@ def payment_agreement_get(*, ecard: ECard, public_id) -> PaymentAgreement:
         raise DomainError("agreement.not_found") from None
 
 
-def application_get(*, user, public_id) -> CardApplication:
-    """One of the applications this account made."""
-    try:
-        return CardApplication.objects.get(account=user, public_id=uuid.UUID(str(public_id)))
-    except (ValueError, CardApplication.DoesNotExist):
-        raise DomainError("application.not_found") from None
-
-
 def _link(queryset, public_id) -> FamilyLink:
     try:
         return queryset.select_related("presenter", "member").get(public_id=uuid.UUID(str(public_id)))
@@ -142,11 +109,6 @@ def family_links(*, presenter: Holder) -> QuerySet[FamilyLink]:
 
 def family_link_get(*, presenter: Holder, public_id) -> FamilyLink:
     return _link(family_links(presenter=presenter), public_id)
-
-
-def family_member_link(*, presenter: Holder, public_id) -> FamilyLink:
-    """A member whose codes this presenter may show now (consented, not ended)."""
-    return _link(FamilyLink.objects.filter(presenter=presenter, state=FamilyLinkState.ACTIVE), public_id)
 
 
 def family_invitations(*, member: Holder) -> QuerySet[FamilyLink]:

@@ -189,15 +189,24 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "plumbing.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {
-        "login_account": env.str("THROTTLE_LOGIN_ACCOUNT", default="10/min"),
-        "login_address": env.str("THROTTLE_LOGIN_ADDRESS", default="60/min"),
         "secret_account": env.str("THROTTLE_SECRET_ACCOUNT", default="10/min"),
-        "secret_address": env.str("THROTTLE_SECRET_ADDRESS", default="60/min"),
     },
-    # Behind the load balancer: how many proxies' X-Forwarded-For entries to trust.
+    # Behind the load balancer: how many proxies' X-Forwarded-For entries to trust
+    # (docs/operations.md). 0 trusts none: every client is the balancer's address.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024)
+# Who may read /metrics: the bearer token if set, else these client networks.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+# Sign-in failures (accounts/attempts.py): counted per window, successes never counted.
+SIGNIN_WINDOW_SECONDS = env.int("SIGNIN_WINDOW_SECONDS", default=900)
+SIGNIN_FAILURES_PER_ACCOUNT_ADDRESS = env.int("SIGNIN_FAILURES_PER_ACCOUNT_ADDRESS", default=5)
+SIGNIN_FAILURES_PER_ACCOUNT = env.int("SIGNIN_FAILURES_PER_ACCOUNT", default=10)
+SIGNIN_FAILURES_PER_ADDRESS = env.int("SIGNIN_FAILURES_PER_ADDRESS", default=100)
+REGISTRATIONS_PER_ADDRESS = env.int("REGISTRATIONS_PER_ADDRESS", default=300)
+SIGNIN_CHALLENGE_BITS = env.int("SIGNIN_CHALLENGE_BITS", default=18)
+SIGNIN_CHALLENGE_SECONDS = env.int("SIGNIN_CHALLENGE_SECONDS", default=120)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "ecard API",
@@ -223,6 +232,7 @@ SPECTACULAR_SETTINGS = {
         "CardStateEnum": "ecard.models.CardState.values",
         "ApplicationStateEnum": "ecard.models.ApplicationState.values",
         "FamilyLinkStateEnum": "ecard.family_apis.SHOWN_STATES",
+        "AgreementStateEnum": "ecard.models.AGREEMENT_STATES",
     },
 }
 
@@ -299,6 +309,8 @@ HOLDER_GUARDIAN_AGE = env.int("HOLDER_GUARDIAN_AGE", default=16)
 # 亲情账户: adults whose codes a holder may show, invitations still open included; and how long
 # an invitation waits for the member's consent.
 FAMILY_MAX_MEMBERS = env.int("FAMILY_MAX_MEMBERS", default=5)
+# How long a provider's proposed transit agreement waits for the holder's confirmation.
+AGREEMENT_PENDING_MINUTES = env.int("AGREEMENT_PENDING_MINUTES", default=30)
 FAMILY_INVITATION_DAYS = env.int("FAMILY_INVITATION_DAYS", default=7)
 
 # Binding an e-card: a one-time code by SMS to the phone on file, and a real-person check.
@@ -351,7 +363,13 @@ QR_LIFETIMES = {
 DEVICE_CERT_HOURS = env.int("DEVICE_CERT_HOURS", default=24)
 DEVICE_CERT_MAX_PER_ECARD = env.int("DEVICE_CERT_MAX_PER_ECARD", default=2)
 QR_CLOCK_SKEW_SECONDS = env.int("QR_CLOCK_SKEW_SECONDS", default=15)
-QR_REVOCATIONS_MAX_AGE_SECONDS = env.int("QR_REVOCATIONS_MAX_AGE_SECONDS", default=600)
+# How old an offline gate's revocation list may be, per purpose, before it refuses a code of
+# that purpose (revocations.stale) and falls back to online: a gate degrades, never stops.
+QR_REVOCATIONS_MAX_AGE = {
+    "transit": env.int("QR_REVOCATIONS_MAX_AGE_TRANSIT", default=24 * 3600),
+    "culture": env.int("QR_REVOCATIONS_MAX_AGE_CULTURE", default=24 * 3600),
+    "identity": env.int("QR_REVOCATIONS_MAX_AGE_IDENTITY", default=3600),
+}
 # Single-use codes, card-state snapshots and the scan-record buffer: Redis when configured.
 QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)
 QR_STORE_TIMEOUT_SECONDS = env.float("QR_STORE_TIMEOUT_SECONDS", default=0.5)

@@ -20,6 +20,7 @@ api_v1 = [
     path("auth/register", account_apis.RegisterApi.as_view()),
     path("auth/token", account_apis.TokenApi.as_view()),
     path("auth/token/refresh", account_apis.TokenRefreshApi.as_view()),
+    path("auth/challenge", account_apis.ChallengeApi.as_view()),
     path("auth/logout", account_apis.LogoutApi.as_view()),
     path("ecard", apis.ECardApi.as_view()),
     path("ecard/apply", apis.ECardApplyApi.as_view()),
@@ -29,6 +30,7 @@ api_v1 = [
     path("ecard/authorisations/<str:authorisation_id>", apis.AuthorisationDetailApi.as_view()),
     path("ecard/payment-agreements", apis.PaymentAgreementListApi.as_view()),
     path("ecard/payment-agreements/<str:agreement_id>", apis.PaymentAgreementDetailApi.as_view()),
+    path("ecard/payment-agreements/<str:agreement_id>/confirm", apis.PaymentAgreementConfirmApi.as_view()),
     path("providers/payment-agreements", apis.ProviderAgreementApi.as_view()),
     path("card/loss-report", apis.CardLossReportApi.as_view()),
     path("card/loss-lift", apis.CardLossLiftApi.as_view()),
@@ -79,3 +81,4 @@ urlpatterns = [
 ]
 
 handler404 = "plumbing.api.api_not_found"
+handler400 = "plumbing.api.api_bad_request"

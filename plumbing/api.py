@@ -281,6 +281,34 @@ def exception_handler(exc, context):
     return Response(error.as_dict(), status=error.status, headers=headers)
 
 
+def api_bad_request(request, exception=None):
+    """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, …) in the
+    API's shape: a body too large is the JSON 413 the API answers everywhere else."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if request.path.startswith("/api/"):
+        if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+            return JsonResponse(DomainError("request.too_large").as_dict(), status=413)
+        return JsonResponse(DomainError("request.malformed").as_dict(), status=400)
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
+def client_address(request) -> str:
+    """The address a request came from: ``X-Forwarded-For`` entries are trusted only as far as
+    ``NUM_PROXIES`` proxies wrote them (the balancer's, never the client's own)."""
+    from rest_framework.settings import api_settings
+
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = api_settings.NUM_PROXIES or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies <= 0 or not forwarded:
+        return remote
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    return hops[-min(proxies, len(hops))] if hops else remote
+
+
 def api_not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse(DomainError("request.not_found").as_dict(), status=404)
@@ -309,13 +337,6 @@ class FailOpenThrottle:
             return True
 
 
-class LoginAddressThrottle(FailOpenThrottle, throttling.SimpleRateThrottle):
-    scope = "login_address"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
 class SecretAccountThrottle(FailOpenThrottle, throttling.SimpleRateThrottle):
     """Guessing PINs and passwords: per signed-in account."""
 
@@ -327,11 +348,9 @@ class SecretAccountThrottle(FailOpenThrottle, throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class SecretAddressThrottle(LoginAddressThrottle):
-    scope = "secret_address"
-
-
-SECRET_THROTTLES = [SecretAccountThrottle, SecretAddressThrottle]
+# Per account only: these endpoints are signed in, and an address is shared by a whole city
+# behind a carrier's NAT. Sign-in's own counting of failures is accounts/attempts.py.
+SECRET_THROTTLES = [SecretAccountThrottle]
 
 
 # --------------------------------------------------------------------------- idempotency

@@ -126,6 +126,27 @@ def verify(token: str, key, *, issuer: str, audience: str, skew: int, max_lifeti
         raise AssertionRefused("expired") from None
     except jwt.PyJWTError:
         raise AssertionRefused("invalid") from None
+    # PyJWT accepts a number written as a string ("exp": "1767225600") and hands it back as
+    # it was; only numbers are times here, and a jti is a short string.
+    times = (claims["exp"], claims["iat"])
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times):
+        raise AssertionRefused("invalid")
+    if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= 128:
+        raise AssertionRefused("invalid")
     if claims["exp"] - claims["iat"] > max_lifetime:
         raise AssertionRefused("invalid")
     return claims
+
+
+def use_once(caller: str, claims: dict, *, lifetime: int, replayed: str) -> None:
+    """Refuse a token whose ``jti`` this caller used before (``replayed``), remembering it for
+    ``lifetime`` seconds, longer than any token of the caller lives. If the store that remembers
+    cannot be reached, the call is refused as unavailable: a replay is never let through."""
+    from django.core.cache import cache
+
+    try:
+        fresh = cache.add(f"jti:{caller}:{claims['jti']}", 1, timeout=lifetime)
+    except Exception:  # whichever client the cache uses: its connection failed
+        raise DomainError("request.unavailable") from None
+    if not fresh:
+        raise DomainError(replayed)

@@ -156,10 +156,19 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         400,
         _("被监护人须未满{age}周岁。"),
     ),
+    "holder.guardian_staff_only": (
+        403,
+        _("监护关系须由监护人携带身份证件和关系证明到社保卡服务网点登记。"),
+    ),
     "holder.phone_invalid": (400, _("手机号码无效。")),
     # Accounts and client tokens
     "auth.not_authenticated": (401, _("请先登录。")),
     "auth.invalid_credentials": (401, _("手机号或密码错误。")),
+    "auth.unavailable": (503, _("登录服务暂时不可用，请稍后再试。")),
+    "auth.challenge_required": (
+        429,
+        _("该网络登录失败次数较多，请先完成安全验证（/api/v1/auth/challenge）再试。"),
+    ),
     "auth.token_invalid": (401, _("登录凭证无效。")),
     "auth.token_expired": (
         401,
@@ -256,10 +265,6 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         _("未找到该亲属的电子社保卡：请核对姓名和证件号码，亲属须已申领电子社保卡。"),
     ),
     "family.oneself": (400, _("不能邀请本人为亲情成员。")),
-    "family.member_is_minor": (
-        409,
-        _("未满{age}周岁的子女由监护人代办，无需亲情账户。"),
-    ),
     "family.limit_reached": (409, _("亲情成员（含待同意的邀请）最多{maximum}人。")),
     "family.already_linked": (409, _("已邀请或已添加该亲属。")),
     "family.not_found": (404, _("未找到该亲情账户。")),
@@ -301,11 +306,7 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "provider.name_required": (400, _("请填写机构名称。")),
     "agreement.holder_mismatch": (
         422,
-        _("卡号与证件号码不对应，或该卡已注销。"),
-    ),
-    "agreement.no_ecard": (
-        409,
-        _("该卡尚未申领电子社保卡，无法签约乘车码。"),
+        _("卡号与证件号码不对应，或该卡当前不能签约乘车码。"),
     ),
     "agreement.id_reused": (
         409,
@@ -315,6 +316,11 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         409,
         _("社保卡金融功能尚未激活，请持卡人先到合作银行网点激活。"),
     ),
+    "agreement.lapsed": (
+        409,
+        _("该支付协议未在规定时间内确认，已失效，请在合作银行或支付机构重新签约。"),
+    ),
+    "provider.token_replayed": (401, _("该调用凭证已使用过。")),
     "agreement.ended": (409, _("该支付协议已解除。")),
     "agreement.not_found": (404, _("未找到该支付协议。")),
     "card.exists_in_region": (
@@ -335,6 +341,10 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "application.step_invalid": (
         409,
         _("申请当前为“{state}”，不能改为“{to}”。"),
+    ),
+    "application.proof_unchecked": (
+        409,
+        _("该申请的监护关系证明须由服务网点工作人员核验后受理。"),
     ),
     "application.reason_required": (400, _("请填写未通过的原因。")),
     "application.tracking_required": (
@@ -359,6 +369,10 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         _("照片须为JPEG或PNG格式的图片。"),
     ),
     "photo.too_large": (413, _("照片不能超过{limit_mb}MB。")),
+    "photo.too_many_pixels": (
+        413,
+        _("照片像素过多，请上传不超过{megapixels}百万像素的照片。"),
+    ),
     "photo.too_small": (
         422,
         _("照片至少须为{width}×{height}像素（证件照尺寸）。"),
@@ -396,6 +410,7 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "request.method_not_allowed": (405, _("不支持该请求方法。")),
     "request.not_found": (404, _("未找到。")),
     "request.forbidden": (403, _("无权访问。")),
+    "request.unavailable": (503, _("服务暂时不可用，请稍后再试。")),
     "request.throttled": (
         429,
         _("尝试过于频繁，请{wait}秒后再试。"),

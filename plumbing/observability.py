@@ -45,8 +45,36 @@ NOTICES_SENT = Counter("ecard_notices_sent_total", "Notices delivered", ["kind"]
 HTTP_REQUESTS = Counter("ecard_http_requests_total", "HTTP requests", ["method", "status"])
 
 
+def metrics_allowed(request) -> bool:
+    """The scraper, and nobody else: the bearer ``METRICS_TOKEN`` when one is set, else a
+    client address in ``METRICS_ALLOWED_NETWORKS`` (loopback by default; through the balancer
+    the client is the one it names, so the world never counts as inside)."""
+    import ipaddress
+    import secrets
+
+    from django.conf import settings
+
+    from .api import client_address
+
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.META.get("HTTP_AUTHORIZATION", "")
+        return secrets.compare_digest(given.encode(), f"Bearer {token}".encode())
+    try:
+        address = ipaddress.ip_address(client_address(request))
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
+
+
 def metrics_view(request):
     """Prometheus text format; with several gunicorn workers, the sum of all of them."""
+    if not metrics_allowed(request):
+        from django.http import JsonResponse
+
+        from .errors import DomainError
+
+        return JsonResponse(DomainError("request.not_found").as_dict(), status=404)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from ecard import services
 from ecard.audit import Actor
 from ecard.models import AuditEvent, Card, CardApplication, CardState, ECard, Notice
+from ecard.photos import photo_open
 
 from .conftest import Holder_, make_id_number, register_and_sign_in
 
@@ -96,8 +97,6 @@ class TestApplyForACard:
 
         from django.core.files.storage import storages
 
-        from ecard.photos import photo_open
-
         account = Account("13900004444")
         account.apply(**new_card_fields(photo=photo(exif=True)))
         stored = CardApplication.objects.get().photo
@@ -108,7 +107,9 @@ class TestApplyForACard:
         with Image.open(io.BytesIO(photo_open(stored))) as image:
             assert image.size == (413, 531) and not image.getexif()
 
-    def test_a_guardian_applies_for_a_child(self, make_card):
+    def test_a_guardian_applies_for_a_child_and_the_link_is_made_when_staff_accept_the_proof(
+        self, make_card, clerk
+    ):
         guardian = Holder_(__import__("rest_framework.test").test.APIClient(), make_card(), "13800000001")
         today = timezone.localdate()
         child = new_card_fields(
@@ -119,8 +120,15 @@ class TestApplyForACard:
         )
         response = guardian.api.post("/api/v1/card-applications", child, format="multipart", **guardian.auth)
         assert response.status_code == 201, response.json()
+        application = CardApplication.objects.get()
+        assert application.holder.guardian_id is None  # the application's say-so links nobody
+        assert guardian.get("/api/v1/wards").json() == []
+        [listed] = guardian.get("/api/v1/card-applications").json()
+        assert listed["state"] == "submitted"
+        staff_move(listed["id"], "accepted", clerk)
         ward = CardApplication.objects.get().holder
         assert ward.guardian_id == guardian.card.holder_id and ward.guardian_proof == "birth_certificate"
+        assert [w["id"] for w in guardian.get("/api/v1/wards").json()] == [str(ward.public_id)]
 
     def test_a_person_with_a_live_card_in_the_region_is_refused(self, card):
         fields = new_card_fields(name=card.holder.name, id_number=card.holder.id_number)
@@ -151,6 +159,30 @@ class TestBadInputWritesNothing:
         response = Account("13900004444").apply(**new_card_fields(photo=upload))
         assert response.status_code == status and response.json()["code"] == code
         assert not CardApplication.objects.exists() and not Card.objects.exists()
+
+    def test_a_small_file_declaring_forty_two_megapixels_is_refused_before_it_is_decoded(self):
+        buffer = io.BytesIO()
+        Image.new("1", (7000, 6000)).save(buffer, format="PNG", optimize=True)
+        assert len(buffer.getvalue()) < 100 * 1024  # small on the wire, ≈ 126 MB once decoded
+        bomb = SimpleUploadedFile("photo.png", buffer.getvalue(), content_type="image/png")
+        response = Account("13900004444").apply(**new_card_fields(photo=bomb))
+        assert response.status_code == 413 and response.json()["code"] == "photo.too_many_pixels"
+        assert not CardApplication.objects.exists()
+
+    @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+    def test_no_comment_or_colour_profile_survives_into_the_stored_photo(self, fmt):
+        from PIL import ImageCms
+
+        buffer = io.BytesIO()
+        profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        extra = {"icc_profile": profile, **({"comment": b"taken at 31.2N 121.5E"} if fmt == "JPEG" else {})}
+        Image.new("RGB", (413, 531), (200, 180, 160)).save(buffer, format=fmt, **extra)
+        upload = SimpleUploadedFile(f"photo.{fmt.lower()}", buffer.getvalue(), content_type="image/jpeg")
+        account = Account("13900004444")
+        assert account.apply(**new_card_fields(photo=upload)).status_code == 201
+        with Image.open(io.BytesIO(photo_open(CardApplication.objects.get().photo))) as stored:
+            assert "icc_profile" not in stored.info and "comment" not in stored.info
+            assert stored.size == (413, 531)
 
     def test_a_second_open_application(self):
         account = Account("13900004444")

@@ -40,6 +40,24 @@ class TestDeepJson:
         assert not [r for r in caplog.records if "throttle" in r.getMessage()]
 
 
+class TestTooLarge:
+    @pytest.mark.parametrize("url", ["/api/v1/codes", "/api/v1/card-applications"])
+    def test_a_body_past_djangos_upload_limit_gets_the_json_413(self, app_holder, url):
+        body = b'{"purpose": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+        response = post_raw(app_holder.api, url, body, **app_holder.auth)
+        assert response.status_code == 413 and response.json()["code"] == "request.too_large"
+
+    def test_a_form_past_it_too(self, app_holder):
+        response = app_holder.api.post(
+            "/api/v1/card-applications",
+            data=b"a=" + b"x" * (3 * 1024 * 1024),
+            content_type="application/x-www-form-urlencoded",
+            **app_holder.auth,
+        )
+        assert response.status_code in (413, 415)
+        assert response["Content-Type"].startswith("application/json")
+
+
 def upload(scanner, *scans):
     response = scanner.api.post(
         "/api/v1/scanner/scans", {"scans": list(scans)}, format="json", **scanner.auth()
@@ -157,7 +175,8 @@ class TestScannerConfig:
             "purposes": ["culture", "identity"],
             "lifetimes": {"culture": 120, "identity": 120},
             "clock_skew_seconds": settings.QR_CLOCK_SKEW_SECONDS,
-            "revocations_max_age_seconds": settings.QR_REVOCATIONS_MAX_AGE_SECONDS,
+            "revocations_max_age_seconds": 3600,
+            "revocations_max_age_by_purpose": {"culture": 86400, "identity": 3600},
             "cursor": 0,
         }
 

@@ -204,6 +204,29 @@ class TestVerify:
         assert scanner.verdict(text)["code"] == "code.revoked"
         assert scanner.verdict(issue_code(app_holder, "identity"))["result"] == "accepted"
 
+    def test_a_code_of_the_same_second_as_a_password_change_is_refused_online_and_offline(
+        self, app_holder, scanner
+    ):
+        second = time.time() // 1 + 3
+        with time_machine.travel(second + 0.2, tick=False):
+            before = issue_code(app_holder, "identity")
+        with time_machine.travel(second + 0.6):  # the clock runs: the next code waits for it
+            changed = app_holder.post(
+                "/api/v1/ecard/password", {"old_password": ECARD_PASSWORD, "new_password": "730519"}
+            )
+            assert changed.status_code == 204
+            after = issue_code(app_holder, "identity")  # waits for the next second
+            assert time.time() >= second + 1
+            assert scanner.verdict(before)["code"] == "code.revoked"
+            assert scanner.verdict(after)["result"] == "accepted"
+            keyset = verifier.KeySet.from_jwks(scanner.api.get("/api/v1/scanner/keys").json())
+            revocations = verifier.RevocationList()
+            page = scanner.api.get("/api/v1/scanner/revocations", **scanner.auth()).json()
+            revocations.apply(page["jws"], keyset)
+            offline = verifier.Verifier(keyset, revocations)
+            assert offline.verify(before).code == "ecard.password_changed"
+            assert offline.verify(after).accepted
+
     def test_a_payment_code_is_accepted_once(self, app_holder, scanner, make_scanner):
         text = issue_code(app_holder)
         assert scanner.verdict(text)["result"] == "accepted"

@@ -92,6 +92,20 @@ class TestInvitationAndConsent:
         refused = invite(app_holder, relative(born=datetime.date(1970, 1, 1)))
         assert refused.status_code == 409 and refused.json()["code"] == "family.limit_reached"
 
+    def test_a_full_family_gets_the_same_answer_for_a_stranger_and_for_a_card_holder(
+        self, app_holder, relative, make_holder, settings
+    ):
+        for i in range(settings.FAMILY_MAX_MEMBERS):
+            assert invite(app_holder, relative(born=datetime.date(1950 + i, 1, 1))).status_code == 201
+        holder = relative(name="钱七", born=datetime.date(1971, 1, 1))
+        nobody = make_holder(name="孙八", born=datetime.date(1972, 1, 1))  # no e-card
+        nobody.id_number = nobody.id_number[:-4] + "0000"  # nor a real ID number
+        answers = {
+            (r.status_code, r.json()["code"])
+            for r in (invite(app_holder, holder), invite(app_holder, nobody))
+        }
+        assert answers == {(409, "family.limit_reached")}
+
     def test_a_member_can_be_in_several_families(self, app_holder, other_app_holder, relative):
         member = relative()
         assert invite(app_holder, member).status_code == 201
@@ -134,7 +148,7 @@ class TestWhoMayInvite:
         assert wrong_name.json() == nobody.json()
         assert nobody.json()["code"] == "family.member_not_found"
 
-    def test_a_child_under_the_guardian_age_is_a_ward_not_a_family_member(
+    def test_a_child_under_the_guardian_age_is_refused_in_a_strangers_words(
         self, app_holder, make_card, make_holder, system
     ):
         from accounts.models import GuardianProof
@@ -148,7 +162,9 @@ class TestWhoMayInvite:
             card=make_card(holder=child), channel=ECardChannel.NATIONAL_APP, password="135790", by=system
         )
         refused = invite(app_holder, child)
-        assert refused.status_code == 409 and refused.json()["code"] == "family.member_is_minor"
+        # A ward, not a family member; and the answer must not say that a child with this name
+        # and ID number holds a card.
+        assert refused.status_code == 404 and refused.json()["code"] == "family.member_not_found"
 
     def test_nobody_invites_themselves(self, app_holder):
         refused = invite(app_holder, app_holder.card.holder)

@@ -146,6 +146,7 @@ def test_every_notice_template_has_its_english():
         "other": "W*",
         "relationship": "x",
         "days": 7,
+        "minutes": 30,
         "provider": "ICBC",
         "kind": "x",
         "where": "x",

@@ -47,6 +47,7 @@ class TestNoLinks:
             "other": "王*",
             "relationship": "父母",
             "days": 7,
+            "minutes": 30,
         }
         for kind in notices.TEMPLATES:
             for text in notices.render(kind, params):

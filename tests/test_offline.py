@@ -8,16 +8,23 @@ import time_machine
 from django.utils import timezone
 
 from ecard import services
+from ecard.audit import Actor
+from ecard.models import ECard
 from tokens import verifier
 from tokens.models import ScanRecord
+from tokens.services import code_issue
 
 from .conftest import ECARD_PASSWORD, issue_code
 
 pytestmark = pytest.mark.django_db
 
 
-def offline_gate(scanner, *, since=0, revocations=None, max_age=600):
-    """What a gate downloads while online: the key set and the revocation deltas."""
+def offline_gate(scanner, *, since=0, revocations=None, max_age=None):
+    """What a gate downloads while online: the key set, the revocation deltas, and how old the
+    list may grow per purpose (from /scanner/config unless ``max_age`` says otherwise)."""
+    if max_age is None:
+        config = scanner.api.get("/api/v1/scanner/config", **scanner.auth()).json()
+        max_age = config["revocations_max_age_by_purpose"]
     keyset = verifier.KeySet.from_jwks(scanner.api.get("/api/v1/scanner/keys").json())
     revocations = revocations or verifier.RevocationList()
     while True:
@@ -78,10 +85,60 @@ class TestOfflineVerifier:
         assert {gate.verify(t).code for t in texts} == {"ecard.password_changed"}
 
     def test_a_stale_revocation_list_refuses_instead_of_accepting_on_old_data(self, app_holder, scanner):
-        gate, _ = offline_gate(scanner, max_age=600)
+        gate, _ = offline_gate(scanner, max_age={"culture": 600})
         with time_machine.travel(time.time() + 601):
             text = issue_code(app_holder, "culture")
             assert gate.verify(text).code == "revocations.stale"
+
+    def test_a_gate_out_of_touch_degrades_per_purpose_and_never_stops(self, app_holder, make_scanner):
+        """Ten minutes without a sync used to stop every code; now each purpose has its own
+        limit, published in the config, and every offline verdict says how old the list was."""
+        gate_device = make_scanner(
+            organisation="国家图书馆", kind="culture", purposes=("identity", "culture")
+        )
+        config = gate_device.api.get("/api/v1/scanner/config", **gate_device.auth()).json()
+        assert config["revocations_max_age_by_purpose"] == {"culture": 86400, "identity": 3600}
+        gate, _ = offline_gate(gate_device)
+        ecard = ECard.objects.get(card=app_holder.card)
+
+        def shown(purpose):  # what the holder's phone shows then (codes live two minutes)
+            return code_issue(ecard=ecard, purpose=purpose, by=Actor.system("tests")).text
+
+        # Ten minutes and one second on: everything still judged offline.
+        with time_machine.travel(time.time() + 601):
+            assert gate.verify(shown("culture")).accepted and gate.verify(shown("identity")).accepted
+            assert 600 < gate.verify(shown("culture")).revocations_age < 700
+        # Past an hour: identity falls back to online, culture goes on.
+        with time_machine.travel(time.time() + 3700):
+            assert gate.verify(shown("culture")).accepted
+            refused = gate.verify(shown("identity"))
+            assert refused.code == "revocations.stale" and refused.revocations_age > 3600
+        with time_machine.travel(time.time() + 86_500):
+            assert gate.verify(shown("culture")).code == "revocations.stale"
+
+    def test_an_older_signed_delta_sent_again_does_not_bring_a_lost_card_back(
+        self, app_holder, scanner, system
+    ):
+        keyset = verifier.KeySet.from_jwks(scanner.api.get("/api/v1/scanner/keys").json())
+
+        def page(since):
+            return scanner.api.get(f"/api/v1/scanner/revocations?since={since}", **scanner.auth()).json()
+
+        services.card_report_temporary_loss(card=app_holder.card, by=system)
+        services.card_lift_loss(card=app_holder.card, by=system)
+        old = page(0)  # lost, then lifted: a genuine delta, signed by the server
+        time.sleep(1.05)
+        text = issue_code(app_holder, "culture")
+        time.sleep(1.05)
+        services.card_report_temporary_loss(card=app_holder.card, by=system)  # lost again
+        revocations = verifier.RevocationList()
+        revocations.apply(page(0)["jws"], keyset)
+        gate = verifier.Verifier(keyset, revocations)
+        assert gate.verify(text).code == "card.temporarily_lost"
+        fetched = revocations.fetched_at
+        revocations.apply(old["jws"], keyset)  # replayed by someone on the gate's network
+        assert gate.verify(text).code == "card.temporarily_lost"
+        assert revocations.fetched_at == fetched  # nor does it make the list look younger
 
     def test_deltas_are_fetched_by_cursor(self, app_holder, scanner, system, settings):
         _, revocations = offline_gate(scanner)

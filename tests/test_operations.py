@@ -34,6 +34,22 @@ def test_readyz_names_the_signing_key_when_none_can_sign(client, settings, tmp_p
     assert response.status_code == 503 and response.json()["failed"] == ["signing_key"]
 
 
+def test_metrics_answer_the_scraper_and_nobody_else(client, settings):
+    assert client.get("/metrics").status_code == 200  # loopback: the scraper beside the pod
+    outside = client.get("/metrics", REMOTE_ADDR="203.0.113.5")
+    assert outside.status_code == 404 and outside.json()["code"] == "request.not_found"
+    # Through the balancer, the client it names is the one that counts.
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 404
+    settings.METRICS_TOKEN = "s3cret-scrape-token"
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    scraped = client.get(
+        "/metrics", REMOTE_ADDR="203.0.113.5", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token"
+    )
+    assert scraped.status_code == 200 and b"ecard_http_requests_total" in scraped.content
+
+
 def test_metrics_count_verifications_by_purpose_and_result(client, app_holder, scanner):
     text = issue_code(app_holder)
     scanner.verdict(text)

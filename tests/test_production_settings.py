@@ -37,6 +37,7 @@ def full_env(tmp_path):
         "AUTH_JWT_KEYS_DIR": str(tmp_path / "auth"),
         "PII_KEYS_DIR": str(tmp_path / "pii"),
         "IDENTITY_VERIFIER": "provider_adapters.realperson.FaceVerifier",
+        "NUM_PROXIES": "1",
     }
 
 
@@ -48,9 +49,15 @@ def test_check_deploy_reports_no_warnings(tmp_path):
 
 def test_each_required_setting_is_refused_when_missing(tmp_path):
     env = full_env(tmp_path)
-    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "NUM_PROXIES"):
         result = manage("check", env={k: v for k, v in env.items() if k != name})
         assert result.returncode != 0 and name in result.stderr, name
+
+
+def test_behind_the_balancer_with_no_proxy_trusted_it_refuses_to_start(tmp_path):
+    # Every client would be the balancer's address: one city, one count of sign-in failures.
+    result = manage("check", env={**full_env(tmp_path), "NUM_PROXIES": "0"})
+    assert result.returncode != 0 and "NUM_PROXIES" in result.stderr
 
 
 def test_without_a_personal_data_key_source_it_refuses_to_start(tmp_path):

@@ -18,7 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from ecard import selectors
+from ecard import authority, selectors
 from ecard.apis import WARD, HolderApi, holder_schema
 from ecard.matrix import Purpose
 from plumbing import fastpath, observability
@@ -66,7 +66,7 @@ class CodeApi(HolderApi):
         if member is None:
             return None
         # With ?ward= the presenter would be the ward, a minor, who has no family: not found.
-        return selectors.family_member_link(presenter=self.holder(), public_id=member)
+        return authority.family_member_link(presenter=self.holder(), public_id=member)
 
     def ecard(self):
         family = self.family
@@ -217,7 +217,7 @@ class CertificateApi(HolderApi):
         },
     )
     def get(self, request, application_id: str):
-        application = selectors.application_get(user=request.user, public_id=application_id)
+        application = authority.application_for(request.user, application_id)
         response = HttpResponse(certificate_pdf(application=application), content_type="application/pdf")
         response["Content-Disposition"] = 'inline; filename="certificate.pdf"'
         response["Cache-Control"] = "private, no-store"
@@ -481,7 +481,12 @@ class ScannerConfigOut(serializers.Serializer):
     lifetimes = serializers.DictField(child=serializers.IntegerField(), help_text="purpose → seconds")
     clock_skew_seconds = serializers.IntegerField()
     revocations_max_age_seconds = serializers.IntegerField(
-        help_text="refuse offline (revocations.stale) when the list is older than this"
+        help_text="the smallest of revocations_max_age_by_purpose: for gates that keep one figure"
+    )
+    revocations_max_age_by_purpose = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="purpose → seconds: refuse a code of that purpose offline (revocations.stale) "
+        "when the list is older",
     )
     cursor = serializers.IntegerField(help_text="the newest revocation entry's cursor")
 
@@ -495,12 +500,16 @@ class ScannerConfigApi(ScannerApi):
     def get(self, request):
         device = self.device
         purposes = sorted(device.purposes)
+        ages = {
+            p: settings.QR_REVOCATIONS_MAX_AGE[p] for p in purposes if p in settings.QR_REVOCATIONS_MAX_AGE
+        }
         body = {
             "device_id": device.device_id,
             "purposes": purposes,
             "lifetimes": {p: settings.QR_LIFETIMES[p] for p in purposes if p in settings.QR_LIFETIMES},
             "clock_skew_seconds": settings.QR_CLOCK_SKEW_SECONDS,
-            "revocations_max_age_seconds": settings.QR_REVOCATIONS_MAX_AGE_SECONDS,
+            "revocations_max_age_seconds": min(ages.values(), default=0),
+            "revocations_max_age_by_purpose": ages,
             "cursor": services.revocations_cursor(),
         }
         return Response(ScannerConfigOut(body).data)

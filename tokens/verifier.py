@@ -520,15 +520,30 @@ class RevocationList:
             raise Refusal("revocations.bad_signature") from None
         if payload.get("since", 0) > self.cursor:
             raise Refusal("revocations.gap")  # a delta that skips entries would hide some
+        if payload["cursor"] < self.cursor or (payload["cursor"] == self.cursor and payload["entries"]):
+            # Older than what this list holds (a delta sent again, or an old one replayed):
+            # applying it would undo later entries, a lifted loss over a new one.
+            return payload
         for entry in payload["entries"]:
+            if "id" in entry and entry["id"] <= self.cursor:
+                continue  # held already, and maybe superseded since
+            if "id" not in entry and payload.get("since", 0) < self.cursor:
+                raise Refusal("revocations.overlap")  # cannot tell which entries are older
             key = _entry_key(entry["ecard"], entry.get("presenter"), entry.get("serial"))
             if entry.get("lifted"):
                 self.entries.pop(key, None)
             else:
                 self.entries[key] = Revocation(entry["not_before"], entry["reason"])
-        self.cursor = max(self.cursor, payload["cursor"])
-        self.fetched_at = payload["iat"]
+        self.cursor = payload["cursor"]
+        if not payload.get("more"):
+            # The list was whole at ``iat``. Only a newer signature makes it younger: an old
+            # delta replayed never does.
+            self.fetched_at = max(self.fetched_at or 0, payload["iat"])
         return payload
+
+    def age(self, now: float) -> float | None:
+        """Seconds since the server signed the newest delta applied; None before any."""
+        return None if self.fetched_at is None else max(0.0, now - self.fetched_at)
 
     def refusal_for(self, code: Code) -> str | None:
         if code.certificate is not None:
@@ -582,14 +597,26 @@ class Result:
     accepted: bool
     code: str | None  # the reason when refused
     parsed: Code | None = None
+    # Offline: how old the revocation list was that the verdict relied on (None online, or
+    # before any list was applied), for the gate's log and its upload.
+    revocations_age: float | None = None
+
+
+# How old a revocation list may be, per purpose, before an offline gate refuses a code
+# (``revocations.stale``) rather than judge it on old data: a day for transit and culture, whose
+# gates sit underground and in parks; an hour for identity at counters that are mostly online.
+# Payment is never judged offline. The server publishes its own figures in /scanner/config.
+REVOCATIONS_MAX_AGE = {"transit": 86_400, "culture": 86_400, "identity": 3_600}
 
 
 class Verifier:
     """Verify a code with no server: format, signature, key window, lifetime, purpose, revocations.
 
     ``revocations=None`` skips the revocation check: the online endpoint checks the card's
-    current state instead. Offline, a revocation list older than ``max_revocation_age``
-    refuses with ``revocations.stale`` so the gate falls back to online verification.
+    current state instead. Offline, a code whose purpose's ``max_revocation_age`` (seconds,
+    per purpose; one number for all) the list has outlived is refused with
+    ``revocations.stale``, so the gate falls back to online verification for that purpose
+    and goes on judging the others: it degrades, it does not stop.
     """
 
     def __init__(
@@ -598,7 +625,7 @@ class Verifier:
         revocations: RevocationList | None = None,
         *,
         skew: int = 15,
-        max_revocation_age: int = 600,
+        max_revocation_age: int | dict[str, int] = REVOCATIONS_MAX_AGE,
         clock: Callable[[], float] = time.time,
         device_lifetimes: dict[str, int] = DEVICE_LIFETIMES,
         single_use: bool | None = None,
@@ -714,8 +741,8 @@ class Verifier:
         if self.revocations is not None:
             if code.purpose in ONLINE_ONLY:
                 raise Refusal("code.online_only")
-            fetched = self.revocations.fetched_at
-            if fetched is None or now - fetched > self.max_revocation_age:
+            age = self.revocations.age(now)
+            if age is None or age > self._max_age(code.purpose):
                 raise Refusal("revocations.stale")
             reason = self.revocations.refusal_for(code)
             if reason:
@@ -723,6 +750,12 @@ class Verifier:
         if self.single_use and code.certificate is not None and code.purpose != "identity":
             self._use_once(code, now)
         return code
+
+    def _max_age(self, purpose: str) -> float:
+        limit = self.max_revocation_age
+        if isinstance(limit, dict):
+            return limit.get(purpose, min(limit.values(), default=0))
+        return limit
 
     def _use_once(self, code: Code, now: float) -> None:
         if len(self._used) > 100_000:
@@ -733,8 +766,9 @@ class Verifier:
         self._used[key] = code.expires_at + 2 * self.skew
 
     def verify(self, text: str, *, purposes: Iterable[str] | None = None) -> Result:
+        age = None if self.revocations is None else self.revocations.age(self.clock())
         try:
             code = self.check(text, purposes=purposes)
         except Refusal as refusal:
-            return Result(False, refusal.code)
-        return Result(True, None, code)
+            return Result(False, refusal.code, revocations_age=age)
+        return Result(True, None, code, revocations_age=age)

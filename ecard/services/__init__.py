@@ -43,6 +43,7 @@ from .losses import (
 from .payments import (
     agreement_confirm,
     agreement_end,
+    agreement_propose,
     provider_authenticate,
     provider_register,
     provider_set_enabled,
@@ -56,6 +57,7 @@ __all__ = [
     "application_submit_replacement",
     "application_withdraw",
     "agreement_confirm",
+    "agreement_propose",
     "agreement_end",
     "provider_authenticate",
     "provider_register",

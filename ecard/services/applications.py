@@ -16,13 +16,14 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.actors import ActorKind
 from accounts.identity import normalise_id_number, person_key
 from accounts.models import Holder
 from accounts.realperson import real_person_check
-from accounts.services import holder_get_or_create, holder_set_guardian
+from accounts.services import check_guardian, holder_get_or_create, holder_set_guardian
 from plumbing.errors import DomainError
 
-from .. import notices, photos, workdays
+from .. import authority, notices, photos, workdays
 from ..audit import Actor, audit_record
 from ..models import (
     OPEN_APPLICATION_STATES,
@@ -33,6 +34,7 @@ from ..models import (
     CardState,
     Delivery,
     ECardChannel,
+    GuardianClaim,
     RegionSetting,
     ReplacementKind,
 )
@@ -107,36 +109,42 @@ def application_submit_new(
     day one, transit once the card is collected and enabled. The applicant's proven account
     is bound to it (the guardian's stays the guardian's)."""
     third_generation = RegionSetting.objects.filter(region=region, third_generation=True).exists()
-    if third_generation:
-        validate_new_secret(ecard_password, field="ecard_password", codes="ecard.password")
     checked_photo = _photo(ApplicationKind.NEW, photo)  # before anything is written
     outlet, postal_address = _delivery(delivery, outlet, postal_address)
     number, born = normalise_id_number(id_type, id_number)
     on_file = Holder.objects.filter(person_key=person_key(id_type, number)).first()
     minor = (on_file or Holder(date_of_birth=born)).is_minor()
+    claim = ""
     if minor:
         guardian = user.holder
         if guardian is None or guardian.is_minor():
             raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
+        check_guardian(holder=on_file or Holder(date_of_birth=born), guardian=guardian, proof=guardian_proof)
         guardian_proof_number = " ".join((guardian_proof_number or "").split())
         if not guardian_proof_number:
             raise DomainError("application.proof_number_required", field="guardian_proof_number")
         checked = (guardian.name, guardian.id_number)
+        # Only staff who saw the proof make a link; until then the applicant reaches nothing
+        # of the child, and whoever is the child's guardian now stays so.
+        if not (on_file and authority.guards(guardian, on_file)):
+            claim = GuardianClaim.PENDING
     else:
         checked = (on_file.name if on_file else " ".join((name or "").split()), number)
+    # 同步申领 needs someone who may hold the child's e-card: not a claim staff have not checked.
+    issue_now = third_generation and not claim
+    if issue_now:
+        validate_new_secret(ecard_password, field="ecard_password", codes="ecard.password")
     # The provider is asked before any row is written or locked: its answer may take seconds.
     real_person_check(name=checked[0], id_number=checked[1], token=identity_token)
     with transaction.atomic():
         holder, _ = holder_get_or_create(name=name, id_type=id_type, id_number=id_number, phone=phone, by=by)
-        if minor and holder.guardian_id != user.holder_id:
-            holder = holder_set_guardian(holder=holder, guardian=user.holder, proof=guardian_proof, by=by)
         if not minor and user.holder_id not in (None, holder.pk):
             raise DomainError("account.already_bound")
         if Card.objects.filter(holder=holder, region=region).exclude(state=CardState.CANCELLED).exists():
             raise DomainError("card.exists_in_region")
         _refuse_if_open(holder, region)
         new_card = None
-        if third_generation:
+        if issue_now:
             new_card = card_create(
                 holder=holder, region=region, issued_on=timezone.localdate(), generation=3, by=by
             )
@@ -149,6 +157,8 @@ def application_submit_new(
             holder=holder,
             region=region,
             guardian_proof_number=guardian_proof_number if minor else "",
+            guardian_proof=guardian_proof if minor else "",
+            guardian_claim=claim,
             new_card=new_card,
             delivery=delivery,
             outlet=outlet,
@@ -281,9 +291,13 @@ def application_advance(
         raise DomainError(
             "application.step_invalid", state=application.get_state_display(), to=ApplicationState(to).label
         )
+    if to == ApplicationState.ACCEPTED and application.guardian_claim == GuardianClaim.PENDING:
+        _grant_guardian_claim(application, by=by)
     if to == ApplicationState.REJECTED:
         if not (reason or "").strip():
             raise DomainError("application.reason_required", field="reason")
+        if application.guardian_claim == GuardianClaim.PENDING:
+            application.guardian_claim = GuardianClaim.REFUSED
         application.reject_reason = reason.strip()[:200]
         if application.new_card_id:
             card_abandon(card=application.new_card, by=by)
@@ -309,6 +323,21 @@ def application_advance(
     application.save()
     _record(application, by=by)
     return application
+
+
+def _grant_guardian_claim(application: CardApplication, *, by: Actor) -> None:
+    """Staff accepting the application are the ones who checked the proof of relationship: the
+    link is made now, by them, and a guardian it replaces is told."""
+    if by.kind != ActorKind.STAFF:
+        # A card factory's progress file cannot have seen a birth certificate.
+        raise DomainError("application.proof_unchecked")
+    holder_set_guardian(
+        holder=application.holder,
+        guardian=application.account.holder,
+        proof=application.guardian_proof,
+        by=by,
+    )
+    application.guardian_claim = GuardianClaim.GRANTED
 
 
 @transaction.atomic

@@ -26,7 +26,7 @@ from accounts.realperson import real_person_check
 from accounts.sessions import sessions_end_for_holder
 from plumbing.errors import DomainError
 
-from .. import notices
+from .. import authority, notices
 from ..audit import Actor, audit_record
 from ..models import BindingChallenge, Card, ECard
 from .base import SHANGHAI_MIDNIGHT
@@ -59,7 +59,7 @@ def _card_named(*, user, name: str, id_number: str, card_number: str) -> Card:
         raise DomainError("ecard.identity_mismatch")
     holder = card.holder
     if holder.is_minor():
-        if holder.guardian_id is None or user.holder_id != holder.guardian_id:
+        if not authority.guards(user.holder, holder):
             raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
     elif user.holder_id not in (None, holder.pk):
         raise DomainError("account.already_bound")

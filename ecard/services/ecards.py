@@ -38,6 +38,9 @@ def ecard_issue(*, card: Card, channel: str, password: str, by: Actor, at_applic
         reference=secrets.token_hex(12),
         channel=channel,
         password_hash=make_password(password),
+        # No code of this e-card is older, so the whole second counts as after the "change":
+        # codes carry whole seconds, and one of the issuing second must not look revoked.
+        password_changed_at=timezone.now().replace(microsecond=0),
     )
     audit_record(
         action="ecard.issued",

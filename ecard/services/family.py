@@ -39,7 +39,12 @@ def _member_named(*, name: str, id_number: str) -> Holder:
     so that an invitation tells nobody whether a person holds a card."""
     number = (id_number or "").strip().upper()
     for holder in Holder.objects.filter(id_number_index=number):
-        if _identity_matches(holder, name=name, id_number=id_number) and _live_ecard(holder):
+        # A minor is a ward, never a family member: refused in the same words as a stranger.
+        if (
+            _identity_matches(holder, name=name, id_number=id_number)
+            and not holder.is_minor()
+            and _live_ecard(holder)
+        ):
             return holder
     raise DomainError("family.member_not_found")
 
@@ -57,17 +62,17 @@ def family_invite(
         raise DomainError("request.invalid", field="relationship", detail="relationship")
     # Counted under a lock on the presenter: two invitations at once cannot both be the fifth.
     presenter = Holder.objects.select_for_update().get(pk=presenter.pk)
+    # The limit first: a full family is told so whoever it names, so the answer never depends
+    # on whether the person named exists (lapsed invitations do not count).
+    if family_live_links(presenter).count() >= settings.FAMILY_MAX_MEMBERS:
+        raise DomainError("family.limit_reached", maximum=settings.FAMILY_MAX_MEMBERS)
     member = _member_named(name=name, id_number=id_number)
     if member.pk == presenter.pk:
         raise DomainError("family.oneself")
-    if member.is_minor():
-        raise DomainError("family.member_is_minor", age=settings.HOLDER_GUARDIAN_AGE)
     # An invitation that lapsed is closed now, so that the pair may be invited again.
     FamilyLink.objects.filter(
         presenter=presenter, member=member, state=FamilyLinkState.INVITED, expires_at__lte=timezone.now()
     ).update(state=FamilyLinkState.ENDED, ended_at=timezone.now(), end_reason="invitation_expired")
-    if family_live_links(presenter).count() >= settings.FAMILY_MAX_MEMBERS:
-        raise DomainError("family.limit_reached", maximum=settings.FAMILY_MAX_MEMBERS)
     now = timezone.now()
     try:
         with transaction.atomic():

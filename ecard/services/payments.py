@@ -1,8 +1,14 @@
-"""Transit payment (乘车码): a bank or payment app confirms a holder's payment agreement by a
-signed server-to-server call; a transit code needs a live one.
+"""Transit payment (乘车码): a bank or payment app proposes a holder's payment agreement by a
+signed server-to-server call; the holder confirms it in the app with the e-card password; a
+transit code needs a confirmed one.
 
-The agreement is the provider's to confirm, the holder's to end. Ending it stops transit at
-once: the e-card's earlier codes are revoked and the card's state read by scanners loses its
+A provider holds what is printed on a card (its number, the holder's ID number), and so does
+anyone who finds the card: that proves nothing. So a provider's call only proposes, and the
+agreement waits for the holder (``AGREEMENT_PENDING_MINUTES``); until then it pays nothing and
+replaces nothing. Whatever the provider names, it learns only "proposed" or one refusal that
+does not say whether the card has an e-card or what state it is in. Each provider token is
+good for one call (its ``jti``). Ending an agreement, by the holder, stops transit at once:
+the e-card's earlier codes are revoked and the card's state read by scanners loses its
 payment method.
 """
 
@@ -23,6 +29,7 @@ from plumbing.errors import DomainError
 from .. import notices, signals
 from ..audit import Actor, audit_record
 from ..models import Card, CardState, ECard, PaymentAgreement, PaymentMethod, PaymentProvider
+from .ecards import ecard_check_password
 
 PROVIDER_AUDIENCE = "ecard:provider"
 _AGREEMENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -60,12 +67,13 @@ def provider_actor(provider: PaymentProvider) -> Actor:
 
 
 def provider_authenticate(token: str) -> PaymentProvider:
-    """The provider whose own key signed this bearer JWT (``aud`` = ``ecard:provider``)."""
+    """The provider whose own key signed this bearer JWT (``aud`` = ``ecard:provider``), once:
+    a token seen before is refused, so a recorded call cannot be sent again with other data."""
     try:
         provider = PaymentProvider.objects.filter(provider_id=assertions.unverified_issuer(token)).first()
         if provider is None:
             raise DomainError("provider.token_invalid")
-        assertions.verify(
+        claims = assertions.verify(
             token,
             assertions.load_public_key(provider.public_key),
             issuer=provider.provider_id,
@@ -77,11 +85,19 @@ def provider_authenticate(token: str) -> PaymentProvider:
         raise DomainError(f"provider.token_{refused.why}") from None
     if not provider.enabled:
         raise DomainError("provider.disabled")
+    assertions.use_once(
+        f"provider:{provider.provider_id}",
+        claims,
+        lifetime=settings.SCANNER_ASSERTION_MAX_SECONDS + 2 * settings.QR_CLOCK_SKEW_SECONDS,
+        replayed="provider.token_replayed",
+    )
     return provider
 
 
-def _ecard_for(card_number: str, id_number: str) -> ECard:
-    """The e-card of the live card the provider names, with the holder's ID number as a check."""
+def _ecard_for(card_number: str, id_number: str, method: str) -> ECard:
+    """The e-card a provider may propose an agreement for: a card in service whose holder's ID
+    number is the one given, with an e-card. Every other case is the same refusal, so the
+    answer tells nobody holding printed data whether the card has an e-card or was lost."""
     card = (
         Card.objects.select_related("holder")
         .filter(number=(card_number or "").strip().upper())
@@ -97,21 +113,27 @@ def _ecard_for(card_number: str, id_number: str) -> ECard:
         matches = False
     if not matches:
         raise DomainError("agreement.holder_mismatch")
+    if method == PaymentMethod.BANK_ACCOUNT and not card.financial_active:
+        # The card's own bank account pays only once activated in person at the bank: the
+        # bank that activated it knows that already.
+        raise DomainError("agreement.financial_inactive")
     ecard = ECard.objects.filter(card=card).first()
-    if ecard is None:
-        raise DomainError("agreement.no_ecard")
+    if ecard is None or card.state != CardState.ACTIVE:
+        raise DomainError("agreement.holder_mismatch")
     return ecard
 
 
 def _set_transit(ecard: ECard) -> None:
     live = (
-        PaymentAgreement.objects.filter(ecard=ecard, ended_at__isnull=True).select_related("provider").first()
+        PaymentAgreement.objects.filter(ecard=ecard, ended_at__isnull=True, confirmed_at__isnull=False)
+        .select_related("provider")
+        .first()
     )
     ecard.transit_payment_method = live.provider.provider_id if live else ""
     ecard.save(update_fields=["transit_payment_method"])
 
 
-def agreement_confirm(
+def agreement_propose(
     *,
     provider: PaymentProvider,
     agreement_id: str,
@@ -120,10 +142,8 @@ def agreement_confirm(
     method: str,
     account_masked: str = "",
 ) -> tuple[PaymentAgreement, bool]:
-    """Record the provider's agreement once; the same call again returns it (created False).
-
-    A new agreement replaces the e-card's earlier one: one payment method at a time.
-    """
+    """Record the provider's proposal once; the same call again returns it as it is now
+    (created False). It pays nothing until the holder confirms it (``agreement_confirm``)."""
     if not _AGREEMENT_ID.fullmatch(agreement_id or ""):
         raise DomainError(
             "request.invalid", field="agreement_id", detail="agreement_id: 1–64 of A-Z a-z 0-9 . _ : -"
@@ -132,10 +152,7 @@ def agreement_confirm(
         raise DomainError(
             "request.invalid", field="method", detail=f"method: one of {', '.join(PaymentMethod.values)}"
         )
-    ecard = _ecard_for(card_number, id_number)
-    if method == PaymentMethod.BANK_ACCOUNT and not ecard.card.financial_active:
-        # The card's own bank account pays only once activated in person at the bank.
-        raise DomainError("agreement.financial_inactive")
+    ecard = _ecard_for(card_number, id_number, method)
     by = provider_actor(provider)
     with transaction.atomic():
         ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=ecard.pk)
@@ -145,12 +162,9 @@ def agreement_confirm(
         if existing is not None:
             if existing.ecard_id != ecard.pk:
                 raise DomainError("agreement.id_reused", field="agreement_id")
-            if not existing.live:
+            if existing.ended_at is not None:
                 raise DomainError("agreement.ended")
             return existing, False
-        earlier = PaymentAgreement.objects.filter(ecard=ecard, ended_at__isnull=True)
-        for agreement in earlier:
-            _end(agreement, reason="replaced", by=by)
         try:
             with transaction.atomic():
                 agreement = PaymentAgreement.objects.create(
@@ -162,21 +176,61 @@ def agreement_confirm(
                 )
         except IntegrityError:  # the same call racing itself: the first one stands
             raise DomainError("idempotency.in_progress", field="agreement_id") from None
-        _set_transit(ecard)
-        signals.ecard_changed.send(sender=ECard, ecard=ecard, revoke_reason=None)
         audit_record(
-            action="payment.agreement_confirmed",
+            action="payment.agreement_proposed",
             by=by,
             card=ecard.card,
             data={"agreement": str(agreement.public_id), "provider": provider.provider_id, "method": method},
         )
         notices.notice_send(
             holder=ecard.card.holder_id,
-            kind="payment.agreement_confirmed",
+            kind="payment.agreement_proposed",
             subject=str(agreement.public_id),
-            params=notices.card_params(ecard.card, provider=provider.name),
+            params=notices.card_params(
+                ecard.card, provider=provider.name, minutes=settings.AGREEMENT_PENDING_MINUTES
+            ),
         )
     return agreement, True
+
+
+@transaction.atomic
+def agreement_confirm(*, agreement: PaymentAgreement, password: str, by: Actor) -> PaymentAgreement:
+    """The holder confirms a provider's proposal with the e-card password: from now on it pays
+    the holder's fares, and it replaces the e-card's earlier agreement (one at a time)."""
+    ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=agreement.ecard_id)
+    agreement = PaymentAgreement.objects.select_for_update().select_related("provider").get(pk=agreement.pk)
+    ecard_check_password(ecard=ecard, password=password)
+    if agreement.ended_at is not None:
+        raise DomainError("agreement.ended")
+    if agreement.confirmed_at is not None:
+        return agreement
+    if agreement.lapsed:
+        raise DomainError("agreement.lapsed")
+    if not agreement.provider.enabled:
+        raise DomainError("provider.disabled")
+    if ecard.card.state != CardState.ACTIVE:
+        raise DomainError("card.not_active", state=ecard.card.get_state_display())
+    for earlier in PaymentAgreement.objects.filter(
+        ecard=ecard, ended_at__isnull=True, confirmed_at__isnull=False
+    ).select_related("provider"):
+        _end(earlier, reason="replaced", by=by)
+    agreement.confirmed_at = timezone.now()
+    agreement.save(update_fields=["confirmed_at"])
+    _set_transit(ecard)
+    signals.ecard_changed.send(sender=ECard, ecard=ecard, revoke_reason=None)
+    audit_record(
+        action="payment.agreement_confirmed",
+        by=by,
+        card=ecard.card,
+        data={"agreement": str(agreement.public_id), "provider": agreement.provider.provider_id},
+    )
+    notices.notice_send(
+        holder=ecard.card.holder_id,
+        kind="payment.agreement_confirmed",
+        subject=str(agreement.public_id),
+        params=notices.card_params(ecard.card, provider=agreement.provider.name),
+    )
+    return agreement
 
 
 def _end(agreement: PaymentAgreement, *, reason: str, by: Actor) -> None:
@@ -200,9 +254,12 @@ def agreement_end(*, agreement: PaymentAgreement, by: Actor) -> PaymentAgreement
         .select_related("ecard__card", "provider")
         .get(pk=agreement.pk)
     )
-    if not agreement.live:
+    if agreement.ended_at is not None:
         raise DomainError("agreement.ended")
-    _end(agreement, reason="ended_by_holder", by=by)
+    was_live = agreement.live
+    _end(agreement, reason="ended_by_holder" if was_live else "declined_by_holder", by=by)
+    if not was_live:  # a proposal declined: it never paid, nothing to revoke
+        return agreement
     _set_transit(agreement.ecard)
     # A revocation entry covers the e-card's earlier codes offline too; scanners online also
     # see the card's payment method gone.

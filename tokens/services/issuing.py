@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import secrets
 import time
 
@@ -60,6 +61,12 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | No
     if family is not None and purpose not in verifier.FAMILY_PURPOSES:
         raise DomainError("family.purpose_not_allowed", purpose=Purpose(purpose).label)
     key = keys.signing_key_current()
+    # A password change revokes every code of its second and before (codes carry whole
+    # seconds; the change is rounded up). A code asked for in that same second waits for the
+    # next one, outside any lock, rather than be dated ahead of a revocation still to come.
+    wait = math.ceil(ecard.password_changed_at.timestamp()) - time.time()
+    if 0 < wait <= 1:
+        time.sleep(wait)
     with transaction.atomic():
         card = Card.objects.select_for_update().get(pk=ecard.card_id)
         if (

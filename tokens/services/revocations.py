@@ -70,6 +70,8 @@ def revocations_since(cursor: int, *, limit: int = 1000) -> tuple[list[dict], in
     rows = rows[:limit]
     entries = [
         {
+            # Its place in the list: a gate skips entries at or below the cursor it holds.
+            "id": row.pk,
             "ecard": row.ecard_reference,
             # Rounded up: a code issued in the same second as the revocation is refused.
             "not_before": math.ceil(row.not_before.timestamp()),

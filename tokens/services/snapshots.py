@@ -4,6 +4,7 @@ and in the shared store, evicted when the card changes."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -37,13 +38,15 @@ def _snapshot_from_db(reference: str) -> dict | None:
         .aggregate(latest=Max("not_before"))["latest"]
     )
     return {
-        "revoked_before": int(revoked.timestamp()) if revoked else 0,
+        # Whole seconds, rounded up as the revocation list rounds them: a code's issue time has
+        # no fraction, so a code of the same second as the change is before it, everywhere.
+        "revoked_before": math.ceil(revoked.timestamp()) if revoked else 0,
         "state": card.state,
         "in_production": card.state == "sealed" and card.received_at is None,
         "pin_locked": card.pin_locked,
         "transit": bool(ecard.transit_payment_method),
         "valid_until": card.valid_until.isoformat(),
-        "password_changed_at": ecard.password_changed_at.timestamp(),
+        "password_changed_at": math.ceil(ecard.password_changed_at.timestamp()),
         "grants": [[g.purposes, g.expires_at.timestamp()] for g in grants],
         "name": card.holder.name_masked,
         # Who may show this holder's codes now (亲情账户), by the reference their codes carry.

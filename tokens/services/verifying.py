@@ -42,7 +42,11 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
     was accepted under a holder authorisation."""
     if snapshot is None:
         return "ecard.unknown", False
-    if code.issued_at < int(snapshot["password_changed_at"]):
+    # A server-signed code is dated by the server: one of the second of a password change or
+    # before is revoked. A phone-signed code is dated by the phone; its certificate, revoked
+    # with every change of the e-card, is what answers for it (below).
+    server_signed = code.certificate is None
+    if server_signed and code.issued_at < snapshot["password_changed_at"]:
         return "code.revoked", False
     expired = datetime.date.fromisoformat(snapshot["valid_until"]) < timezone.localdate()
     answer = service_verdict(
@@ -65,7 +69,7 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
         return answer.code, False
     if code.certificate is not None and code.certificate.serial not in snapshot.get("certificates", ()):
         return "certificate.revoked", False
-    if code.issued_at < snapshot.get("revoked_before", 0):
+    if server_signed and code.issued_at < snapshot.get("revoked_before", 0):
         return "code.revoked", False
     if code.presenter and code.presenter not in snapshot.get("family", {}):
         return "family.consent_ended", False  # the member ended it (or the presenter did)
