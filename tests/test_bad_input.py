@@ -77,14 +77,18 @@ def link_transit(app_holder):
 
 
 class TestSingleUseWhicheverComesFirst:
-    def test_a_payment_code_is_refused_offline_and_in_uploads(self, app_holder, scanner):
+    def test_a_payment_code_a_device_reports_as_shown_offline_is_burnt(
+        self, app_holder, scanner, make_scanner
+    ):
+        assert scanner.verdict(issue_code(app_holder, "payment"))["result"] == "accepted"  # the way in
         text = issue_code(app_holder, "payment")
-        body = upload(scanner, scan(text))
+        body = upload(scanner, scan(text, result="rejected", reason="code.online_only"))
         assert body["results"] == [{"index": 0, "result": "invalid", "reason": "code.online_only"}]
         assert not ScanRecord.objects.filter(offline=True).exists()
-        # Not spent by the refused upload: it settles online once.
-        assert scanner.verdict(text)["result"] == "accepted"
-        assert scanner.verdict(text)["code"] == "code.replayed"
+        # Seen by a device it should never have reached: whoever saw it may send it on, so it
+        # is spent now rather than settle later for someone else.
+        pharmacy = make_scanner(organisation="同仁堂", kind="medical", purposes=("payment",))
+        assert pharmacy.verdict(text)["code"] == "code.replayed"
 
     def test_a_culture_code_uploaded_as_accepted_is_a_replay_online(self, app_holder, scanner, make_scanner):
         text = issue_code(app_holder, "culture")

@@ -45,6 +45,9 @@ def scan_upload(*, device: Device, item: dict) -> dict:
     except verifier.Refusal as refusal:
         return {"result": "invalid", "reason": refusal.code}
     if code.purpose in verifier.ONLINE_ONLY:
+        # Shown to a device offline, where it can never settle: spent now, so that nobody who
+        # saw it there (or copied it from the gate's buffer) settles it online later.
+        _claim(code, device)
         return {"result": "invalid", "reason": "code.online_only"}
     if code.purpose not in device.purposes:
         return {"result": "invalid", "reason": "code.purpose_not_allowed"}
