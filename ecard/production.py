@@ -24,6 +24,7 @@ CACHES = {"default": redis_cache(CACHE_URL)}  # noqa: F405
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = False
 QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)
+QR_STORE_REQUIRE_DURABLE = env.bool("QR_STORE_REQUIRE_DURABLE", default=True)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 # Uploaded files (card photos): an S3-compatible bucket when one is named, else local files.
 _BUCKET = env.str("STORAGE_BUCKET", default="")

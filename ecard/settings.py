@@ -373,6 +373,8 @@ QR_REVOCATIONS_MAX_AGE = {
 # Single-use codes, card-state snapshots and the scan-record buffer: Redis when configured.
 QR_STORE_URL = env.str("QR_STORE_URL", default=REDIS_URL)
 QR_STORE_TIMEOUT_SECONDS = env.float("QR_STORE_TIMEOUT_SECONDS", default=0.5)
+# /readyz fails unless the single-use store writes its AOF on every write (production).
+QR_STORE_REQUIRE_DURABLE = env.bool("QR_STORE_REQUIRE_DURABLE", default=False)
 # How long a web process may use its own copy of a card's state; changes evict it at once
 # (Redis pub/sub), this only bounds a missed eviction.
 QR_SNAPSHOT_LOCAL_SECONDS = env.float("QR_SNAPSHOT_LOCAL_SECONDS", default=2.0)

@@ -71,6 +71,18 @@ def _pii_keys_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("pii-keys")
 
 
+def declare_store_whole() -> None:
+    """A store this test emptied (or started) held no claim anyone made: declared whole, as an
+    operator does for a first deployment (``manage.py store_epoch``), so that the codes a test
+    issues are not refused as older than its epoch."""
+    from tokens.store import StoreUnavailable, get_store
+
+    try:
+        get_store().epoch_declare(0)
+    except StoreUnavailable:
+        pass  # a test that starts with its store down
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir, _pii_keys_dir):
     from tokens.services import reset_caches
@@ -86,6 +98,7 @@ def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir, _pii_ke
     notices.outbox.clear()
     cache.clear()  # on Redis: FLUSHDB, which also empties the single-use store
     reset_caches()
+    declare_store_whole()
     yield
     cache.clear()
     reset_caches()
@@ -472,6 +485,7 @@ def private_redis(settings):
     wait_for_port(port)
     settings.QR_STORE_URL = f"redis://127.0.0.1:{port}/0"
     reset_caches()
+    declare_store_whole()
     yield process
     process.kill()
     process.wait()
@@ -577,6 +591,7 @@ def redis_cluster(tmp_path, settings):
         "default": {"BACKEND": "plumbing.rediscluster.RedisClusterCache", "LOCATION": [cluster.url]}
     }
     reset_caches()
+    declare_store_whole()
     yield cluster
     # Back on the suite's own cache before the cluster goes: the clean-up clears that cache.
     settings.QR_STORE_URL, settings.CACHES = store, caches

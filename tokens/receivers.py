@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
@@ -94,3 +95,18 @@ def scans_per_minute(now: datetime.datetime) -> list[tuple[datetime.datetime, in
 def signing_key_ready():
     key = keys.signing_key_current()
     keys.private_key(key)
+
+
+@readiness_check("store_durability")
+def store_durable():
+    """With QR_STORE_REQUIRE_DURABLE (production), the single-use store must write every claim
+    and scan record to its AOF before answering (``appendonly yes``, ``appendfsync always``):
+    a crash then loses nothing, and what a failover loses the store's epoch refuses."""
+    from .store import RedisStore, get_store
+
+    store = get_store()
+    if not settings.QR_STORE_REQUIRE_DURABLE or not isinstance(store, RedisStore):
+        return
+    found = store.durability()
+    if found.get("appendonly") != "yes" or found.get("appendfsync") != "always":
+        raise RuntimeError(f"single-use store persistence is {found or 'unknown'}")

@@ -51,9 +51,30 @@ class StoreUnavailable(Exception):
     """The store did not answer: single-use purposes must fail closed."""
 
 
+# The store's epoch, one per shard (a claim's own slot on a cluster): which server it is
+# (``run``, its run_id) and since when it has held every claim (``start``, the server's own
+# clock). A server that lost claims — restarted without persistence (the epoch is gone),
+# restarted after a crash with ``appendfsync everysec`` (its run_id changed), or a replica
+# promoted before it had every write (another run_id) — starts a new epoch, and a single-use
+# code issued before the epoch began (within the clock skew) is refused, ``store.recovering``,
+# rather than claimed again: its first use may be among what was lost. Such codes expire
+# within their lifetime (one or two minutes); the holder's app has shown a new one by then.
+EPOCH = "ecard:epoch"
+RECOVERING = 2
+
 _CLAIM_AND_RECORD = """
 local claimed = 1
 if KEYS[1] ~= '' then
+  local epoch = redis.call('HMGET', KEYS[3], 'run', 'start')
+  local start = tonumber(epoch[2])
+  if epoch[1] ~= ARGV[4] or start == nil then
+    start = tonumber(redis.call('TIME')[1])
+    redis.call('HSET', KEYS[3], 'run', ARGV[4], 'start', start)
+  end
+  if tonumber(ARGV[5]) <= start + tonumber(ARGV[6]) then
+    redis.call('RPUSH', KEYS[2], ARGV[7])
+    return 2
+  end
   claimed = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
   claimed = claimed and 1 or 0
 end
@@ -142,18 +163,78 @@ class RedisStore:
         claim: str | None = None,
         ttl: int = 0,
         replayed: dict | None = None,
-    ) -> bool:
-        """Claim ``claim`` once (if given) and buffer the matching record, in one round trip;
-        True if claimed."""
+        issued_at: int = 0,
+        recovering: dict | None = None,
+    ) -> bool | int:
+        """Claim ``claim`` once (if given) and buffer the matching record, in one round trip:
+        True if claimed, False if used before, ``RECOVERING`` if the code is older than the
+        store's epoch (its record is then ``recovering``)."""
         shard = shard_of(claim or accepted["id"])
         if claim is None and replayed is None:
             self._call(self.client.rpush, scans_key(shard), json.dumps(accepted))
             return True
-        keys = [claim_key_in(shard, claim) if claim else "", scans_key(shard)]
-        args = [ttl, json.dumps(accepted), json.dumps(replayed or accepted)]
+        keys = [claim_key_in(shard, claim) if claim else "", scans_key(shard), self._epoch_key(shard)]
+        args = [
+            ttl,
+            json.dumps(accepted),
+            json.dumps(replayed or accepted),
+            "",  # the server's run_id: filled in on this thread's connection
+            issued_at,
+            settings.QR_CLOCK_SKEW_SECONDS,
+            json.dumps(recovering or replayed or accepted),
+        ]
         if self._own is None:
-            return self._call(self._claim, keys=keys, args=args) == 1
-        return self._script_on_own_connection(keys, args) == 1
+            # A cluster: each node's loss shows as its epochs gone (no run_id through the
+            # router); persistence on every node is what production runs (operations.md).
+            answer = self._call(self._claim, keys=keys, args=args)
+        else:
+            answer = self._script_on_own_connection(keys, args)
+        return RECOVERING if answer == RECOVERING else answer == 1
+
+    def durability(self) -> dict:
+        """The persistence the store runs with, from ``CONFIG GET`` (``{}`` where the
+        provider disallows CONFIG): what ``/readyz`` holds against QR_STORE_REQUIRE_DURABLE."""
+        import redis
+
+        try:
+            found = {}
+            for name in ("appendonly", "appendfsync"):
+                answer = self.client.config_get(name)
+                # A cluster may answer per node: every node must say the same.
+                values = {
+                    str(node.get(name)) if isinstance(node, dict) else str(node)
+                    for key, node in answer.items()
+                    if isinstance(node, dict) or key == name
+                }
+                found[name] = values.pop() if len(values) == 1 else "mixed"
+            return found
+        except redis.ResponseError:
+            return {}
+        except self._errors as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _epoch_key(self, shard: int) -> str:
+        # One epoch for a plain Redis, begun at the first claim after a loss; on a cluster a
+        # script reaches only its own slot, so each shard's epoch begins at its own first claim.
+        return EPOCH if self._own is not None else f"{_tag(shard)}:{EPOCH}"
+
+    def epoch_declare(self, start: int = 0) -> None:
+        """Declare the store whole since ``start`` (server seconds; 0: since ever): a new store
+        put in service when no code was claimed anywhere else (a first deployment, a planned
+        move after the old store drained), so codes issued before it are not held back. Never
+        after a loss: that is what the epoch is for (``manage.py store_epoch``)."""
+        run = "" if self._own is None else self.client.info("server").get("run_id", "")
+        for key in {self._epoch_key(shard) for shard in range(SHARDS)}:
+            self._call(self.client.hset, key, mapping={"run": run, "start": start})
+
+    def _run_id(self, connection) -> str:
+        connection.send_command("INFO", "server")
+        info = connection.read_response()
+        info = info.decode() if isinstance(info, bytes) else str(info)
+        for line in info.splitlines():
+            if line.startswith("run_id:"):
+                return line.split(":", 1)[1].strip()
+        return ""
 
     def _script_on_own_connection(self, keys: list, args: list):
         """The claim script on this thread's connection: EVALSHA, loading the script when
@@ -164,10 +245,16 @@ class RedisStore:
         connection = getattr(self._own, "connection", None)
         if connection is None:
             connection = self._own.connection = self.client.connection_pool.make_connection()
-        command = ("EVALSHA", self._claim.sha, len(keys), *keys, *args)
+            self._own.run_id = None
         retried = False
         while True:
             try:
+                if self._own.run_id is None:
+                    # Learnt on every new connection: a restarted or promoted server has
+                    # another, and the script starts a new epoch when it differs.
+                    self._own.run_id = self._run_id(connection)
+                args[3] = self._own.run_id
+                command = ("EVALSHA", self._claim.sha, len(keys), *keys, *args)
                 try:
                     connection.send_command(*command)
                     return connection.read_response()
@@ -178,11 +265,13 @@ class RedisStore:
                     return connection.read_response()
             except redis.ConnectionError as exc:
                 connection.disconnect()
+                self._own.run_id = None
                 if retried:
                     raise StoreUnavailable(str(exc)) from exc
                 retried = True
             except self._errors as exc:
                 connection.disconnect()
+                self._own.run_id = None
                 raise StoreUnavailable(str(exc)) from exc
 
     def claim(self, key: str, ttl: int) -> bool:
@@ -247,6 +336,9 @@ class MemoryStore:
             self.claims[key] = now + ttl
             return True
 
+    def epoch_declare(self, start: int = 0) -> None:
+        pass  # one process: it never outlives its claims
+
     def purge_expired(self) -> int:
         now = time.monotonic()
         with self.lock:
@@ -255,7 +347,7 @@ class MemoryStore:
                 del self.claims[key]
         return len(expired)
 
-    def record(self, accepted, *, claim=None, ttl=0, replayed=None) -> bool:
+    def record(self, accepted, *, claim=None, ttl=0, replayed=None, issued_at=0, recovering=None) -> bool:
         claimed = self.claim(claim, ttl) if claim else True
         with self.lock:
             self.scans.append(accepted if claimed else (replayed or accepted))

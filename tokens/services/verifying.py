@@ -18,7 +18,7 @@ from ecard.models import ApplicationState, CardApplication
 
 from .. import keys, verifier
 from ..models import ScanRecord
-from ..store import MemoryStore, StoreUnavailable, get_store
+from ..store import RECOVERING, MemoryStore, StoreUnavailable, get_store
 from .scanners import Device
 from .snapshots import snapshot_get
 
@@ -149,7 +149,18 @@ def verify_online(*, device: Device, text: str) -> Outcome:
         else:
             ttl = parsed.lifetime + 2 * settings.QR_CLOCK_SKEW_SECONDS
             replayed = {**record, "result": "rejected", "reason": "code.replayed", "replay": True}
-            if not store.record(accepted, claim=claim, ttl=ttl, replayed=replayed):
+            recovering = {**record, "result": "rejected", "reason": "store.recovering"}
+            claimed = store.record(
+                accepted,
+                claim=claim,
+                ttl=ttl,
+                replayed=replayed,
+                issued_at=parsed.issued_at,
+                recovering=recovering,
+            )
+            if claimed == RECOVERING:
+                reason, authorised = "store.recovering", False
+            elif not claimed:
                 reason, authorised = "code.replayed", False
     except StoreUnavailable:
         if claim is not None:
