@@ -53,13 +53,29 @@ def _window() -> tuple[int, int]:
 
 def _keys(request, phone: str | None) -> dict[str, str]:
     window, _ = _window()
-    address = hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
+    address = _address(request)
     keys = {"address": f"signin:{window}:a:{address}"}
     if phone is not None:
         account = _account(phone)
         keys["account"] = f"signin:{window}:u:{account}"
         keys["account_address"] = f"signin:{window}:ua:{account}:{address}"
     return keys
+
+
+def _address(request) -> str:
+    return hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
+
+
+def _bump(key: str) -> int:
+    """Count one more under ``key`` for the rest of this window; the count."""
+    try:
+        if cache.add(key, 1, timeout=_window()[1] + 1):
+            return 1
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: the next window has begun
+        return 1
+    except Exception:  # the cache client's own connection errors
+        raise _unavailable() from None
 
 
 def _unavailable() -> DomainError:
@@ -93,32 +109,13 @@ def check(request, *, phone: str | None, challenge: str = "", nonce: str = "") -
 
 def failed(request, *, phone: str | None) -> None:
     """Count one failure against the address, and the account where one was named."""
-    _, left = _window()
-    try:
-        for key in _keys(request, phone).values():
-            if not cache.add(key, 1, timeout=left + 1):
-                cache.incr(key)
-    except ValueError:  # expired between add and incr: the next window has begun
-        pass
-    except Exception:
-        raise _unavailable() from None
+    for key in _keys(request, phone).values():
+        _bump(key)
 
 
 def registration_check(request, *, challenge: str = "", nonce: str = "") -> None:
     """Many registrations from one address need the challenge too; each one is counted."""
-    window, left = _window()
-    address = hashlib.sha256(client_address(request).encode()).hexdigest()[:32]
-    key = f"register:{window}:a:{address}"
-    try:
-        if not cache.add(key, 1, timeout=left + 1):
-            count = cache.incr(key)
-        else:
-            count = 1
-    except ValueError:
-        count = 1
-    except Exception:
-        raise _unavailable() from None
-    if count > settings.REGISTRATIONS_PER_ADDRESS:
+    if _bump(f"register:{_window()[0]}:a:{_address(request)}") > settings.REGISTRATIONS_PER_ADDRESS:
         challenge_check(challenge, nonce)
 
 

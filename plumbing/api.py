@@ -297,16 +297,11 @@ def api_bad_request(request, exception=None):
 
 def client_address(request) -> str:
     """The address a request came from: ``X-Forwarded-For`` entries are trusted only as far as
-    ``NUM_PROXIES`` proxies wrote them (the balancer's, never the client's own)."""
-    from rest_framework.settings import api_settings
+    ``NUM_PROXIES`` proxies wrote them (the balancer's, never the client's own). DRF's own
+    reading, for a Django request as for a DRF one."""
+    from rest_framework.throttling import BaseThrottle
 
-    remote = request.META.get("REMOTE_ADDR", "")
-    proxies = api_settings.NUM_PROXIES or 0
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if proxies <= 0 or not forwarded:
-        return remote
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-min(proxies, len(hops))] if hops else remote
+    return BaseThrottle().get_ident(request)
 
 
 def api_not_found(request, exception=None):
