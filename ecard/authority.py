@@ -15,7 +15,8 @@ asks here; nothing else decides it. The edges, and where each one comes from:
   check ``Actor.agent``); an auditor only reads;
 - **a payment provider** pays a holder's fares only under an agreement the holder confirmed in
   the app with the e-card password; a provider proposes, it never binds;
-- **a scanner** verifies only the purposes its registration lists (``scanner_may_verify``).
+- **a scanner** verifies only the purposes its registration lists: ``tokens`` hands the
+  device's purposes to the verifier with every code (this app may not import ``tokens``).
 
 A request that names something outside these edges is answered as if it did not exist (404),
 so the answer says nothing about whether it does.
@@ -55,13 +56,6 @@ def holder_for(user, *, ward: str | None = None) -> Holder:
 def guards(guardian: Holder | None, ward: Holder) -> bool:
     """A live guardian link: staff recorded it, and the ward is still under the age."""
     return guardian is not None and ward.guardian_id == guardian.pk and ward.is_minor()
-
-
-def may_act_for(user, holder: Holder) -> bool:
-    """The account is the holder's own, or the holder's guardian's while the holder is a minor."""
-    if user.holder_id is None:
-        return False
-    return user.holder_id == holder.pk or guards(user.holder, holder)
 
 
 def wards(user) -> list[Holder]:
@@ -111,8 +105,3 @@ def family_member_link(*, presenter: Holder, public_id) -> FamilyLink:
         )
     except (ValueError, FamilyLink.DoesNotExist):
         raise DomainError("family.not_found") from None
-
-
-def scanner_may_verify(purposes, purpose: str) -> bool:
-    """A scanner verifies only the purposes it was registered for."""
-    return purpose in purposes
