@@ -72,7 +72,6 @@ if KEYS[1] ~= '' then
     redis.call('HSET', KEYS[3], 'run', ARGV[4], 'start', start)
   end
   if tonumber(ARGV[5]) <= start + tonumber(ARGV[6]) then
-    redis.call('RPUSH', KEYS[2], ARGV[7])
     return 2
   end
   claimed = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
@@ -164,11 +163,10 @@ class RedisStore:
         ttl: int = 0,
         replayed: dict | None = None,
         issued_at: int = 0,
-        recovering: dict | None = None,
     ) -> bool | int:
         """Claim ``claim`` once (if given) and buffer the matching record, in one round trip:
         True if claimed, False if used before, ``RECOVERING`` if the code is older than the
-        store's epoch (its record is then ``recovering``)."""
+        store's epoch (nothing claimed, nothing buffered: the caller records that refusal)."""
         shard = shard_of(claim or accepted["id"])
         if claim is None and replayed is None:
             self._call(self.client.rpush, scans_key(shard), json.dumps(accepted))
@@ -181,7 +179,6 @@ class RedisStore:
             "",  # the server's run_id: filled in on this thread's connection
             issued_at,
             settings.QR_CLOCK_SKEW_SECONDS,
-            json.dumps(recovering or replayed or accepted),
         ]
         if self._own is None:
             # A cluster: each node's loss shows as its epochs gone (no run_id through the
@@ -347,7 +344,7 @@ class MemoryStore:
                 del self.claims[key]
         return len(expired)
 
-    def record(self, accepted, *, claim=None, ttl=0, replayed=None, issued_at=0, recovering=None) -> bool:
+    def record(self, accepted, *, claim=None, ttl=0, replayed=None, issued_at=0) -> bool:
         claimed = self.claim(claim, ttl) if claim else True
         with self.lock:
             self.scans.append(accepted if claimed else (replayed or accepted))

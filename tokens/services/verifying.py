@@ -149,17 +149,11 @@ def verify_online(*, device: Device, text: str) -> Outcome:
         else:
             ttl = parsed.lifetime + 2 * settings.QR_CLOCK_SKEW_SECONDS
             replayed = {**record, "result": "rejected", "reason": "code.replayed", "replay": True}
-            recovering = {**record, "result": "rejected", "reason": "store.recovering"}
-            claimed = store.record(
-                accepted,
-                claim=claim,
-                ttl=ttl,
-                replayed=replayed,
-                issued_at=parsed.issued_at,
-                recovering=recovering,
-            )
-            if claimed == RECOVERING:
+            issued_at = parsed.issued_at
+            claimed = store.record(accepted, claim=claim, ttl=ttl, replayed=replayed, issued_at=issued_at)
+            if claimed == RECOVERING:  # rare: the refusal's record costs its own round trip then
                 reason, authorised = "store.recovering", False
+                store.record({**record, "result": "rejected", "reason": reason})
             elif not claimed:
                 reason, authorised = "code.replayed", False
     except StoreUnavailable:
