@@ -301,7 +301,7 @@ def client_address(request) -> str:
     reading, for a Django request as for a DRF one."""
     from rest_framework.throttling import BaseThrottle
 
-    return BaseThrottle().get_ident(request)
+    return BaseThrottle().get_ident(request) or ""  # None for a request with no REMOTE_ADDR
 
 
 def api_not_found(request, exception=None):

@@ -296,6 +296,14 @@ class TestSignInCountsFailuresNotCrowds:
         behind = sign_in_from(api, "10.0.0.7", "13800001234", PASSWORD, forwarded="9.9.9.9, 5.6.7.8")
         assert behind.status_code == 200
 
+    def test_a_request_with_no_client_address_is_counted_not_failed(self, api):
+        register_and_sign_in(api, "13800001234")
+        body = {"phone": "13800001234", "password": "wrong"}
+        response = api.post("/api/v1/auth/token", body, format="json", REMOTE_ADDR=None)
+        assert response.status_code == 401 and response.json()["code"] == "auth.invalid_credentials"
+        bad = api.post("/api/v1/auth/token/refresh", {"refresh": "x"}, format="json", REMOTE_ADDR=None)
+        assert bad.status_code == 401
+
     def test_with_the_counters_store_down_sign_in_fails_closed(self, api):
         from django.test import override_settings
 
