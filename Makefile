@@ -9,7 +9,7 @@ PORT   ?= 8000
 MESSAGE_IGNORES := --ignore=.venv --ignore=tests --ignore=bench --ignore=deploy --ignore=docs \
 	--ignore=var --ignore=staticfiles
 
-.PHONY: run test lint install clean bench stack smoke messages
+.PHONY: run test lint install clean bench stack smoke messages attack-model
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,13 @@ test: export SECRET_KEY ?= make-test-only-secret-key
 test: $(STAMP) $(MO) lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+
+# The attacker's model's long run: new random walks each time (CI runs a bounded, fixed set).
+attack-model: export SECRET_KEY ?= make-test-only-secret-key
+attack-model: $(STAMP) $(MO)
+	ATTACK_MODEL_RANDOM=1 ATTACK_MODEL_SHRINK=1 ATTACK_MODEL_EXAMPLES=$${EXAMPLES:-300} \
+	ATTACK_MODEL_STEPS=$${STEPS:-40} $(BIN)/pytest -p no:logging -s \
+	tests/test_attackers_model.py -k edge_of
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
