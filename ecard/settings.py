@@ -378,6 +378,11 @@ QR_STORE_REQUIRE_DURABLE = env.bool("QR_STORE_REQUIRE_DURABLE", default=False)
 # How long a web process may use its own copy of a card's state; changes evict it at once
 # (Redis pub/sub), this only bounds a missed eviction.
 QR_SNAPSHOT_LOCAL_SECONDS = env.float("QR_SNAPSHOT_LOCAL_SECONDS", default=2.0)
+# How often each process reads the card changes committed lately (one small query), and how
+# far back each read reaches again for transactions that committed after their row's time.
+# A change that could not evict the shared snapshot (Redis down) holds within the first.
+QR_SNAPSHOT_CHANGES_POLL_SECONDS = env.float("QR_SNAPSHOT_CHANGES_POLL_SECONDS", default=1.0)
+QR_SNAPSHOT_CHANGES_OVERLAP_SECONDS = env.float("QR_SNAPSHOT_CHANGES_OVERLAP_SECONDS", default=15.0)
 SCANNER_ASSERTION_MAX_SECONDS = 300
 # /scanner-demo: a page that verifies a pasted or uploaded code as a demo device would.
 SCANNER_DEMO = env.bool("SCANNER_DEMO", default=DEBUG)

@@ -155,3 +155,34 @@ def test_readyz_holds_the_store_to_an_aof_written_on_every_write(servers, client
     body = client.get("/readyz").json()
     assert (body["checks"]["store_durability"] == "ok") is ready, body
     assert ("store_durability" in body["failed"]) is not ready
+
+
+@pytest.mark.parametrize("process", ["this one", "one that missed the word"])
+def test_a_loss_reported_while_the_store_is_down_is_never_undone_by_its_copy_coming_back(
+    servers, app_holder, scanner, settings, process
+):
+    from tokens.services import snapshots
+
+    server = servers("--appendonly", "yes", "--appendfsync", "always")  # production's store
+    servers.use(server, new=True)
+    identity, payment = issue_code(app_holder, "identity"), issue_code(app_holder, "payment")
+    for _ in range(2):  # the card's "active" copy is stored, then this process keeps it too
+        assert scanner.verdict(identity)["result"] == "accepted"
+    [reference] = snapshots._local_snapshots
+    active = snapshots._local_snapshots[reference]
+    server.kill()
+    reported = app_holder.post("/api/v1/card/loss-report")
+    assert reported.status_code == 200, reported.json()  # the loss commits; the eviction cannot
+    server.start()  # its AOF brings the "active" copy back
+    assert server.client().keys("*snap*"), "the old copy is back in the store"
+    if process == "one that missed the word":
+        snapshots._local_snapshots[reference] = active  # its own copy too, fresh-looking
+    else:
+        reset_caches()  # a process started after the change
+        settings.QR_STORE_URL = server.url
+    time.sleep(settings.QR_SNAPSHOT_CHANGES_POLL_SECONDS + 0.1)
+    verdicts = [scanner.verdict(code) for code in (identity, payment) for _ in range(5)]
+    # Before: a payment code of before the loss accepted after a 10 s outage, an identity code
+    # 15 times in 15 s after a 45 s one.
+    assert sum(v["result"] == "accepted" for v in verdicts) == 0, verdicts
+    assert {v["code"] for v in verdicts} <= {"card.temporarily_lost", "authorisation.required"}, verdicts

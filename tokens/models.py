@@ -146,6 +146,25 @@ class Revocation(models.Model):
         return f"#{self.pk} {self.reason}{' (lifted)' if self.lifted else ''}"
 
 
+class SnapshotChange(models.Model):
+    """A change to what a scan must know of an e-card, written in the change's transaction.
+
+    The shared store is told of each change after it commits; when it cannot be (Redis down,
+    a message lost), an old snapshot may live on there for its lifetime. Every process reads
+    these rows about once a second and will not use a snapshot built before a change it has
+    seen (``tokens.services.snapshots``). Kept for a day (housekeeping)."""
+
+    ecard_reference = models.CharField(max_length=32)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("卡状态变更")
+        verbose_name_plural = _("卡状态变更")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
 class ScanSession(models.Model):
     """Scan mode (主扫): a terminal shows this session's QR; the holder's app confirms it once."""
 

@@ -19,7 +19,7 @@ from ecard.matrix import Purpose
 from plumbing.observability import readiness_check
 
 from . import keys, services
-from .models import ScannerDevice, ScanRecord, ScanResult, ScanSession
+from .models import ScannerDevice, ScanRecord, ScanResult, ScanSession, SnapshotChange
 from .store import get_store
 
 MINUTES_SHOWN = 24 * 60  # the dashboard's scans chart: the last day, a bar a minute
@@ -45,6 +45,9 @@ def housekeeping(sender, *, now, **kwargs) -> dict[str, int]:
     expired_sessions = ScanSession.objects.filter(expires_at__lt=now - datetime.timedelta(days=1))
     return {
         "scan_sessions": expired_sessions.delete()[0],
+        "snapshot_changes": SnapshotChange.objects.filter(at__lt=now - datetime.timedelta(days=1)).delete()[
+            0
+        ],
         "single_use_claims": get_store().purge_expired(),
     }
 

@@ -24,7 +24,7 @@ from plumbing.errors import DomainError
 
 from .. import keys, verifier
 from ..models import DeviceCertificate, Revocation
-from .snapshots import snapshot_refresh
+from .snapshots import snapshot_changed
 
 
 def _device_key(text: str) -> bytes:
@@ -87,7 +87,7 @@ def device_certificate_issue(
             action="device.certified", by=by, card=card, data={"serial": row.pk, "purposes": allowed}
         )
     reference = ecard.reference
-    transaction.on_commit(lambda: snapshot_refresh(reference))
+    snapshot_changed(reference)
     return row
 
 
@@ -108,7 +108,7 @@ def device_certificate_revoke(*, certificate: DeviceCertificate, by: Actor) -> D
     _revoke(row, reason="certificate.revoked")
     audit_record(action="device.revoked", by=by, card=row.ecard.card, data={"serial": row.pk})
     reference = row.ecard.reference
-    transaction.on_commit(lambda: snapshot_refresh(reference))
+    snapshot_changed(reference)
     return row
 
 

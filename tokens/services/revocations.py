@@ -8,7 +8,6 @@ import math
 import time
 
 import jwt
-from django.db import transaction
 from django.utils import timezone
 
 from ecard.models import Card, CardState, ECard
@@ -18,7 +17,7 @@ from .. import keys, verifier
 from ..models import Revocation
 from .devices import device_certificates_revoke_all
 from .scanners import SCANNER_AUDIENCE
-from .snapshots import snapshot_refresh
+from .snapshots import snapshot_changed
 
 
 def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
@@ -37,7 +36,7 @@ def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
         Revocation.objects.create(
             ecard_reference=reference, not_before=now, reason="card.loss_lifted", lifted=True
         )
-    transaction.on_commit(lambda: snapshot_refresh(reference))
+    snapshot_changed(reference)
 
 
 def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
@@ -48,7 +47,7 @@ def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
         )
         device_certificates_revoke_all(ecard, reason=revoke_reason)
     reference = ecard.reference
-    transaction.on_commit(lambda: snapshot_refresh(reference))
+    snapshot_changed(reference)
 
 
 def family_changed(link, ecard: ECard, *, ended: bool) -> None:
@@ -61,7 +60,7 @@ def family_changed(link, ecard: ECard, *, ended: bool) -> None:
             reason="family.consent_ended",
         )
     reference = ecard.reference
-    transaction.on_commit(lambda: snapshot_refresh(reference))
+    snapshot_changed(reference)
 
 
 def revocations_since(cursor: int, *, limit: int = 1000) -> tuple[list[dict], int, bool]:

@@ -1,20 +1,28 @@
 """Card snapshots: what the verify hot path knows of a card's state, cached in each process
-and in the shared store, evicted when the card changes."""
+and in the shared store, evicted when the card changes.
+
+Eviction is a message after the change commits, and a message can be lost: Redis down when
+the loss is reported, then back (from its AOF) with the card's old copy. So each change also
+writes a ``SnapshotChange`` row in its own transaction, every snapshot carries the newest
+change id there was when it was built, and every process reads the recent rows about once a
+second: a snapshot older than a change this process has seen for its card is never used."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import threading
 import time
 
 from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from ecard.models import ECard, FamilyLink, FamilyLinkState, HolderAuthorisation
 
-from ..models import DeviceCertificate, Revocation
+from ..models import DeviceCertificate, Revocation, SnapshotChange
 from ..store import StoreUnavailable, get_store
 
 log = logging.getLogger(__name__)
@@ -23,6 +31,9 @@ SNAPSHOT_TTL = 60
 
 
 def _snapshot_from_db(reference: str) -> dict | None:
+    # Read before the card: a change that commits in between makes the copy look older than
+    # it is (read again), never newer.
+    version = SnapshotChange.objects.aggregate(latest=Max("pk"))["latest"] or 0
     ecard = ECard.objects.select_related("card__holder").filter(reference=reference).first()
     if ecard is None:
         return None
@@ -38,6 +49,7 @@ def _snapshot_from_db(reference: str) -> dict | None:
         .aggregate(latest=Max("not_before"))["latest"]
     )
     return {
+        "version": version,
         # Whole seconds, rounded up as the revocation list rounds them: a code's issue time has
         # no fraction, so a code of the same second as the change is before it, everywhere.
         "revoked_before": math.ceil(revoked.timestamp()) if revoked else 0,
@@ -77,9 +89,11 @@ _lock = threading.Lock()
 
 def forget() -> None:
     """Drop every copy this process holds; running listeners see they are stale and stop."""
-    global _listener_generation
+    global _listener_generation, _changes_polled
     _listener_generation += 1
     _local_snapshots.clear()
+    _changes.clear()
+    _changes_polled = None
 
 
 def _forget_local(reference: str) -> None:
@@ -96,10 +110,55 @@ def _listen() -> None:
             )
 
 
+# What this process has read of SnapshotChange: reference → (newest change id, its time), for
+# changes young enough that a copy from before them may still be in the shared store.
+_changes: dict[str, tuple[int, float]] = {}
+_changes_polled: float | None = None
+
+
+def _changes_window() -> float:
+    """How long a copy from before a change can outlive it: its lifetime in the store."""
+    return SNAPSHOT_TTL + 2 * settings.QR_CLOCK_SKEW_SECONDS
+
+
+def _poll_changes() -> None:
+    """About once a second per process: the changes committed lately. Each poll reads the last
+    ``QR_SNAPSHOT_CHANGES_OVERLAP_SECONDS`` again, so that a change whose transaction committed
+    later than its row's time (ids are not committed in order) is not skipped."""
+    global _changes_polled
+    now = time.monotonic()
+    first = _changes_polled is None
+    if not first and now - _changes_polled < settings.QR_SNAPSHOT_CHANGES_POLL_SECONDS:
+        return
+    _changes_polled = now  # a database that is down is asked again in a second, not per scan
+    back = _changes_window() if first else settings.QR_SNAPSHOT_CHANGES_OVERLAP_SECONDS
+    since = timezone.now() - datetime.timedelta(seconds=back)
+    try:
+        rows = list(SnapshotChange.objects.filter(at__gte=since).values_list("pk", "ecard_reference", "at"))
+    except DatabaseError:
+        if first:
+            _changes_polled = None
+        log.warning("could not read the card changes: the database is unavailable")
+        return
+    oldest = time.time() - _changes_window()
+    for reference in [r for r, (_, at) in _changes.items() if at < oldest]:
+        del _changes[reference]
+    for pk, reference, at in rows:
+        if pk > _changes.get(reference, (0, 0))[0]:
+            _changes[reference] = (pk, at.timestamp())
+            _local_snapshots.pop(reference, None)
+
+
+def _behind(reference: str, snapshot: dict) -> bool:
+    return _changes.get(reference, (0, 0))[0] > snapshot.get("version", 0)
+
+
 def snapshot_get(reference: str) -> dict | None:
+    _poll_changes()
     local = _local_snapshots.get(reference)
     if local is not None and time.monotonic() - local[0] < settings.QR_SNAPSHOT_LOCAL_SECONDS:
-        return local[1]
+        if not _behind(reference, local[1]):
+            return local[1]
     if _listening != _listener_generation + 1:
         _listen()
     store = get_store()
@@ -107,18 +166,29 @@ def snapshot_get(reference: str) -> dict | None:
         snapshot = store.snapshot_get(reference)
     except StoreUnavailable:
         return _snapshot_from_db(reference)
-    if snapshot is not None:
+    if snapshot is not None and not _behind(reference, snapshot):
         # Only a copy read from the shared store is kept here: one read from the database
         # may predate a change whose eviction message already went by.
         _local_snapshots[reference] = (time.monotonic(), snapshot)
         return snapshot
+    stale = snapshot is not None
     snapshot = _snapshot_from_db(reference)
-    if snapshot is not None:
-        try:
+    try:
+        if stale:  # the store came back with a copy from before a change: put it right
+            log.warning("a card snapshot older than a change was in the store: replaced")
+            store.snapshot_replace(reference, snapshot, SNAPSHOT_TTL)
+        elif snapshot is not None:
             store.snapshot_fill(reference, snapshot, SNAPSHOT_TTL)
-        except StoreUnavailable:
-            pass
+    except StoreUnavailable:
+        pass
     return snapshot
+
+
+def snapshot_changed(reference: str) -> None:
+    """Inside the transaction that changes what a scan must know of an e-card: the change is
+    recorded with it, and every process drops its copies once it commits."""
+    SnapshotChange.objects.create(ecard_reference=reference)
+    transaction.on_commit(lambda: snapshot_refresh(reference))
 
 
 def snapshot_refresh(reference: str) -> None:
@@ -128,5 +198,6 @@ def snapshot_refresh(reference: str) -> None:
         get_store().snapshot_replace(reference, _snapshot_from_db(reference), SNAPSHOT_TTL)
     except StoreUnavailable:
         # While Redis is unreachable nobody reads the shared copy; if it comes back with the
-        # old copy still in it, SNAPSHOT_TTL bounds how long that copy lives.
+        # old copy still in it, the SnapshotChange row written with the change keeps every
+        # process from using that copy.
         log.warning("could not refresh the card snapshot of an e-card: store unavailable")
