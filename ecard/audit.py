@@ -53,8 +53,13 @@ def record_holder_change(sender, *, holder, action: str, by: Actor, data: dict |
     audit_record(action=action, by=by, holder=holder, data=data)
     previous = (data or {}).get("previous")
     if action == "holder.guardian_set" and previous:
-        from . import notices
+        from . import notices, signals
+        from .models import ECard
 
+        # What the guardian it replaces holds of the ward stops working: codes shown before
+        # now, and the device certificates that let a phone sign the ward's codes offline.
+        for ecard in ECard.objects.filter(card__holder=holder):
+            signals.ecard_changed.send(sender=ECard, ecard=ecard, revoke_reason="guardian.link_ended")
         ward, masked = holder.pk, holder.name_masked
         transaction.on_commit(
             lambda: notices.notice_send(

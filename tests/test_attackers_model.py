@@ -109,8 +109,10 @@ class AttackersModel(RuleBasedStateMachine):
         self.presents = {}  # (presenter, member) → link id, consented
         self.proposed = {}  # holder → {agreement id: "pending" | "live" | "ended"}
         self.lost = set()
-        self.codes = []  # (owner, purpose, code, single use spent?)
+        self.codes = []  # (owner, purpose, code, when it was issued)
         self.spent = set()
+        self.clock = 0  # steps that issue or revoke, in order
+        self.revoked = {}  # holder → the clock when their earlier codes were revoked
         self.provider_tokens = []
         self.regions = iter(("44", "51", "32", "33", "35", "37", "42", "43", "45", "50", "52", "53"))
 
@@ -120,6 +122,13 @@ class AttackersModel(RuleBasedStateMachine):
         _clean_stores()
 
     # ------------------------------------------------------------------ the edges, as the model has them
+
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def revoke_earlier_codes(self, holder) -> None:
+        self.revoked[holder] = self.tick()
 
     def may_act_for(self, actor, holder) -> bool:
         return actor == holder or self.guardian.get(holder) == actor
@@ -153,6 +162,8 @@ class AttackersModel(RuleBasedStateMachine):
         application = CardApplication.objects.get(public_id=application_id)
         if accept:
             services.application_advance(application=application, to="accepted", by=self.w.clerk)
+            if self.guardian["child"] != applicant:
+                self.revoke_earlier_codes("child")  # what the one replaced holds stops working
             self.guardian["child"] = applicant  # the edge staff make; the one before it ends
         else:
             services.application_advance(
@@ -167,7 +178,7 @@ class AttackersModel(RuleBasedStateMachine):
         expected = 201 if self.may_act_for(actor, "child") else 404
         assert response.status_code == expected, (actor, self.guardian, response.json())
         if response.status_code == 201:
-            self.codes.append(("child", "identity", response.json()["code"]))
+            self.codes.append(("child", "identity", response.json()["code"], self.tick()))
 
     # ------------------------------------------------------------------ binding from printed data
 
@@ -239,7 +250,7 @@ class AttackersModel(RuleBasedStateMachine):
         expected = (409 if member in self.lost else 201) if allowed else 404
         assert response.status_code == expected, (actor, member, response.json())
         if response.status_code == 201:
-            self.codes.append((member, "identity", response.json()["code"]))
+            self.codes.append((member, "identity", response.json()["code"], self.tick()))
 
     # ------------------------------------------------------------------ payment providers
 
@@ -272,9 +283,7 @@ class AttackersModel(RuleBasedStateMachine):
         agreement = response.json()["id"]
         state = known.setdefault(agreement, "pending")
         # The provider proposes; only the holder's confirmation makes it pay.
-        assert response.json()["state"] in {"pending": ("pending", "lapsed"), "live": ("live",)}.get(
-            state, (state,)
-        ), (state, response.json())
+        assert response.json()["state"] == state, (state, response.json())
 
     @rule(wrong_id=st.booleans())
     def the_provider_learns_nothing_about_a_card_from_the_answer(self, wrong_id):
@@ -312,11 +321,17 @@ class AttackersModel(RuleBasedStateMachine):
         if actor != holder:
             assert response.status_code == 404, response.json()
             return
+        if holder in self.lost:
+            assert response.status_code == 409 and response.json()["code"] == "card.not_active", (
+                response.json()
+            )
+            return
         assert response.status_code == 200, response.json()
         # One live agreement per e-card: a confirmed one ends the one before it.
         for other, state in self.proposed[holder].items():
             if state == "live":
                 self.proposed[holder][other] = "ended"
+                self.revoke_earlier_codes(holder)
         self.proposed[holder][agreement] = "live"
 
     @precondition(lambda self: any(self.live(h) for h in ADULTS))
@@ -327,6 +342,7 @@ class AttackersModel(RuleBasedStateMachine):
         response = self.w.people[holder].delete(f"/api/v1/ecard/payment-agreements/{agreement}")
         assert response.status_code == 200, response.json()
         self.proposed[holder][agreement] = "ended"
+        self.revoke_earlier_codes(holder)  # an ended agreement revokes the codes shown under it
 
     # ------------------------------------------------------------------ the card, codes and scanners
 
@@ -336,11 +352,7 @@ class AttackersModel(RuleBasedStateMachine):
             return
         response = self.w.people[holder].post("/api/v1/card/loss-report")
         assert response.status_code == 200, response.json()
-        self.lost.add(holder)
-        for agreements in (self.proposed.get(holder, {}),):
-            for agreement, state in agreements.items():
-                if state == "pending":
-                    agreements[agreement] = "lapsed"
+        self.lost.add(holder)  # a proposal waits on; only a card in service can confirm it
 
     @precondition(lambda self: self.lost)
     @rule(data=st.data())
@@ -368,12 +380,12 @@ class AttackersModel(RuleBasedStateMachine):
             assert response.json()["code"] == "transit.no_payment_method"
             return
         assert response.status_code == 201, (holder, purpose, response.json())
-        self.codes.append((holder, purpose, response.json()["code"]))
+        self.codes.append((holder, purpose, response.json()["code"], self.tick()))
 
     @precondition(lambda self: self.codes)
     @rule(data=st.data(), at_the_gate=st.booleans())
     def a_scanner_reads_a_code(self, data, at_the_gate):
-        owner, purpose, code = data.draw(st.sampled_from(self.codes))
+        owner, purpose, code, issued = data.draw(st.sampled_from(self.codes))
         scanner = self.w.gate if at_the_gate else self.w.pharmacy
         verdict = scanner.verdict(code)
         if purpose not in scanner.device.purposes:
@@ -385,8 +397,9 @@ class AttackersModel(RuleBasedStateMachine):
         if purpose == "transit" and not self.live(owner):
             assert verdict["result"] == "rejected", verdict
             return
-        if code in self.spent:
-            assert verdict["code"] == "code.replayed", verdict
+        if code in self.spent or issued < self.revoked.get(owner, -1):
+            # Spent, or revoked since: an agreement ended, the child's guardian replaced.
+            assert verdict["result"] == "rejected", verdict
             return
         if owner not in ("child",) and verdict["code"] == "family.consent_ended":
             return  # a member's code after the consent ended: the refusal is the point

@@ -86,6 +86,18 @@ class TestAnApplicationNeverMakesAGuardian:
         told = Notice.objects.get(holder=father.card.holder, kind="guardian.replaced")
         assert child.name not in told.body and "张*雨" in told.body
 
+    def test_the_codes_the_guardian_replaced_still_holds_for_the_ward_stop_working(
+        self, family, clerk, scanner, django_capture_on_commit_callbacks
+    ):
+        father, child, stranger = family
+        shown = father.post(f"/api/v1/codes?ward={child.public_id}", {"purpose": "identity"}).json()["code"]
+        assert scanner.verdict(shown)["result"] == "accepted"  # the way in: his code for her works
+        assert apply_for(stranger, child).status_code == 201
+        application = CardApplication.objects.get(holder=child)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.application_advance(application=application, to="accepted", by=Actor.staff(clerk))
+        assert scanner.verdict(shown)["code"] == "code.revoked"
+
     def test_a_card_factorys_progress_file_cannot_accept_a_guardians_claim(self, family):
         _, child, stranger = family
         assert apply_for(stranger, child).status_code == 201
