@@ -82,3 +82,4 @@ urlpatterns = [
 
 handler404 = "plumbing.api.api_not_found"
 handler400 = "plumbing.api.api_bad_request"
+handler500 = "plumbing.api.api_server_error"

@@ -12,10 +12,11 @@ import hashlib
 import json
 import logging
 import re
+import sys
 
 from django.apps import apps
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import Http404, JsonResponse
 from django.utils import translation
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -293,6 +294,20 @@ def api_bad_request(request, exception=None):
     from django.views.defaults import bad_request
 
     return bad_request(request, exception)
+
+
+def api_server_error(request):
+    """Django's 500 for the API in the API's shape, and a database that cannot be reached
+    (an outage, a pool with no connection to give) as the 503 it is: a client retries that."""
+    if request.path.startswith("/api/"):
+        if isinstance(sys.exc_info()[1], DatabaseError):
+            response = JsonResponse(DomainError("request.unavailable").as_dict(), status=503)
+            response["Retry-After"] = "5"
+            return response
+        return JsonResponse(DomainError("request.failed").as_dict(), status=500)
+    from django.views.defaults import server_error
+
+    return server_error(request)
 
 
 def client_address(request) -> str:

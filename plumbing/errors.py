@@ -411,6 +411,8 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "request.not_found": (404, _("未找到。")),
     "request.forbidden": (403, _("无权访问。")),
     "request.unavailable": (503, _("服务暂时不可用，请稍后再试。")),
+    "request.failed": (500, _("服务出错了，请稍后再试。")),
+    "scanner.too_late": (503, _("核验未能及时完成，本次未使用该码，请重新扫码。")),
     "request.throttled": (
         429,
         _("尝试过于频繁，请{wait}秒后再试。"),

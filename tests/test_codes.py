@@ -433,3 +433,15 @@ class TestVerifyRequestShape:
     def test_a_missing_device_token_says_how_to_authenticate(self, scanner):
         response = scanner.api.post("/api/v1/scanner/verify", {"code": "x"}, format="json")
         assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_verification_past_its_deadline_claims_nothing_and_the_code_works_when_scanned_again(
+    app_holder, scanner, settings
+):
+    code = issue_code(app_holder, "payment")
+    settings.SCANNER_VERIFY_DEADLINE_SECONDS = -1  # every answer already too late for its scanner
+    late = scanner.verify(code)
+    assert late.status_code == 503 and late.json()["code"] == "scanner.too_late", late.content
+    settings.SCANNER_VERIFY_DEADLINE_SECONDS = 3
+    assert scanner.verdict(code)["result"] == "accepted"
+    assert scanner.verdict(code)["code"] == "code.replayed"

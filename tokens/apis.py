@@ -9,6 +9,7 @@ import time
 import qrcode
 import qrcode.image.svg
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -359,9 +360,16 @@ def _verify_input(data) -> str:
     return code
 
 
-def _verify(device, code: str) -> dict:
+def _verify(device, code: str, arrived: float) -> dict:
+    """``arrived``: ``time.monotonic()`` when the request reached us, which the deadline
+    counts from. A database that cannot be reached is the JSON 503, never a 500."""
     started = time.perf_counter()
-    outcome = services.verify_online(device=device, text=code)
+    try:
+        outcome = services.verify_online(
+            device=device, text=code, deadline=arrived + settings.SCANNER_VERIFY_DEADLINE_SECONDS
+        )
+    except DatabaseError:
+        raise DomainError("request.unavailable") from None
     observability.timed_verification(outcome.purpose, outcome.result, started)
     return outcome.__dict__
 
@@ -370,12 +378,16 @@ def verify_fast(request) -> tuple[int, dict]:
     """``POST /api/v1/scanner/verify`` in ``plumbing.fastpath``'s front door (ecard/wsgi.py):
     the plain case only. Anything refused before the verification — the scanner's token, the
     body — is left to ``VerifyApi`` below, which answers it in the request's language."""
+    arrived = time.monotonic()
     try:
         device = scanner_from_request(request)
         code = _verify_input(parse_json(request.body))
     except DomainError:
         raise fastpath.Defer from None
-    return 200, _verify(device, code)
+    try:
+        return 200, _verify(device, code, arrived)
+    except DomainError as exc:  # the store or the database away, or the deadline gone by
+        return exc.status, exc.as_dict()
 
 
 class VerifyApi(ScannerApi):
@@ -390,6 +402,7 @@ class VerifyApi(ScannerApi):
     def dispatch(self, request, *args, **kwargs):
         if request.method != "POST":
             return super().dispatch(request, *args, **kwargs)
+        arrived = time.monotonic()
         try:
             device = scanner_from_request(request)
             refuse_unknown_query(request.GET, self.query_parameters)
@@ -397,7 +410,7 @@ class VerifyApi(ScannerApi):
                 raise DomainError("request.unsupported_media_type")
             if len(request.body) > settings.API_MAX_BODY_BYTES:
                 raise DomainError("request.too_large")
-            return JsonResponse(_verify(device, _verify_input(parse_json(request.body))))
+            return JsonResponse(_verify(device, _verify_input(parse_json(request.body)), arrived))
         except DomainError as exc:
             response = JsonResponse(exc.as_dict(), status=exc.status)
             if exc.status == 401:
@@ -410,7 +423,7 @@ class VerifyApi(ScannerApi):
         responses={200: VerifyOut, **errors(*SCANNER_ERRORS)},
     )
     def post(self, request):
-        return Response(_verify(self.device, _verify_input(request.data)))
+        return Response(_verify(self.device, _verify_input(request.data), time.monotonic()))
 
 
 class UploadItemIn(StrictSerializer):

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
 import os
 import threading
 import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
+
+from plumbing import outage
 
 from . import verifier
 from .models import SigningKey
+
+log = logging.getLogger(__name__)
 
 
 def _kid(raw_public: bytes) -> str:
@@ -148,10 +153,24 @@ def _jwk(key: SigningKey) -> dict:
     return jwk
 
 
+_last_jwks: dict | None = None
+
+
 def jwks(now=None) -> dict:
     """The key set scanners fetch: every key not yet retired, with its window (Ed25519 as
-    RFC 8037 OKP, SM2 as ``kty: EC, crv: SM2``)."""
-    return {"keys": [_jwk(key) for key in _published(now)]}
+    RFC 8037 OKP, SM2 as ``kty: EC, crv: SM2``). While the database is unreachable, the set
+    this process read last: keys change in days, an outage lasts seconds to minutes."""
+    global _last_jwks
+    if _last_jwks is not None and now is None and outage.database_down():
+        return _last_jwks
+    try:
+        _last_jwks = {"keys": [_jwk(key) for key in _published(now)]}
+    except DatabaseError:
+        outage.database_failed()
+        if _last_jwks is None or now is not None:
+            raise
+        log.warning("the database is unavailable: publishing the key set read last")
+    return _last_jwks
 
 
 # The verify hot path reads the key set from memory, refreshed every few seconds.
@@ -180,6 +199,7 @@ def keyset_every_key() -> verifier.KeySet:
 
 
 def forget_cached_keys() -> None:
-    global _cached
+    global _cached, _last_jwks
     _cached = None
+    _last_jwks = None
     _private_keys.clear()

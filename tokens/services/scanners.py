@@ -9,10 +9,11 @@ import threading
 import time
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from ecard.audit import Actor, audit_record
-from plumbing import assertions
+from plumbing import assertions, outage
 from plumbing.errors import DomainError
 
 from .. import verifier
@@ -100,6 +101,7 @@ def forget() -> None:
     _assertions.clear()
     _devices.clear()
     _seen.clear()
+    outage.forget()
 
 
 def device_get(device_id: str) -> Device | None:
@@ -107,7 +109,18 @@ def device_get(device_id: str) -> Device | None:
     cached = _devices.get(device_id)
     if cached and time.monotonic() - cached[0] < settings.SCANNER_STATE_CACHE_SECONDS:
         return cached[1]
-    row = ScannerDevice.objects.filter(device_id=device_id).first()
+    # A short PostgreSQL outage must not stop every gate: the device as read last, for a
+    # while. A device disabled during the outage is disabled once the database is back.
+    usable = cached and time.monotonic() - cached[0] < settings.SCANNER_STATE_STALE_SECONDS
+    if usable and outage.database_down():
+        return cached[1]
+    try:
+        row = ScannerDevice.objects.filter(device_id=device_id).first()
+    except DatabaseError:
+        outage.database_failed()
+        if usable:
+            return cached[1]
+        raise DomainError("request.unavailable") from None
     if row is None:
         return None
     device = Device(
@@ -152,5 +165,9 @@ def scanner_authenticate(token: str) -> Device:
         raise DomainError("scanner.disabled")
     if now - _seen.get(device.device_id, 0) > 60:
         _seen[device.device_id] = now
-        ScannerDevice.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+        try:
+            if not outage.database_down():
+                ScannerDevice.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
+        except DatabaseError:
+            outage.database_failed()  # "last seen" can wait for the next minute; the scan cannot
     return device

@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ecard.models import ECard, FamilyLink, FamilyLinkState, HolderAuthorisation
+from plumbing import outage
 
 from ..models import DeviceCertificate, Revocation, SnapshotChange
 from ..store import StoreUnavailable, get_store
@@ -130,12 +131,15 @@ def _poll_changes() -> None:
     first = _changes_polled is None
     if not first and now - _changes_polled < settings.QR_SNAPSHOT_CHANGES_POLL_SECONDS:
         return
+    if outage.database_down():
+        return
     _changes_polled = now  # a database that is down is asked again in a second, not per scan
     back = _changes_window() if first else settings.QR_SNAPSHOT_CHANGES_OVERLAP_SECONDS
     since = timezone.now() - datetime.timedelta(seconds=back)
     try:
         rows = list(SnapshotChange.objects.filter(at__gte=since).values_list("pk", "ecard_reference", "at"))
     except DatabaseError:
+        outage.database_failed()
         if first:
             _changes_polled = None
         log.warning("could not read the card changes: the database is unavailable")

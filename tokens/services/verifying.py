@@ -15,6 +15,7 @@ from django.utils import timezone
 from ecard import notices
 from ecard.matrix import Verdict, service_verdict
 from ecard.models import ApplicationState, CardApplication
+from plumbing.errors import DomainError
 
 from .. import keys, verifier
 from ..models import ScanRecord
@@ -106,8 +107,12 @@ def _certificate(text: str, device: Device) -> tuple[verifier.Code, str | None, 
     return code, None, application.holder.name_masked
 
 
-def verify_online(*, device: Device, text: str) -> Outcome:
-    """For a scanner: the offline checks, then the card's current state, then single use."""
+def verify_online(*, device: Device, text: str, deadline: float | None = None) -> Outcome:
+    """For a scanner: the offline checks, then the card's current state, then single use.
+
+    ``deadline`` (``time.monotonic()``): past it, nothing is claimed or recorded and
+    ``scanner.too_late`` is raised; the scanner that gave up has shown a failure, and a code
+    spent for an answer nobody saw would be refused when the holder scans again."""
     parsed = None
     authorised = False
     snapshot = None
@@ -139,6 +144,8 @@ def verify_online(*, device: Device, text: str) -> Outcome:
         "scanned_at": timezone.now().isoformat(),
     }
     accepted = {**record, "result": "accepted", "reason": ""}
+    if deadline is not None and time.monotonic() > deadline:
+        raise DomainError("scanner.too_late")
     store = get_store()
     claim = claim_key(parsed, device) if parsed and reason is None else None
     try:
