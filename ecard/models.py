@@ -398,11 +398,17 @@ class Notice(models.Model):
 
 
 class NoticeDelivery(models.Model):
-    """One attempt to deliver a notice through one channel (the delivery log)."""
+    """One attempt to deliver a notice through one channel (the delivery log).
+
+    A deliverer claims the row (``ok`` empty, its ``claim``) and commits that before the
+    channel is handed the notice; at most one claimed or delivered row per notice and channel
+    exists, so two deliverers, or a rerun after a killed one, never hand it over twice. A
+    claim whose deliverer died is taken over after ``NOTICE_CLAIM_STALE_SECONDS``."""
 
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(_("渠道"), max_length=40)
-    ok = models.BooleanField(_("成功"))
+    ok = models.BooleanField(_("成功"), null=True)  # empty: being sent
+    claim = models.CharField(max_length=32, blank=True, editable=False)
     error = models.CharField(_("错误"), max_length=200, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
@@ -410,6 +416,14 @@ class NoticeDelivery(models.Model):
         verbose_name = _("通知投递记录")
         verbose_name_plural = _("通知投递记录")
         ordering = ["-at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notice", "channel"],
+                condition=models.Q(ok__isnull=True) | models.Q(ok=True),
+                name="notice_delivery_once_per_channel",
+            )
+        ]
+        indexes = [models.Index(fields=["claim"], name="notice_delivery_claim_idx")]
 
     def __str__(self) -> str:
         return f"{self.channel} {'ok' if self.ok else 'failed'}"

@@ -7,7 +7,9 @@ hotline 12333. A test renders every template and looks for anything like a link.
 
 from __future__ import annotations
 
+import datetime
 import logging
+import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -375,40 +377,78 @@ def text_send(*, phone: str, text: str) -> None:
 
 
 def notices_deliver(*, limit: int = 500) -> int:
-    """Hand undelivered notices to every channel; each notice is claimed by one deliverer.
+    """Hand undelivered notices to every channel, exactly once per notice and channel.
 
-    A channel's transient failure leaves the notice undelivered for the retry; the in-app
-    inbox has it either way.
+    For each batch, this deliverer first claims a delivery row per notice and channel and
+    commits the claims; then it hands each claimed notice over and marks that row delivered
+    at once. Killed at any point, a rerun skips what was marked, and what another deliverer
+    claims; the one notice in flight at the kill is handed over again once its claim is stale,
+    under the same ``notice.public_id`` (the key a gateway adapter passes as its message id).
+    A channel's transient failure is logged and left for the retry; the in-app inbox has the
+    notice either way.
     """
     delivered = 0
     senders = channels()
+    names = [channel.name for channel in senders]
     while True:
-        with transaction.atomic():
-            batch = list(
-                Notice.objects.select_for_update(skip_locked=True)
-                .filter(delivered_at__isnull=True)
-                .order_by("id")[:limit]
-            )
-            if not batch:
-                return delivered
-            failed = None
-            for notice in batch:
-                for channel in senders:
-                    try:
-                        channel.send(notice)
-                    except TransientDeliveryError as exc:
-                        NoticeDelivery.objects.create(
-                            notice=notice, channel=channel.name, ok=False, error=str(exc)[:200]
-                        )
-                        failed = exc
-                        break
-                    NoticeDelivery.objects.create(notice=notice, channel=channel.name, ok=True)
-                else:
-                    notice.delivered_at = timezone.now()
-                    notice.save(update_fields=["delivered_at"])
-                    NOTICES_SENT.labels(notice.kind).inc()
-                    delivered += 1
+        claim = uuid.uuid4().hex
+        batch = list(Notice.objects.filter(delivered_at__isnull=True).order_by("id")[:limit])
+        if not batch:
+            return delivered
+        _claim(batch, names, claim)
+        mine = set(
+            NoticeDelivery.objects.filter(claim=claim, ok__isnull=True).values_list("notice_id", "channel")
+        )
+        done = set(
+            NoticeDelivery.objects.filter(notice__in=batch, ok=True).values_list("notice_id", "channel")
+        )
+        failed = None
+        finished = []
+        for notice in batch:
+            for channel in senders:
+                key = (notice.pk, channel.name)
+                if key not in mine:
                     continue
+                try:
+                    channel.send(notice)
+                except TransientDeliveryError as exc:
+                    NoticeDelivery.objects.filter(claim=claim, notice=notice, channel=channel.name).update(
+                        ok=False, error=str(exc)[:200]
+                    )
+                    failed = exc
+                    break
+                NoticeDelivery.objects.filter(claim=claim, notice=notice, channel=channel.name).update(
+                    ok=True, at=timezone.now()
+                )
+                done.add(key)
+            if failed is not None:
                 break
+            if all((notice.pk, name) in done for name in names):
+                finished.append(notice)
+        if finished:
+            Notice.objects.filter(pk__in=[n.pk for n in finished], delivered_at__isnull=True).update(
+                delivered_at=timezone.now()
+            )
+            for notice in finished:
+                NOTICES_SENT.labels(notice.kind).inc()
+            delivered += len(finished)
         if failed is not None:
             raise failed
+        if not finished and not mine:
+            return delivered  # everything left is another deliverer's now
+
+
+def _claim(batch: list[Notice], names: list[str], claim: str) -> None:
+    """Committed before anything is sent: this deliverer's rows, and the stale ones it takes."""
+    stale = timezone.now() - datetime.timedelta(seconds=settings.NOTICE_CLAIM_STALE_SECONDS)
+    NoticeDelivery.objects.filter(notice__in=batch, ok__isnull=True, at__lt=stale).update(
+        claim=claim, at=timezone.now()
+    )
+    NoticeDelivery.objects.bulk_create(
+        [
+            NoticeDelivery(notice=notice, channel=name, ok=None, claim=claim)
+            for notice in batch
+            for name in names
+        ],
+        ignore_conflicts=True,  # claimed or delivered already: not this deliverer's
+    )

@@ -74,11 +74,18 @@ def database_pool(database: dict, size: int) -> None:
     """PostgreSQL connections from a pool of ``size`` per process (psycopg_pool, Django's own
     ``pool`` option), instead of one kept per thread: a gunicorn worker's threads share it."""
     if size and database["ENGINE"].endswith("postgresql"):
-        database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": size, "timeout": 10}
+        # A request waits this long for a connection, not ten seconds behind a dead database.
+        timeout = env.float("DATABASE_POOL_TIMEOUT", default=2.0)
+        database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": size, "timeout": timeout}
         database["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
 
 
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database that does not answer is refused in seconds (libpq's default waits for ever).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+    )
 database_pool(DATABASES["default"], env.int("DATABASE_POOL_SIZE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -159,6 +166,18 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
+# A task is acknowledged when it ends, so a worker killed mid-job leaves it on the broker: a
+# pool process killed under a live worker puts it back at once (reject on worker lost); a
+# worker killed outright leaves it unacknowledged, and Redis hands it to another worker once
+# the visibility timeout has passed (kombu's default is an hour: 10,186 notices missing until
+# a rerun by hand). Every task must end well within the timeout, or a second worker starts
+# it while the first still runs: the time limits below keep each task inside it (size
+# NOTICE_CHUNK_SIZE so a chunk takes a fraction of them; bench/notices.py times one).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS}
+CELERY_TASK_TIME_LIMIT = CELERY_VISIBILITY_TIMEOUT_SECONDS // 2
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Loaded into django-celery-beat's tables when beat starts; editable in the admin there.
@@ -302,6 +321,8 @@ NOTICE_CHANNELS = env.list(
     default=["ecard.notices.LoggingChannel", *(["ecard.notices.ConsoleChannel"] if DEBUG else [])],
 )
 NOTICE_CHUNK_SIZE = env.int("NOTICE_CHUNK_SIZE", default=10000)
+# A delivery claimed this long ago and not marked is a dead deliverer's: taken over, resent.
+NOTICE_CLAIM_STALE_SECONDS = env.int("NOTICE_CLAIM_STALE_SECONDS", default=300)
 IDEMPOTENCY_KEEP_HOURS = env.int("IDEMPOTENCY_KEEP_HOURS", default=24)
 IDEMPOTENCY_RECORD_MODEL = "accounts.IdempotencyRecord"
 # Age under which a holder acts through a guardian.
@@ -387,6 +408,14 @@ SCANNER_ASSERTION_MAX_SECONDS = 300
 # /scanner-demo: a page that verifies a pasted or uploaded code as a demo device would.
 SCANNER_DEMO = env.bool("SCANNER_DEMO", default=DEBUG)
 SCANNER_STATE_CACHE_SECONDS = env.float("SCANNER_STATE_CACHE_SECONDS", default=2.0)
+# While the database is unreachable, how long a process goes on with the device as read last.
+SCANNER_STATE_STALE_SECONDS = env.float("SCANNER_STATE_STALE_SECONDS", default=600.0)
+# After the verify path failed to reach the database, how long it answers from its caches
+# before asking the database again (plumbing/outage.py).
+DATABASE_RETRY_SECONDS = env.float("DATABASE_RETRY_SECONDS", default=1.0)
+# A verification not answered within this many seconds of its arrival claims nothing: the
+# scanner has given up (scanners wait at least this long) and the holder will scan again.
+SCANNER_VERIFY_DEADLINE_SECONDS = env.float("SCANNER_VERIFY_DEADLINE_SECONDS", default=3.0)
 SCAN_SESSION_SECONDS = env.int("SCAN_SESSION_SECONDS", default=120)
 # Scan records on PostgreSQL: one partition a day, made this many days ahead; partitions older
 # than the keep window are archived (gzip CSV, default storage, scan-archive/) and dropped.

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -34,48 +35,67 @@ def wait_for(condition, seconds=30):
 
 
 @pytest.fixture
-def worker(tmp_path):
-    """A worker with an embedded beat, on the test database, with its own queue."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"],
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": "worker-test",
-        "QR_SIGNING_KEYS_DIR": str(settings.QR_SIGNING_KEYS_DIR),
-        "CELERY_TASK_DEFAULT_QUEUE": f"test-{os.getpid()}",
-    }
+def start_worker(tmp_path):
+    """Start workers (each with an embedded beat) on the test database and a queue of this
+    test's own; ``start_worker(**env)`` starts one more, with settings of its own."""
+    queue = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # no worker of an earlier test takes it
+    started = []
+
+    def start(**extra) -> subprocess.Popen:
+        env = {
+            **os.environ,
+            "DATABASE_URL": os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+            + "/"
+            + connection.settings_dict["NAME"],
+            "REDIS_URL": settings.REDIS_URL,
+            "SECRET_KEY": "worker-test",
+            "QR_SIGNING_KEYS_DIR": str(settings.QR_SIGNING_KEYS_DIR),
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            **extra,
+        }
+        command = [
+            sys.executable, "-m", "celery", "-A", "ecard", "worker", "--beat",
+            "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+            "--schedule", str(tmp_path / f"beat{len(started)}"),
+            "--pool", "solo", "--loglevel", "WARNING", "-Q", queue,
+        ]  # fmt: skip
+        # A session of its own: the embedded beat is a child process, signalled with it.
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
     app.conf.task_always_eager = False
-    app.conf.task_default_queue = env["CELERY_TASK_DEFAULT_QUEUE"]
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "ecard",
-        "worker",
-        "--beat",
-        "--scheduler",
-        "django_celery_beat.schedulers:DatabaseScheduler",
-        "--schedule",
-        str(tmp_path / "beat"),
-        "--pool",
-        "solo",
-        "--loglevel",
-        "WARNING",
-        "-Q",
-        env["CELERY_TASK_DEFAULT_QUEUE"],
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    yield process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    app.conf.task_default_queue = queue
+    yield start
+    for process in started:
+        _signal_group(process, signal.SIGTERM)
+    for process in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+        time.sleep(0.5)  # the group's beat too
     app.conf.task_always_eager = True
     app.conf.task_default_queue = "celery"
+
+
+def _signal_group(process, sig):
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker()
 
 
 def test_a_real_worker_runs_the_expiry_job_and_a_second_run_adds_nothing(worker, make_card):
@@ -106,3 +126,50 @@ def test_beat_runs_a_schedule_edited_in_the_database(worker, card, system):
     assert wait_for(lambda: Notice.objects.filter(kind="replacement.ready").exists(), seconds=40)
     time.sleep(3)  # beat keeps running it: still one notice
     assert Notice.objects.filter(kind="replacement.ready").count() == 1
+
+
+class FileChannel:
+    """A gateway that writes down every notice handed to it, one line each, a little slowly."""
+
+    name = "sms"
+
+    def send(self, notice):
+        with open(os.environ["NOTICE_FILE"], "a") as handed:
+            handed.write(f"{notice.public_id}\n")
+        time.sleep(0.002)
+
+    def send_text(self, *, phone, text):
+        pass
+
+
+def test_a_worker_killed_mid_delivery_leaves_no_notice_undelivered_or_handed_over_twice(
+    start_worker, holder, tmp_path
+):
+    handed = tmp_path / "handed.txt"
+    handed.touch()
+    Notice.objects.bulk_create(
+        Notice(holder=holder, kind="card.expiring", subject=str(n), milestone="t", title="t", body="b")
+        for n in range(1500)
+    )
+    env = {
+        "NOTICE_CHANNELS": "tests.test_celery_worker.FileChannel",
+        "NOTICE_FILE": str(handed),
+        # Short here so the test sees it: a killed worker's task back on the queue, and the
+        # one notice it was handing over taken over by the next deliverer.
+        "CELERY_VISIBILITY_TIMEOUT_SECONDS": "4",
+        "NOTICE_CLAIM_STALE_SECONDS": "2",
+    }
+    first = start_worker(**env)
+    tasks.notices_deliver.delay()
+    assert wait_for(lambda: len(handed.read_text().splitlines()) >= 300)
+    _signal_group(first, signal.SIGKILL)  # mid-job: its task unacknowledged, a batch half handed over
+    first.wait()
+    start_worker(**env)
+    assert wait_for(lambda: not Notice.objects.filter(delivered_at__isnull=True).exists(), seconds=90), (
+        Notice.objects.filter(delivered_at__isnull=True).count()
+    )
+    lines = handed.read_text().splitlines()
+    twice = len(lines) - len(set(lines))
+    # Before: 362 of them handed to the SMS channel twice, and 10,186 missing until a rerun.
+    assert len(set(lines)) == 1500
+    assert twice <= 1, twice  # at most the one in flight at the kill, under its own id again
