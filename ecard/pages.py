@@ -64,6 +64,13 @@ def texts() -> dict[str, object]:
         "accepted": _("通过"),
         "rejected": _("拒绝"),
         "networkError": _("网络异常，请稍后再试"),
+        "agreementStates": {
+            "pending": _("待您确认"),
+            "live": _("生效中"),
+            "lapsed": _("已过期"),
+            "ended": _("已终止"),
+        },
+        "agreementAsked": _("{provider}（{account}）申请为您开通乘车扣款，请确认是否为本人办理。"),
         "offline": _("离线码（本机签名），{seconds} 秒后刷新"),
         "lifetimes": settings.QR_LIFETIMES,
     }

@@ -105,3 +105,68 @@ def test_the_schema_documents_every_holder_endpoint_and_the_error_shape(client, 
         "field",
     }
     assert client.get("/api/docs/").status_code == 200
+
+
+# A signed token whose claims are of the wrong type or out of range: the signature checks, so
+# every claim is read. Each gets a JSON 401, never a 500 (before: an HTML 500 on three routes).
+ODD_CLAIMS = {
+    "exp-string": {"exp": "9999999999"},
+    "iat-string": {"iat": "0"},
+    "exp-float-huge": {"exp": 1.5e300},
+    "iat-bool": {"iat": True},
+    "exp-null": {"exp": None, "nbf": "soon"},
+    "jti-list": {"jti": ["a", "b"]},
+    "aud-number": {"aud": 7},
+    "iss-object": {"iss": {"id": "x"}},
+}
+
+
+def signed(key, claims: dict) -> str:
+    """A compact EdDSA JWS of any claims, as a client with its own JWT code could send:
+    PyJWT itself refuses to encode an ``iss`` that is not a string."""
+    import json
+
+    from tokens.verifier import b64url
+
+    def part(value):
+        return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+    signing_input = f"{part({'alg': 'EdDSA', 'typ': 'JWT'})}.{part(claims)}"
+    return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
+
+
+@pytest.fixture
+def odd_bearer(request, scanner, tmp_path):
+    import jwt
+
+    from .test_transit_payment import Provider
+
+    provider = Provider(tmp_path)
+    # The way in: the same signing with the claims as they should be is let in.
+    sound = signed(scanner.key, jwt.decode(scanner.jwt(), options={"verify_signature": False}))
+    assert (
+        scanner.api.get("/api/v1/scanner/revocations", HTTP_AUTHORIZATION=f"Bearer {sound}").status_code
+        == 200
+    )
+    bearers = {}
+    for who, key, token in (
+        ("scanner", scanner.key, scanner.jwt()),
+        ("provider", provider.key, provider.token()),
+    ):
+        claims = {**jwt.decode(token, options={"verify_signature": False}), **ODD_CLAIMS[request.param]}
+        bearers[who] = {
+            "Authorization": f"Bearer {signed(key, {k: v for k, v in claims.items() if v is not None})}"
+        }
+    return bearers
+
+
+@schema.exclude(path_regex=r"^/api/v1/(?!scanner/|providers/)").parametrize()
+@settings(FUZZ, max_examples=5)
+@pytest.mark.parametrize("odd_bearer", sorted(ODD_CLAIMS), indirect=True)
+@pytest.mark.django_db
+def test_signed_tokens_with_odd_claims_get_the_json_401_on_every_route(case, odd_bearer):
+    headers = odd_bearer["provider" if case.path.startswith("/api/v1/providers/") else "scanner"]
+    with transaction_kept_open():
+        response = case.call_and_validate(headers=headers)
+    if case.path not in ("/api/v1/scanner/keys", "/api/v1/scanner/config"):  # published to anyone
+        assert response.status_code in (400, 401, 405, 413, 415), (case.path, response.status_code)

@@ -211,6 +211,33 @@ class TestTheHoldersPage:
         assert result.parsed.certificate is not None and result.parsed.purpose == "culture"
         assert "离线码" in page.locator("#qr-status").inner_text()
 
+    def test_a_providers_proposal_waits_on_the_page_until_the_holder_confirms_it_with_the_password(
+        self, browse, live_server, app_holder, tmp_path
+    ):
+        from tests.conftest import PASSWORD
+        from tests.test_transit_payment import Provider
+
+        proposed = Provider(tmp_path).propose(app_holder.card)
+        assert proposed.status_code == 201 and proposed.json()["state"] == "pending"
+        page = browse(**phone_context()).page
+        sign_in(page, live_server.url, "13800000001", PASSWORD)
+        page.wait_for_selector("#agreement-list li[data-state=pending]")
+        assert "工商银行" in page.locator("#agreement-asked").inner_text()
+        transit = page.locator("#service-list li[data-purpose=transit]")
+        assert transit.get_attribute("data-verdict") == "denied"  # nothing pays before the holder says so
+        screenshot(page, "h5-agreement-pending.png", full_page=True)
+
+        page.fill("#agreement-form input[name=password]", "000000")
+        page.click("#agreement-form button[type=submit]")
+        page.wait_for_function("() => document.getElementById('agreement-error').textContent.length > 0")
+        assert page.locator("#agreement-list li[data-state=live]").count() == 0
+
+        page.fill("#agreement-form input[name=password]", "802461")
+        page.click("#agreement-form button[type=submit]")
+        page.wait_for_selector("#agreement-list li[data-state=live]")
+        assert page.locator("#agreement-form").is_hidden()
+        page.wait_for_selector("#service-list li[data-purpose=transit][data-verdict=allowed]")
+
     def test_the_token_stays_in_the_pages_memory_and_a_reload_signs_out(
         self, browse, live_server, app_holder
     ):

@@ -132,7 +132,7 @@
     stopCode(); // the card may have changed: no code on screen until one is issued for it
     const answer = await call("GET", "/api/v1/ecard");
     if (!answer.ok) {
-      for (const id of ["card", "code", "services", "loss", "authorise", "usage"]) show(id, false);
+      for (const id of ["card", "code", "services", "loss", "authorise", "agreements", "usage"]) show(id, false);
       $("no-ecard").textContent = answer.status === 404 ? T.noECard : answer.data.message;
       show("no-ecard", true);
       await loadNotices();
@@ -142,7 +142,7 @@
     live.ecard = answer.data;
     drawCard(answer.data);
     drawServices(answer.data.services);
-    await Promise.all([loadAuthorisations(), loadNotices(), loadUsage()]);
+    await Promise.all([loadAuthorisations(), loadAgreements(), loadNotices(), loadUsage()]);
     chooseUsablePurpose();
     await issueCode();
     await certifyDevice();
@@ -386,6 +386,60 @@
       ]);
     }
   }
+
+  // ------------------------------------------------------------------ transit payment agreements
+  // A provider only proposes; the holder confirms here with the e-card password, or declines.
+  let asking = null;
+
+  async function loadAgreements() {
+    const answer = await call("GET", "/api/v1/ecard/payment-agreements");
+    const list = $("agreement-list");
+    clear(list);
+    asking = null;
+    show("agreement-form", false);
+    if (!answer.ok) return show("agreements", false);
+    const shown = answer.data.filter((a) => a.state === "pending" || a.state === "live");
+    show("agreements", shown.length > 0);
+    for (const agreement of shown) {
+      const li = row(list, [
+        [`${agreement.provider} ${agreement.account_masked}`, ""],
+        [T.agreementStates[agreement.state], agreement.state === "live" ? "verdict-allowed" : "muted"],
+      ]);
+      li.dataset.state = agreement.state;
+      if (agreement.state === "pending" && !asking) asking = agreement;
+    }
+    if (asking) {
+      $("agreement-asked").textContent = format(T.agreementAsked, {
+        provider: asking.provider,
+        account: asking.account_masked,
+      });
+      $("agreement-error").textContent = "";
+      show("agreement-form", true);
+    }
+  }
+
+  $("agreement-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const answer = await call("POST", `/api/v1/ecard/payment-agreements/${asking.id}/confirm`, {
+      password: form.password.value,
+    });
+    form.password.value = "";
+    if (!answer.ok) {
+      $("agreement-error").textContent = answer.data.message;
+      return;
+    }
+    await load(); // transit is open now: the services and the code tabs change with it
+  });
+
+  $("agreement-decline").addEventListener("click", async () => {
+    const answer = await call("DELETE", `/api/v1/ecard/payment-agreements/${asking.id}`);
+    if (!answer.ok) {
+      $("agreement-error").textContent = answer.data.message;
+      return;
+    }
+    await loadAgreements();
+  });
 
   // ------------------------------------------------------------------ notices and scans
   async function loadNotices() {
