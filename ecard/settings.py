@@ -76,7 +76,16 @@ def database_pool(database: dict, size: int) -> None:
     if size and database["ENGINE"].endswith("postgresql"):
         # A request waits this long for a connection, not ten seconds behind a dead database.
         timeout = env.float("DATABASE_POOL_TIMEOUT", default=2.0)
-        database.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": size, "timeout": timeout}
+        # psycopg_pool retries a lost connection with a doubling delay (1, 2, 4, 8, 16 s …):
+        # after a 20 s outage its next try may be 16 s after the database is back. Giving up
+        # after a few seconds instead lets the next request that needs a connection try at once.
+        reconnect = env.float("DATABASE_POOL_RECONNECT_SECONDS", default=3.0)
+        database.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": size,
+            "timeout": timeout,
+            "reconnect_timeout": reconnect,
+        }
         database["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
 
 

@@ -1,11 +1,13 @@
-"""A PostgreSQL outage under load, as a gate sees it: gunicorn serving the application (its
-pool as in production), reaching the database through a proxy of the test's own that refuses
-every connection for 20 s and drops the open ones. Counted: HTML or 500 answers, codes spent
-twice, codes spent for an answer the scanner never saw, and how long recovery took."""
+"""Faults under load, as a gate sees them: gunicorn serving the application (its pool as in
+production), reaching the database through a proxy of the test's own. A PostgreSQL outage
+(the proxy refuses every connection for 20 s and drops the open ones) and a web worker killed
+mid-request. Counted: HTML or 500 answers, codes spent twice, codes spent for an answer the
+scanner never saw, scan records lost, and how long recovery took."""
 
 import collections
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -122,7 +124,7 @@ def served(tmp_path):
         stderr=subprocess.STDOUT,
     )
     wait_for_port(port)
-    yield f"http://127.0.0.1:{port}", proxy
+    yield f"http://127.0.0.1:{port}", proxy, process
     process.terminate()
     process.wait(timeout=30)
     log.close()
@@ -148,7 +150,7 @@ def post(url, token, code, timeout=3.5):
 def test_a_20_s_postgresql_outage_stops_no_scan_it_can_answer_and_spends_nothing_twice(
     served, app_holder, other_app_holder, scanner
 ):
-    url, proxy = served
+    url, proxy, _ = served
     token = scanner.jwt()
     identity = issue_code(app_holder, "identity")
     first = post(url, token, identity, timeout=30)
@@ -212,3 +214,59 @@ def test_a_20_s_postgresql_outage_stops_no_scan_it_can_answer_and_spends_nothing
     scan_records_flush()
     on_record = ScanRecord.objects.filter(result="accepted").count()
     assert on_record == accepted + 1 + 1 + sum(r == "accepted" for r in again.values())
+
+
+def test_a_web_worker_killed_mid_request_spends_no_code_twice_and_loses_no_record(
+    served, app_holder, scanner
+):
+    url, _, master = served
+    token = scanner.jwt()
+    identity = issue_code(app_holder, "identity")
+    assert post(url, token, identity, timeout=30)[0] == 200
+    payments = collections.deque(issue_code(app_holder, "payment") for _ in range(80))
+    answers, first = collections.Counter(), {}
+    stop = threading.Event()
+
+    def gate():
+        while not stop.is_set():
+            try:
+                code = payments.popleft()
+            except IndexError:
+                code = identity
+            status, body, kind = post(url, token, code)
+            answers["reset" if status is None else f"{status} {kind.split(';')[0]}"] += 1
+            result = json.loads(body)["result"] if status == 200 else None
+            answers["accepted"] += result == "accepted"
+            if code != identity:
+                first[code] = result
+
+    gates = [threading.Thread(target=gate) for _ in range(6)]
+    for thread in gates:
+        thread.start()
+    time.sleep(0.5)
+    workers = subprocess.run(
+        ["ps", "--ppid", str(master.pid), "-o", "pid="], capture_output=True, text=True, check=True
+    ).stdout.split()
+    os.kill(int(workers[0]), signal.SIGKILL)  # mid-request: its threads' answers never leave
+    killed = time.monotonic()
+    while post(url, token, identity)[0] != 200 and time.monotonic() - killed < 30:
+        time.sleep(0.05)
+    recovery = time.monotonic() - killed
+    time.sleep(1)
+    stop.set()
+    for thread in gates:
+        thread.join()
+    accepted = answers.pop("accepted")
+    print(f"answers: {dict(answers)}; recovery {recovery:.1f} s")
+    bad = {k: n for k, n in answers.items() if k != "reset" and (k.startswith("5") or "json" not in k)}
+    assert bad == {}, answers
+    assert recovery < 5, recovery
+    again = {code: json.loads(post(url, token, code, timeout=30)[1])["result"] for code in first}
+    assert sum(first[c] == "accepted" and again[c] == "accepted" for c in first) == 0  # spent twice
+    # Every acceptance a gate saw is on record, and no code is on record as accepted twice.
+    scan_records_flush()
+    records = ScanRecord.objects.filter(result="accepted", purpose="payment")
+    assert records.count() == records.values("nonce").distinct().count()
+    seen = sum(r == "accepted" for r in first.values()) + sum(r == "accepted" for r in again.values())
+    assert records.count() >= seen
+    assert ScanRecord.objects.filter(result="accepted").count() >= accepted + 1
