@@ -311,6 +311,23 @@ class TestDelivery:
         assert Notice.objects.get().delivered_at is not None
         assert notices.notices_deliver() == 0  # delivered once
 
+    def test_a_notice_another_deliverer_claimed_is_not_handed_over_again_until_its_claim_is_stale(
+        self, holder, settings
+    ):
+        notice = notices.notice_send(
+            holder=holder, kind="replacement.ready", subject="1", params={"card_tail": "1234"}
+        )
+        notices.outbox.clear()
+        for channel in ("log", "outbox"):  # a deliverer at work on it, or one that died just now
+            NoticeDelivery.objects.create(notice=notice, channel=channel, ok=None, claim="another")
+        assert notices.notices_deliver() == 0 and notices.outbox == []
+        with time_machine.travel(
+            timezone.now() + datetime.timedelta(seconds=settings.NOTICE_CLAIM_STALE_SECONDS + 1)
+        ):
+            assert notices.notices_deliver() == 1
+        assert [m["notice"] for m in notices.outbox] == [notice.public_id]  # once, under its own id
+        assert notices.notices_deliver() == 0 and len(notices.outbox) == 1
+
     def test_a_notice_is_stored_once_per_milestone(self, holder):
         first = notices.notice_send(
             holder=holder, kind="replacement.ready", subject="9", params={"card_tail": "1"}
@@ -331,6 +348,16 @@ class TestHousekeeping:
             output = run_job("housekeeping")
         assert "1 idempotency_keys" in output and "refresh_tokens" in output
         assert not IdempotencyRecord.objects.exists()
+
+    def test_card_changes_older_than_a_day_are_purged(self, app_holder):
+        from tokens.models import SnapshotChange
+
+        app_holder.post("/api/v1/card/loss-report")  # a change the verify path must hear of
+        assert SnapshotChange.objects.count() == 1
+        assert "0 snapshot_changes" in run_job("housekeeping")
+        with time_machine.travel(timezone.now() + datetime.timedelta(days=1, minutes=1)):
+            assert "1 snapshot_changes" in run_job("housekeeping")
+        assert not SnapshotChange.objects.exists()
 
 
 def test_staff_browse_notices_and_the_delivery_log_without_seeing_names(client, auditor, holder):

@@ -147,6 +147,60 @@ def post(url, token, code, timeout=3.5):
         return None, b"", ""
 
 
+class Gates:
+    """Six gates scanning at once until stopped: single-use codes from ``payments`` while any
+    are left (``when`` says which moments), the holder's identity code otherwise. Kept: each
+    answer's kind, every single-use code's first verdict, identity codes refused."""
+
+    def __init__(self, url, token, identity, payments, when=lambda: True):
+        self.url, self.token, self.identity = url, token, identity
+        self.payments, self.when = collections.deque(payments), when
+        self.answers, self.first, self.identity_refused = collections.Counter(), {}, []
+        self.accepted = 0
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._scan) for _ in range(6)]
+        for thread in self.threads:
+            thread.start()
+
+    def _scan(self):
+        while not self.stopping.is_set():
+            try:
+                code = self.payments.popleft() if self.when() else self.identity
+            except IndexError:
+                code = self.identity
+            status, body, kind = post(self.url, self.token, code)
+            self.answers["no answer" if status is None else f"{status} {kind.split(';')[0]}"] += 1
+            result = json.loads(body).get("result") if status == 200 else None
+            self.accepted += result == "accepted"
+            if code != self.identity:
+                self.first[code] = result
+            elif result != "accepted":
+                self.identity_refused.append((status, body[:200]))
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+    def failures(self) -> dict:
+        """HTML answers and 500s: a gate must always get the JSON shape."""
+        return {
+            k: n
+            for k, n in self.answers.items()
+            if k != "no answer" and (k.startswith("500") or "json" not in k)
+        }
+
+    def spent(self) -> tuple[int, int]:
+        """Each single-use code shown once more: (accepted twice, spent for an answer unseen)."""
+        again = {
+            code: json.loads(post(self.url, self.token, code, timeout=30)[1])["result"] for code in self.first
+        }
+        self.again = again
+        twice = sum(r == "accepted" and again[c] == "accepted" for c, r in self.first.items())
+        unseen = sum(r != "accepted" and again[c] != "accepted" for c, r in self.first.items())
+        return twice, unseen
+
+
 def test_a_20_s_postgresql_outage_stops_no_scan_it_can_answer_and_spends_nothing_twice(
     served, app_holder, other_app_holder, scanner
 ):
@@ -155,30 +209,9 @@ def test_a_20_s_postgresql_outage_stops_no_scan_it_can_answer_and_spends_nothing
     identity = issue_code(app_holder, "identity")
     first = post(url, token, identity, timeout=30)
     assert first[0] == 200 and json.loads(first[1])["result"] == "accepted", first
-    payments = collections.deque(issue_code(app_holder, "payment") for _ in range(60))
+    payments = [issue_code(app_holder, "payment") for _ in range(60)]
     cold = issue_code(other_app_holder, "identity")  # a card no process holds: needs the database
-    answers = collections.Counter()
-    identity_refused, payment_first = [], {}
-    stop = threading.Event()
-
-    def gate():
-        while not stop.is_set():
-            try:
-                code = payments.popleft() if len(payments) and time.monotonic() % 1 < 0.2 else identity
-            except IndexError:
-                code = identity
-            status, body, kind = post(url, token, code)
-            answers["timeout" if status is None else f"{status} {kind.split(';')[0]}"] += 1
-            verdict = json.loads(body) if status == 200 else None
-            answers["accepted"] += (verdict or {}).get("result") == "accepted"
-            if code == identity and (verdict or {}).get("result") != "accepted":
-                identity_refused.append((status, body[:200]))
-            elif code != identity:
-                payment_first[code] = (verdict or {}).get("result")
-
-    gates = [threading.Thread(target=gate) for _ in range(6)]
-    for thread in gates:
-        thread.start()
+    gates = Gates(url, token, identity, payments, when=lambda: time.monotonic() % 1 < 0.2)
     time.sleep(2)
     proxy.block()
     outage_started = time.monotonic()
@@ -190,30 +223,24 @@ def test_a_20_s_postgresql_outage_stops_no_scan_it_can_answer_and_spends_nothing
         time.sleep(0.1)
     recovery = time.monotonic() - returned
     time.sleep(2)
-    stop.set()
-    for thread in gates:
-        thread.join()
-
-    accepted = answers.pop("accepted")
-    bad = {k: n for k, n in answers.items() if not k.endswith("application/json") or k.startswith("500")}
-    print(f"answers: {dict(answers)}; recovery {recovery:.1f} s; payment codes shown {len(payment_first)}")
-    assert bad == {}, answers  # before: 1,606 of 1,609 answered with Django's HTML 500
+    gates.stop()
+    print(
+        f"answers: {dict(gates.answers)}; recovery {recovery:.1f} s; payment codes shown {len(gates.first)}"
+    )
+    assert gates.failures() == {}, gates.answers  # before: 1,606 of 1,609 answered with Django's HTML 500
     # What Redis and the process's caches can decide goes on: the device, the card's copy.
-    assert identity_refused == [], identity_refused[:3]
+    assert gates.identity_refused == [], gates.identity_refused[:3]
     # What they cannot is the JSON 503, and answered again within 5 s of the database's return.
     assert during[0] == 503 and json.loads(during[1])["code"] == "request.unavailable", during
     assert after[0] == 200 and json.loads(after[1])["result"] == "accepted", after
     assert recovery < 5, recovery
     # Every payment code shown once, then again: spent once at most, and only when the gate saw it.
-    again = {code: json.loads(post(url, token, code, timeout=30)[1])["result"] for code in payment_first}
-    spent_twice = sum(first == "accepted" and again[c] == "accepted" for c, first in payment_first.items())
-    spent_unseen = sum(first != "accepted" and again[c] != "accepted" for c, first in payment_first.items())
-    assert (spent_twice, spent_unseen) == (0, 0), payment_first
-    assert len(payment_first) >= 10  # the load did show payment codes
+    assert gates.spent() == (0, 0), gates.first
+    assert len(gates.first) >= 10  # the load did show payment codes
     # Every acceptance is on record once the buffer reaches the database (the beat's flush).
     scan_records_flush()
     on_record = ScanRecord.objects.filter(result="accepted").count()
-    assert on_record == accepted + 1 + 1 + sum(r == "accepted" for r in again.values())
+    assert on_record == gates.accepted + 1 + 1 + sum(r == "accepted" for r in gates.again.values())
 
 
 def test_a_web_worker_killed_mid_request_spends_no_code_twice_and_loses_no_record(
@@ -223,26 +250,7 @@ def test_a_web_worker_killed_mid_request_spends_no_code_twice_and_loses_no_recor
     token = scanner.jwt()
     identity = issue_code(app_holder, "identity")
     assert post(url, token, identity, timeout=30)[0] == 200
-    payments = collections.deque(issue_code(app_holder, "payment") for _ in range(80))
-    answers, first = collections.Counter(), {}
-    stop = threading.Event()
-
-    def gate():
-        while not stop.is_set():
-            try:
-                code = payments.popleft()
-            except IndexError:
-                code = identity
-            status, body, kind = post(url, token, code)
-            answers["reset" if status is None else f"{status} {kind.split(';')[0]}"] += 1
-            result = json.loads(body)["result"] if status == 200 else None
-            answers["accepted"] += result == "accepted"
-            if code != identity:
-                first[code] = result
-
-    gates = [threading.Thread(target=gate) for _ in range(6)]
-    for thread in gates:
-        thread.start()
+    gates = Gates(url, token, identity, [issue_code(app_holder, "payment") for _ in range(80)])
     time.sleep(0.5)
     workers = subprocess.run(
         ["ps", "--ppid", str(master.pid), "-o", "pid="], capture_output=True, text=True, check=True
@@ -253,20 +261,17 @@ def test_a_web_worker_killed_mid_request_spends_no_code_twice_and_loses_no_recor
         time.sleep(0.05)
     recovery = time.monotonic() - killed
     time.sleep(1)
-    stop.set()
-    for thread in gates:
-        thread.join()
-    accepted = answers.pop("accepted")
-    print(f"answers: {dict(answers)}; recovery {recovery:.1f} s")
-    bad = {k: n for k, n in answers.items() if k != "reset" and (k.startswith("5") or "json" not in k)}
-    assert bad == {}, answers
+    gates.stop()
+    print(f"answers: {dict(gates.answers)}; recovery {recovery:.1f} s")
+    assert gates.failures() == {}, gates.answers
     assert recovery < 5, recovery
-    again = {code: json.loads(post(url, token, code, timeout=30)[1])["result"] for code in first}
-    assert sum(first[c] == "accepted" and again[c] == "accepted" for c in first) == 0  # spent twice
+    assert gates.spent()[0] == 0  # accepted twice
     # Every acceptance a gate saw is on record, and no code is on record as accepted twice.
     scan_records_flush()
     records = ScanRecord.objects.filter(result="accepted", purpose="payment")
     assert records.count() == records.values("nonce").distinct().count()
-    seen = sum(r == "accepted" for r in first.values()) + sum(r == "accepted" for r in again.values())
+    seen = sum(r == "accepted" for r in gates.first.values()) + sum(
+        r == "accepted" for r in gates.again.values()
+    )
     assert records.count() >= seen
-    assert ScanRecord.objects.filter(result="accepted").count() >= accepted + 1
+    assert ScanRecord.objects.filter(result="accepted").count() >= gates.accepted + 1
