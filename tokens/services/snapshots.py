@@ -122,10 +122,23 @@ def _changes_window() -> float:
     return SNAPSHOT_TTL + 2 * settings.QR_CLOCK_SKEW_SECONDS
 
 
+_changes_lock = threading.Lock()
+
+
 def _poll_changes() -> None:
     """About once a second per process: the changes committed lately. Each poll reads the last
     ``QR_SNAPSHOT_CHANGES_OVERLAP_SECONDS`` again, so that a change whose transaction committed
-    later than its row's time (ids are not committed in order) is not skipped."""
+    later than its row's time (ids are not committed in order) is not skipped. One thread polls
+    at a time; the others go on with what was read last."""
+    if not _changes_lock.acquire(blocking=False):
+        return
+    try:
+        _poll_changes_now()
+    finally:
+        _changes_lock.release()
+
+
+def _poll_changes_now() -> None:
     global _changes_polled
     now = time.monotonic()
     first = _changes_polled is None
