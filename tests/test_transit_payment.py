@@ -337,3 +337,14 @@ def test_a_supervisor_registers_a_provider_in_the_admin_and_a_clerk_cannot_disab
     assert PaymentProvider.objects.get(pk=provider.pk).enabled
     staff_client(supervisor).post(url, {"action": "disable", "_selected_action": [provider.pk]})
     assert not PaymentProvider.objects.get(pk=provider.pk).enabled
+
+
+def test_a_code_asked_for_in_the_second_an_agreement_ended_is_not_refused_as_revoked(
+    app_holder, bank, scanner
+):
+    agreement = bank.sign_up(app_holder)["id"]
+    ended = app_holder.delete(f"/api/v1/ecard/payment-agreements/{agreement}")
+    assert ended.status_code == 200
+    # The end revokes every code of its second and before; this one is asked for right after.
+    verdict = scanner.verdict(issue_code(app_holder, "payment"))
+    assert verdict["result"] == "accepted", verdict  # before: code.revoked, nearly every time

@@ -145,6 +145,15 @@ class Revocation(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.reason}{' (lifted)' if self.lifted else ''}"
 
+    @classmethod
+    def of_every_code(cls, reference: str):
+        """The entries that revoke every code of an e-card issued before them (a password
+        change, a guardian's link ending, an ended agreement): not a device certificate's, a
+        family presenter's, or the card's own state changes, which the matrix judges."""
+        return cls.objects.filter(ecard_reference=reference, presenter="", serial__isnull=True).exclude(
+            reason__startswith="card."
+        )
+
 
 class SnapshotChange(models.Model):
     """A change to what a scan must know of an e-card, written in the change's transaction.

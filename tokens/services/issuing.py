@@ -10,6 +10,7 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from ecard.audit import Actor
@@ -26,6 +27,7 @@ from ecard.models import (
 from plumbing.errors import DomainError
 
 from .. import keys, verifier
+from ..models import Revocation
 
 
 def _lifetime(purpose: str) -> int:
@@ -61,10 +63,18 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | No
     if family is not None and purpose not in verifier.FAMILY_PURPOSES:
         raise DomainError("family.purpose_not_allowed", purpose=Purpose(purpose).label)
     key = keys.signing_key_current()
-    # A password change revokes every code of its second and before (codes carry whole
-    # seconds; the change is rounded up). A code asked for in that same second waits for the
-    # next one, outside any lock, rather than be dated ahead of a revocation still to come.
-    wait = math.ceil(ecard.password_changed_at.timestamp()) - time.time()
+    # A password change, an ended agreement or guardian link revokes every code of its second
+    # and before (codes carry whole seconds; the revocation is rounded up). A code asked for in
+    # that same second waits for the next one, outside any lock, rather than be refused at the
+    # gate for a revocation it came after.
+    recent = timezone.now() - datetime.timedelta(seconds=2)
+    revoked = (
+        Revocation.of_every_code(ecard.reference)
+        .filter(not_before__gte=recent)
+        .aggregate(latest=Max("not_before"))["latest"]
+    )
+    latest = max(ecard.password_changed_at, revoked or ecard.password_changed_at)
+    wait = math.ceil(latest.timestamp()) - time.time()
     if 0 < wait <= 1:
         time.sleep(wait)
     with transaction.atomic():

@@ -44,11 +44,7 @@ def _snapshot_from_db(reference: str) -> dict | None:
     )
     # Revocations of the e-card itself (a password change, a guardian's link ending), as the
     # offline verifier applies them; the card's own state changes are judged by the matrix.
-    revoked = (
-        Revocation.objects.filter(ecard_reference=reference, presenter="", serial__isnull=True)
-        .exclude(reason__startswith="card.")
-        .aggregate(latest=Max("not_before"))["latest"]
-    )
+    revoked = Revocation.of_every_code(reference).aggregate(latest=Max("not_before"))["latest"]
     return {
         "version": version,
         # Whole seconds, rounded up as the revocation list rounds them: a code's issue time has
