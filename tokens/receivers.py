@@ -42,12 +42,10 @@ def family_changed(sender, *, link, ecard, ended, **kwargs):
 
 @receiver(signals.housekeeping, dispatch_uid="tokens.housekeeping")
 def housekeeping(sender, *, now, **kwargs) -> dict[str, int]:
-    expired_sessions = ScanSession.objects.filter(expires_at__lt=now - datetime.timedelta(days=1))
+    day_ago = now - datetime.timedelta(days=1)
     return {
-        "scan_sessions": expired_sessions.delete()[0],
-        "snapshot_changes": SnapshotChange.objects.filter(at__lt=now - datetime.timedelta(days=1)).delete()[
-            0
-        ],
+        "scan_sessions": ScanSession.objects.filter(expires_at__lt=day_ago).delete()[0],
+        "snapshot_changes": SnapshotChange.objects.filter(at__lt=day_ago).delete()[0],
         "single_use_claims": get_store().purge_expired(),
     }
 
