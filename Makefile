@@ -9,7 +9,7 @@ PORT   ?= 8000
 MESSAGE_IGNORES := --ignore=.venv --ignore=tests --ignore=bench --ignore=deploy --ignore=docs \
 	--ignore=var --ignore=staticfiles
 
-.PHONY: run test lint install clean bench stack smoke messages attack-model
+.PHONY: run test test-dates lint install clean bench stack smoke messages attack-model
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,15 @@ test: export SECRET_KEY ?= make-test-only-secret-key
 test: $(STAMP) $(MO) lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+
+# The date-sensitive tests (marked `dates`) again with the clock moved (tests/conftest.py's
+# TEST_CLOCK): New Year's night in Beijing while UTC is still in the old year, 29 February, and the
+# first seconds of the 16th birthday of the ward in tests/ecard/services/test_guardians.py. CI runs it.
+CLOCKS ?= 2028-01-01T02:00:00+08:00 2028-02-29T10:00:00+08:00 2026-12-03T00:00:30+08:00
+test-dates: export SECRET_KEY ?= make-test-only-secret-key
+test-dates: $(STAMP) $(MO)
+	set -e; for clock in $(CLOCKS); do echo "== clock moved to $$clock"; \
+	TEST_CLOCK=$$clock $(BIN)/pytest -q -m dates; done
 
 # The attacker's model's long run: new random walks each time (CI runs a bounded, fixed set).
 attack-model: export SECRET_KEY ?= make-test-only-secret-key

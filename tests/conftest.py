@@ -7,6 +7,7 @@ import datetime
 import io
 import itertools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core import signals
@@ -36,6 +38,30 @@ _sequence = itertools.count(1)
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL)"
 )
+
+
+def pytest_configure(config):
+    """``TEST_CLOCK=2028-02-29T10:00:00+08:00`` runs the suite with the clock moved there (and
+    ticking): CI reruns the date-sensitive tests (``-m dates``) so on a few awkward days, so that a
+    hidden dependency on today's date fails in CI rather than on some future morning."""
+    config.addinivalue_line("markers", "dates: depends on the calendar; CI reruns it with the clock moved")
+    when = os.environ.get("TEST_CLOCK")
+    if when:
+        moved = datetime.datetime.fromisoformat(when)
+        if moved.tzinfo is None:
+            raise pytest.UsageError("TEST_CLOCK needs a UTC offset, e.g. 2028-02-29T10:00:00+08:00")
+        time_machine.travel(moved, tick=True).start()
+
+
+def years_ago(years: int, today: datetime.date | None = None) -> datetime.date:
+    """The day ``years`` before ``today`` (Beijing's today unless given): someone born then is
+    ``years`` old today. A 29 February with no match in that year becomes the 28th, so a person
+    made this way is never a day too young, whatever the date the suite runs on."""
+    today = today or timezone.localdate()
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:
+        return today.replace(year=today.year - years, day=28)
 
 
 def make_id_number(born: datetime.date | None = None, sequence: int | None = None) -> str:

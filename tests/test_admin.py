@@ -2,11 +2,16 @@
 
 import datetime
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from ecard import services
 from ecard.models import AuditEvent, CalendarDay, Card, CardState
+
+from .conftest import years_ago
+
+pytestmark = pytest.mark.dates
 
 AGENT = {"agent_name": "张  伟", "agent_id_type": "resident_id", "agent_id_number": "11010519491231002X"}
 
@@ -192,7 +197,7 @@ class TestHolderPage:
         assert response.status_code == 200 and "手机号码无效" in response.content.decode()
 
     def test_a_guardian_needs_a_proof_of_relationship(self, staff_client, clerk, make_holder):
-        child = make_holder(name="张小雨", born=datetime.date(2018, 1, 1))
+        child = make_holder(name="张小雨", born=years_ago(8))
         parent = make_holder(name="张伟")
         url = reverse("admin:accounts_holder_change", args=[child.pk])
         client = staff_client(clerk)

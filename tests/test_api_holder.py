@@ -10,9 +10,9 @@ from accounts.services import holder_set_guardian
 from ecard import notices, services
 from ecard.models import AuditEvent, Card, ECard, HolderAuthorisation, Notice
 
-from .conftest import ECARD_PASSWORD, Holder_, bind, register_and_sign_in
+from .conftest import ECARD_PASSWORD, Holder_, bind, register_and_sign_in, years_ago
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 def named(card, **override):
@@ -78,8 +78,7 @@ class TestIsolation:
             assert account.post(url).status_code == 404
 
     def test_a_guardian_acts_for_a_ward(self, app_holder, make_holder, make_card, system):
-        today = datetime.date.today()
-        child = make_holder(name="张小雨", born=today.replace(year=today.year - 9))
+        child = make_holder(name="张小雨", born=years_ago(9))
         holder_set_guardian(
             holder=child, guardian=app_holder.card.holder, proof="birth_certificate", by=system
         )
@@ -98,8 +97,7 @@ class TestIsolation:
         assert Card.objects.get(pk=card.pk).state == "temporarily_lost"
 
     def test_a_minors_card_cannot_be_applied_for_by_a_stranger(self, api, make_holder, make_card):
-        today = datetime.date.today()
-        child = make_holder(name="张小雨", born=today.replace(year=today.year - 9))
+        child = make_holder(name="张小雨", born=years_ago(9))
         card = make_card(holder=child)
         response = SignedIn(api, "13800007777").post("/api/v1/ecard/apply/challenge", named(card))
         assert response.status_code == 400 and response.json()["code"] == "holder.guardian_required"

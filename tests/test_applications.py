@@ -7,7 +7,6 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from ecard import services
@@ -15,9 +14,9 @@ from ecard.audit import Actor
 from ecard.models import AuditEvent, Card, CardApplication, CardState, ECard, Notice
 from ecard.photos import photo_open
 
-from .conftest import Holder_, make_id_number, register_and_sign_in
+from .conftest import Holder_, make_id_number, register_and_sign_in, years_ago
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 def photo(size=(413, 531), fmt="JPEG", name="photo.jpg", exif=False):
@@ -111,10 +110,9 @@ class TestApplyForACard:
         self, make_card, clerk
     ):
         guardian = Holder_(__import__("rest_framework.test").test.APIClient(), make_card(), "13800000001")
-        today = timezone.localdate()
         child = new_card_fields(
             name="张小雨",
-            id_number=make_id_number(today.replace(year=today.year - 6)),
+            id_number=make_id_number(years_ago(6)),
             guardian_proof="birth_certificate",
             guardian_proof_number="Q110123456",
         )

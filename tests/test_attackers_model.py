@@ -36,7 +36,7 @@ from ecard import services
 from ecard.audit import Actor
 from ecard.models import Card, CardApplication, ECardChannel
 
-from .conftest import ECARD_PASSWORD, Holder_, Scanner, declare_store_whole
+from .conftest import ECARD_PASSWORD, Holder_, Scanner, declare_store_whole, years_ago
 from .test_applications import new_card_fields
 from .test_transit_payment import Provider
 
@@ -51,10 +51,7 @@ _phones = itertools.count(1)
 
 
 def _six_years_ago():
-    from django.utils import timezone
-
-    today = timezone.localdate()
-    return today.replace(year=today.year - 6, day=min(today.day, 28))
+    return years_ago(6)
 
 
 class World:

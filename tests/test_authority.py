@@ -5,7 +5,6 @@ import datetime
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import holder_set_guardian
@@ -14,15 +13,14 @@ from ecard.audit import Actor
 from ecard.models import CardApplication, Notice
 from plumbing.errors import DomainError
 
-from .conftest import Holder_, bind
+from .conftest import Holder_, bind, years_ago
 from .test_applications import new_card_fields
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 def six_years_ago() -> datetime.date:
-    today = timezone.localdate()
-    return today.replace(year=today.year - 6, day=min(today.day, 28))
+    return years_ago(6)
 
 
 @pytest.fixture

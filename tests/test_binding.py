@@ -20,9 +20,9 @@ from accounts.realperson import NOT_VERIFIED, UNAVAILABLE, VERIFIED, IdentityChe
 from ecard import notices, services
 from ecard.models import AuditEvent, BindingChallenge, Card, ECard, HolderAuthorisation, Notice
 
-from .conftest import ECARD_PASSWORD, PASSWORD, Holder_, bind, sms_code
+from .conftest import ECARD_PASSWORD, PASSWORD, Holder_, bind, sms_code, years_ago
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 class SignedIn(Holder_):
@@ -290,8 +290,7 @@ class TestBindingRefusals:
         from accounts.services import holder_set_guardian
 
         settings.IDENTITY_VERIFIER = "tests.test_binding.StrictProvider"
-        today = timezone.localdate()
-        child = make_holder(name="张小雨", born=today.replace(year=today.year - 9))
+        child = make_holder(name="张小雨", born=years_ago(9))
         holder_set_guardian(
             holder=child, guardian=app_holder.card.holder, proof="birth_certificate", by=system
         )

@@ -13,6 +13,10 @@ from ecard.audit import Actor
 from ecard.models import AuditEvent, Card, CardState
 from plumbing.errors import DomainError
 
+from .conftest import years_ago
+
+pytestmark = pytest.mark.dates
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -339,10 +343,22 @@ class TestRenewal:
             valid_until=today - datetime.timedelta(days=5),
         )
         new = services.card_apply_renewal(card=card, by=system)
-        assert new.valid_until == today.replace(year=today.year + 10)
+        assert new.valid_until == years_ago(-10, today)
 
     def test_a_new_card_is_valid_for_ten_years(self, card):
-        assert card.valid_until == card.issued_on.replace(year=card.issued_on.year + 10)
+        assert card.valid_until == years_ago(-10, card.issued_on)
+
+    @pytest.mark.parametrize(
+        ("issued", "valid_until"),
+        [("2028-02-29", "2038-02-28"), ("2028-02-28", "2038-02-28"), ("2028-03-01", "2038-03-01")],
+    )
+    def test_a_card_issued_on_29_february_is_valid_until_28_february_ten_years_on(
+        self, make_card, system, issued, valid_until
+    ):
+        day = datetime.date.fromisoformat(issued)
+        with time_machine.travel(datetime.datetime.combine(day, datetime.time(10), SHANGHAI), tick=False):
+            card = make_card(issued_on=day - datetime.timedelta(days=3700), valid_until=day)
+            assert services.card_apply_renewal(card=card, by=system).valid_until.isoformat() == valid_until
 
 
 class TestCancellation:
@@ -455,9 +471,7 @@ class TestECardIssue:
     def test_a_holder_under_sixteen_needs_a_guardian(self, make_holder, make_card, system):
         from accounts.services import holder_set_guardian
 
-        child = make_holder(
-            name="张小雨", born=datetime.date.today().replace(year=datetime.date.today().year - 8)
-        )
+        child = make_holder(name="张小雨", born=years_ago(8))
         card = make_card(holder=child)
         with refused("holder.guardian_required"):
             services.ecard_issue(card=card, channel="wechat", password="802461", by=system)

@@ -18,7 +18,7 @@ from tokens.models import ScanRecord, SigningKey
 
 from .conftest import ECARD_PASSWORD, Holder_, issue_code
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 def tamper(text: str, position: int) -> str:

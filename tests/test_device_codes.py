@@ -14,7 +14,7 @@ from tokens.device_signer import DeviceSigner
 from .conftest import ECARD_PASSWORD
 from .test_offline import offline_gate
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 def certified(holder, signer=None, **body):

@@ -14,7 +14,7 @@ from tokens import verifier
 from .conftest import ECARD_PASSWORD, issue_code
 from .test_offline import offline_gate
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 @pytest.fixture

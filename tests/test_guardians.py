@@ -15,7 +15,7 @@ from plumbing.errors import DomainError
 
 from .conftest import Holder_, bind
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BIRTHDAY = datetime.date(2026, 12, 3)  # the ward's 16th
 BORN = BIRTHDAY.replace(year=BIRTHDAY.year - 16)

@@ -18,7 +18,7 @@ from ecard.models import Card, Notice, NoticeDelivery
 
 from .conftest import Holder_
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LINK = re.compile(r"https?://|www\.|://|\.(com|cn|net|org)\b|\b[a-z0-9-]+\.[a-z]{2,}/", re.I)
 

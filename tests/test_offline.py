@@ -16,7 +16,7 @@ from tokens.services import code_issue
 
 from .conftest import ECARD_PASSWORD, issue_code
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
 
 def offline_gate(scanner, *, since=0, revocations=None, max_age=None):

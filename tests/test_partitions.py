@@ -15,7 +15,7 @@ from tokens.services import partitions
 
 from .conftest import issue_code, requires_postgres
 
-pytestmark = [requires_postgres, pytest.mark.django_db]
+pytestmark = [requires_postgres, pytest.mark.django_db, pytest.mark.dates]
 
 
 def record(scanner, day: datetime.date, ecard="a" * 24, hour=12, **extra) -> ScanRecord:

@@ -16,7 +16,7 @@ from ecard.models import AuditEvent, Card, CardState, ECard, Notice
 
 from .conftest import Holder_
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 

@@ -2,8 +2,12 @@
 
 import datetime
 
+import pytest
+
 from ecard import workdays
 from ecard.models import CalendarDay, CalendarYear
+
+pytestmark = pytest.mark.dates
 
 
 def test_a_make_up_workday_on_a_saturday_is_a_working_day(db):
