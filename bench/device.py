@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature  # noqa: E402
 
-from tokens import verifier  # noqa: E402
-from tokens.device_signer import DeviceSigner  # noqa: E402
+from codes import verifier  # noqa: E402
+from codes.device_signer import DeviceSigner  # noqa: E402
 
 PHONES = 100
 SIGHTINGS = 20  # codes of each phone a gate sees while its certificate lives

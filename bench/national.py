@@ -36,8 +36,8 @@ HOLDERS = int(os.environ.get("BENCH_PII_HOLDERS", "20000"))
 def bench_sm2() -> tuple[float, int]:
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+    from codes import verifier
     from plumbing import national
-    from tokens import verifier
 
     scheme = verifier.ALGORITHMS["SM2"]
     private = scheme.generate()
@@ -92,7 +92,7 @@ def setup_django(scratch: Path) -> str:
         "QR_SIGNING_KEYS_DIR": str(scratch / "qr"),
         "PII_KEYS_DIR": str(scratch / "pii"),
         "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "ecard.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
     }
     if reachable(5432):
         import psycopg

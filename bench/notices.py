@@ -34,7 +34,7 @@ def setup(scratch: Path) -> None:
             "QR_SIGNING_KEYS_DIR": str(scratch / "qr"),
             "PII_KEYS_DIR": str(scratch / "pii"),
             "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "ecard.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings.development",
             # Delivery is another worker's job: queue it (in memory) instead of running it here.
             "CELERY_TASK_ALWAYS_EAGER": "false",
         }

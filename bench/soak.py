@@ -42,9 +42,9 @@ def fixtures():
 
     from accounts import sessions
     from accounts.models import User
+    from codes import verifier
+    from codes.services import scanner_register
     from ecard.audit import Actor
-    from tokens import verifier
-    from tokens.services import scanner_register
 
     by = Actor.system("soak")
     holders = []
@@ -74,8 +74,8 @@ class Traffic:
         self.refresh()
 
     def refresh(self):
-        from tokens.services import code_issue
-        from tokens.verifier import device_assertion
+        from codes.services import code_issue
+        from codes.verifier import device_assertion
 
         codes = [code_issue(ecard=ecard, purpose="identity", by=self.by).text for ecard, _ in self.holders]
         token = device_assertion(self.device_id, self.key, lifetime=300)
@@ -167,7 +167,7 @@ def run(port: int, traffic: Traffic, master: int) -> tuple[list[tuple[float, flo
 
     def flusher():
         # What beat does every 2 s: scan records from the Redis buffer into their partition.
-        from tokens.services import scan_records_flush
+        from codes.services import scan_records_flush
 
         while time.monotonic() < start + SECONDS:
             time.sleep(2)

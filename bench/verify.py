@@ -59,7 +59,7 @@ def environment(scratch: Path) -> dict:
 
 def setup_django(env: dict):
     os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecard.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.development")
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -99,10 +99,10 @@ def active_ecard(index: int, by):
 def make_fixtures():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from codes.services import scanner_register
+    from codes.verifier import ALGORITHMS, b64url, device_assertion
     from ecard.audit import Actor
     from ecard.models import ECard
-    from tokens.services import scanner_register
-    from tokens.verifier import ALGORITHMS, b64url, device_assertion
 
     by = Actor.system("bench")
     ecard = active_ecard(1, by)
@@ -120,7 +120,7 @@ def make_fixtures():
 
 
 def issue(ecard, by, purpose: str, count: int) -> list[str]:
-    from tokens.services import code_issue
+    from codes.services import code_issue
 
     return [code_issue(ecard=ecard, purpose=purpose, by=by).text for _ in range(count)]
 
@@ -129,7 +129,7 @@ def issue(ecard, by, purpose: str, count: int) -> list[str]:
 
 
 def bench_offline(text: str) -> tuple[float, float]:
-    from tokens import keys, verifier
+    from codes import keys, verifier
 
     gate = verifier.Verifier(keys.keyset(), None)
     code = verifier.parse(text)
@@ -154,7 +154,7 @@ def bench_offline(text: str) -> tuple[float, float]:
 def start_server(env: dict, port: int) -> subprocess.Popen:
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "ecard.wsgi:application",
+        "config.wsgi:application",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -225,7 +225,7 @@ def quiet() -> None:
     written now, not by the workers' drain during whichever turn comes next (a bare one as
     often as a verify one), and the database's writes (codes just issued) settle. Writing
     the records is measured where it belongs, in the soak's steady state."""
-    from tokens.services import scan_records_flush
+    from codes.services import scan_records_flush
 
     scan_records_flush()
     time.sleep(0.5)
@@ -298,8 +298,8 @@ def main():
             )
         print(f"  online   accepted {accepted} of {ROUNDS * REQUESTS} distinct payment codes")
 
-        from tokens.models import ScanRecord
-        from tokens.services import scan_records_flush
+        from codes.models import ScanRecord
+        from codes.services import scan_records_flush
 
         scan_records_flush()
         recorded = ScanRecord.objects.count()

@@ -1,4 +1,4 @@
-"""gunicorn for ecard: `gunicorn -c deploy/gunicorn.conf.py ecard.wsgi:application`."""
+"""gunicorn for ecard: `gunicorn -c deploy/gunicorn.conf.py config.wsgi:application`."""
 
 import multiprocessing
 import os

@@ -76,7 +76,7 @@ def main() -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from stdnum.cn import ric
 
-    from tokens.verifier import device_assertion
+    from codes.verifier import device_assertion
 
     run = secrets.randbelow(900) + 100
     body = f"11010519850314{run:03d}"
@@ -148,7 +148,7 @@ def main() -> None:
         expect(status == 200 and usage["count"] == 2, "the scans show in the holder's usage", usage)
 
         subprocess.run(
-            [str(stack.BIN / "celery"), "-A", "ecard", "call", "ecard.expiry_notices"],
+            [str(stack.BIN / "celery"), "-A", "config", "call", "ecard.expiry_notices"],
             cwd=stack.ROOT,
             env=stack.environment(),
             check=True,

@@ -28,7 +28,7 @@ BIN = ROOT / ".venv" / "bin"
 def environment() -> dict:
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "ecard.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "stack-local-only-secret-key-not-for-production"),
         "DATABASE_URL": os.environ.get(
             "STACK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ecard_stack"
@@ -74,12 +74,12 @@ def start() -> None:
     # single-use store holds back nothing (docs/operations.md, the single-use store).
     subprocess.run([BIN / "python", "manage.py", "store_epoch"], cwd=ROOT, env=env, check=True)
     processes = {
-        "web": [BIN / "gunicorn", "-c", "deploy/gunicorn.conf.py", "ecard.wsgi:application"],
-        "worker": [BIN / "celery", "-A", "ecard", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "web": [BIN / "gunicorn", "-c", "deploy/gunicorn.conf.py", "config.wsgi:application"],
+        "worker": [BIN / "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2"],
         "beat": [
             BIN / "celery",
             "-A",
-            "ecard",
+            "config",
             "beat",
             "--loglevel",
             "INFO",

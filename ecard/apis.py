@@ -35,7 +35,7 @@ from plumbing.views import ApiView
 
 from . import authority, selectors, services
 from .audit import Actor
-from .matrix import card_services
+from .matrix import Purpose, Verdict, card_services
 from .models import (
     AGREEMENT_STATES,
     ApplicationKind,
@@ -76,15 +76,15 @@ def holder_schema(*, request=None, responses=None, write=True, parameters=(), **
 
 
 class VerdictOut(serializers.Serializer):
-    verdict = serializers.ChoiceField(choices=["allowed", "needs_authorisation", "denied"])
+    verdict = serializers.ChoiceField(choices=Verdict.values)
     code = serializers.CharField(allow_null=True)
 
 
 class ServicesOut(serializers.Serializer):
-    payment = VerdictOut()
-    transit = VerdictOut()
-    culture = VerdictOut()
-    identity = VerdictOut()
+    # One verdict per purpose, the fields made from Purpose: a new purpose is here (and in the
+    # schema) without a line written for it.
+    def get_fields(self):
+        return {purpose: VerdictOut() for purpose in Purpose.values}
 
 
 class ReplacementOut(serializers.Serializer):

@@ -15,8 +15,8 @@ asks here; nothing else decides it. The edges, and where each one comes from:
   check ``Actor.agent``); an auditor only reads;
 - **a payment provider** pays a holder's fares only under an agreement the holder confirmed in
   the app with the e-card password; a provider proposes, it never binds;
-- **a scanner** verifies only the purposes its registration lists: ``tokens`` hands the
-  device's purposes to the verifier with every code (this app may not import ``tokens``).
+- **a scanner** verifies only the purposes its registration lists: ``codes`` hands the
+  device's purposes to the verifier with every code (this app may not import ``codes``).
 
 A request that names something outside these edges is answered as if it did not exist (404),
 so the answer says nothing about whether it does.

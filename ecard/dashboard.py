@@ -84,7 +84,7 @@ def dashboard(request):
         "ecards": ECard.objects.count(),
         "pin_locked": Card.objects.filter(pin_locked=True).exclude(state=CardState.CANCELLED).count(),
     }
-    # Scans, replays and quiet devices come from the apps that own them (``tokens``).
+    # Scans, replays and quiet devices come from the apps that own them (``codes``).
     for _receiver, panel in signals.staff_dashboard.send(sender=None, start_of_day=start_of_day, now=now):
         context.update(panel)
     per_minute = context.pop("scans_per_minute", [])

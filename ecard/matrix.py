@@ -1,8 +1,13 @@
-"""What an e-card may do, by physical-card state (DOMAIN.md, the service matrix).
+"""What an e-card may do, by physical-card state (docs/domain.md, the service matrix).
 
 One table, read both when a QR code is issued and when it is verified. A verdict is
 ``allowed``, ``needs_authorisation`` (only under a live holder authorisation) or
-``denied`` with a reason code.
+``denied`` with a reason code. Which states revoke the codes issued before them
+(``REVOKING_STATES``) is read off the same table.
+
+Changes together with (tests/codes/test_formats_agree.py fails when they drift): a purpose
+here is a purpose number in ``codes/verifier.py`` (and its purpose sets), a lifetime in
+``QR_LIFETIMES`` (config/settings/base.py) and a byte in docs/qr-format.md.
 """
 
 from __future__ import annotations
@@ -89,6 +94,14 @@ MATRIX: dict[str, dict[str, Answer]] = {
     },
 }
 
+# A card that enters one of these states revokes every code issued before (for offline gates
+# too, through the revocation list); leaving one for a state outside lifts that revocation. They
+# are the states in which no purpose is plainly allowed: each needs the holder's authorisation
+# or is denied.
+REVOKING_STATES = frozenset(
+    state for state in CardState.values if not any(MATRIX[purpose][state].allowed for purpose in MATRIX)
+)
+
 NO_PAYMENT_METHOD = Answer(Verdict.DENIED, "transit.no_payment_method")
 EXPIRED = Answer(Verdict.DENIED, "card.expired")
 _SEVERITY = {Verdict.ALLOWED: 0, Verdict.NEEDS_AUTHORISATION: 1, Verdict.DENIED: 2}
@@ -126,7 +139,7 @@ def card_services(card, *, today=None) -> dict[str, Answer]:
             pin_locked=card.pin_locked,
             transit_payment_linked=linked,
             expired=card.is_expired(today),
-            in_production=card.state == CardState.SEALED and card.received_at is None,
+            in_production=card.in_production,
         )
         for purpose in Purpose.values
     }

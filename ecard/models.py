@@ -198,6 +198,13 @@ class Card(models.Model):
     def is_received(self) -> bool:
         return self.received_at is not None
 
+    @property
+    def in_production(self) -> bool:
+        """Still being made: sealed and never handed over. Only a third-generation card's e-card
+        can exist in this state (issued with the application, 同步申领); the service matrix has
+        a column for it. Read here by the matrix and by the scanners' snapshot alike."""
+        return self.state == CardState.SEALED and self.received_at is None
+
     def is_expired(self, today: datetime.date | None = None) -> bool:
         return (today or timezone.localdate()) > self.valid_until
 

@@ -1,8 +1,8 @@
 """What the card domain announces, for the apps built on it to act on.
 
-The card domain imports none of its listeners: ``tokens`` (codes, scanners) connects its
+The card domain imports none of its listeners: ``codes`` (codes, scanners) connects its
 receivers in ``TokensConfig.ready()``, so dependencies point one way, ``accounts`` ←
-``ecard`` ← ``tokens``, as pretix's core sends signals that its plugins receive.
+``ecard`` ← ``codes``, as pretix's core sends signals that its plugins receive.
 
 ``card_changed`` and ``ecard_changed`` are sent synchronously inside the transaction of the
 change. A receiver's own rows (a revocation entry) therefore commit or roll back with the

@@ -275,7 +275,11 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context) if isinstance(exc, exceptions.APIException) else None
     headers = dict(response.items()) if response is not None else {}
     if error.status == 401:
-        headers.setdefault("WWW-Authenticate", 'Bearer realm="ecard"')
+        # The realm of the view's own authentication (a scanner's, a provider's), as DRF
+        # answers its own 401s; the holders' realm where the view names none.
+        view, request = context.get("view"), context.get("request")
+        realm = view.get_authenticate_header(request) if view is not None and request is not None else None
+        headers.setdefault("WWW-Authenticate", realm or 'Bearer realm="ecard"')
     if isinstance(exc, exceptions.Throttled):
         headers["Retry-After"] = str(int(exc.wait or 1))
     headers.pop("Content-Type", None)

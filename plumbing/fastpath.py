@@ -34,6 +34,22 @@ from django.utils.module_loading import import_string
 
 from . import observability
 
+# What the front door does instead of each middleware of settings.MIDDLEWARE, for the requests
+# it answers itself. A middleware added, removed or moved changes what a scanner's answer would
+# have had: tests/plumbing/test_fastpath.py fails until this list (and the code) is reviewed.
+STANDS_IN_FOR = {
+    "plumbing.observability.RequestIdMiddleware": "request_id_for; the X-Request-ID header; metrics",
+    "django.middleware.security.SecurityMiddleware": "its headers (_Settings), HSTS, the https redirect",
+    "whitenoise.middleware.WhiteNoiseMiddleware": "nothing: static files only (production)",
+    "django.contrib.sessions.middleware.SessionMiddleware": "nothing: a request with a cookie goes to Django",
+    "django.middleware.locale.LocaleMiddleware": "_language from Accept-Language; Content-Language",
+    "django.middleware.common.CommonMiddleware": "nothing: the route is exact, no slash to append",
+    "django.middleware.csrf.CsrfViewMiddleware": "nothing: no cookie, so no session to forge",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "nothing: the handler checks the token",
+    "django.contrib.messages.middleware.MessageMiddleware": "nothing: no cookie, no messages",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "X-Frame-Options (_Settings)",
+}
+
 
 class Defer(Exception):
     """The handler does not answer this request itself: Django will, from the start."""

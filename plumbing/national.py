@@ -1,11 +1,13 @@
 """SM2 signatures with SM3 (GB/T 32918, GM/T 0003), through tongsuopy: the one place that
 touches it.
 
-No Django here, like ``tokens/verifier.py``: a scanner vendor who verifies SM2 codes copies
+No Django here, like ``codes/verifier.py``: a scanner vendor who verifies SM2 codes copies
 both into one folder. Signatures are raw r‖s (64 bytes) like Ed25519's, so an SM2 code is the same size;
 public keys are the uncompressed point (65 bytes, 04‖x‖y). The signer's distinguishing id is
 the standard default ``1234567812345678`` (GM/T 0009), which Tongsuo uses when none is set:
 an independent implementation (gmssl, gmalg) verifies with its own default.
+
+Changes together with ``codes/verifier.py``, which calls it for the "SM2" algorithm.
 
 tongsuopy is native (about 4,000 verifications a second on one core here); the pure-Python
 implementations are twenty times slower and are used only in tests, as the independent check.

@@ -178,7 +178,7 @@ _readiness_checks: dict[str, Callable[[], object]] = {}
 def readiness_check(name: str):
     """Register a check for ``/readyz``: a function that raises when its part is not ready.
 
-    Apps register theirs in ``AppConfig.ready()`` (``tokens``: an active signing key), so
+    Apps register theirs in ``AppConfig.ready()`` (``codes``: an active signing key), so
     this module imports no app.
     """
 

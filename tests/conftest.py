@@ -80,7 +80,7 @@ def _auth_keys_dir(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _celery_in_process():
     # Tasks run inline here; test_celery_worker.py switches this off to use a real worker.
-    from ecard.celery import app
+    from config.celery import app
 
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
@@ -101,7 +101,7 @@ def declare_store_whole() -> None:
     """A store this test emptied (or started) held no claim anyone made: declared whole, as an
     operator does for a first deployment (``manage.py store_epoch``), so that the codes a test
     issues are not refused as older than its epoch."""
-    from tokens.store import StoreUnavailable, get_store
+    from codes.store import StoreUnavailable, get_store
 
     try:
         get_store().epoch_declare(0)
@@ -111,7 +111,7 @@ def declare_store_whole() -> None:
 
 @pytest.fixture(autouse=True)
 def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir, _pii_keys_dir):
-    from tokens.services import reset_caches
+    from codes.services import reset_caches
 
     # A slow hash per PIN is the point in production and a waste of minutes here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -318,7 +318,7 @@ def transaction_kept_open():
 
 
 class Served:
-    """An answer of the application gunicorn serves (``ecard.wsgi.application``), shaped
+    """An answer of the application gunicorn serves (``config.wsgi.application``), shaped
     like the test client's: ``status_code``, ``json()``, ``content``, ``response["Header"]``."""
 
     def __init__(self, status: str, headers: list[tuple[str, str]], content: bytes):
@@ -369,7 +369,7 @@ def wsgi_environ(method: str, path: str, body: bytes = b"", *, headers=None, que
 def serve(method: str, path: str, body: bytes = b"", *, headers=None, query="", app=None) -> Served:
     """One request through the served WSGI application (or ``app``), its body read and
     closed as gunicorn does. Safe from several threads of a ``transaction=True`` test."""
-    from ecard.wsgi import application
+    from config.wsgi import application
 
     environ = wsgi_environ(method, path, body, headers=headers, query=query)
     started = []
@@ -404,8 +404,8 @@ class Scanner:
     ):
         from rest_framework.test import APIClient
 
-        from tokens import verifier
-        from tokens.services import scanner_register
+        from codes import verifier
+        from codes.services import scanner_register
 
         scheme = verifier.ALGORITHMS[algorithm]
         self.key = scheme.generate()
@@ -424,7 +424,7 @@ class Scanner:
         """The device's assertion, or one with claims changed (None drops a claim) to test refusals."""
         import jwt
 
-        from tokens.verifier import device_assertion
+        from codes.verifier import device_assertion
 
         if not overrides:
             return device_assertion(self.device.device_id, self.key)
@@ -497,7 +497,7 @@ def wait_for_port(port: int) -> None:
 @pytest.fixture
 def private_redis(settings):
     """A redis-server of this test's own, so stopping it disturbs nothing else."""
-    from tokens.services import reset_caches
+    from codes.services import reset_caches
 
     binary = shutil.which("redis-server")
     if binary is None:
@@ -608,7 +608,7 @@ class RedisCluster:
 def redis_cluster(tmp_path, settings):
     """A fresh 3-primary cluster (a test may stop one of its primaries); the store and the
     cache pointed at it for the test."""
-    from tokens.services import reset_caches
+    from codes.services import reset_caches
 
     cluster = RedisCluster(tmp_path)
     store, caches = settings.QR_STORE_URL, settings.CACHES

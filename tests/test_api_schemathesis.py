@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from ecard.wsgi import application
+from config.wsgi import application
 
 from .conftest import transaction_kept_open
 
@@ -126,7 +126,7 @@ def signed(key, claims: dict) -> str:
     PyJWT itself refuses to encode an ``iss`` that is not a string."""
     import json
 
-    from tokens.verifier import b64url
+    from codes.verifier import b64url
 
     def part(value):
         return b64url(json.dumps(value, separators=(",", ":")).encode())

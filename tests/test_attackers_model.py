@@ -441,8 +441,8 @@ class AttackersModel(RuleBasedStateMachine):
 def _clean_stores():
     from django.core.cache import cache
 
+    from codes.services import reset_caches
     from ecard import notices
-    from tokens.services import reset_caches
 
     notices.outbox.clear()
     cache.clear()
@@ -530,7 +530,7 @@ def _provider_tokens_are_not_tracked(monkeypatch):
 
 
 def _scanners_verify_any_purpose(monkeypatch):
-    from tokens import verifier
+    from codes import verifier
 
     check = verifier.Verifier.check
     monkeypatch.setattr(verifier.Verifier, "check", lambda self, text, purposes=None: check(self, text))

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.utils import timezone
 
+from codes.models import ScanRecord
+from codes.services import snapshot_refresh
 from ecard.models import ECard
-from tokens.models import ScanRecord
-from tokens.services import snapshot_refresh
 
 from .conftest import issue_code
 

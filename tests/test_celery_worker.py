@@ -15,8 +15,8 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from config.celery import app
 from ecard import services, tasks
-from ecard.celery import app
 from ecard.models import Notice
 
 from .conftest import requires_postgres
@@ -54,7 +54,7 @@ def start_worker(tmp_path):
             **extra,
         }
         command = [
-            sys.executable, "-m", "celery", "-A", "ecard", "worker", "--beat",
+            sys.executable, "-m", "celery", "-A", "config", "worker", "--beat",
             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
             "--schedule", str(tmp_path / f"beat{len(started)}"),
             "--pool", "solo", "--loglevel", "WARNING", "-Q", queue,

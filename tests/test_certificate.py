@@ -101,8 +101,8 @@ def test_a_hospital_scanner_accepts_the_certificate_until_the_new_card_is_collec
 def test_the_certificate_is_never_accepted_offline_nor_by_a_scanner_not_registered_for_it(
     app_holder, scanner
 ):
-    from tokens import verifier
-    from tokens.services import certificate_code
+    from codes import verifier
+    from codes.services import certificate_code
 
     application = CardApplication.objects.get(
         public_id=apply_for_replacement(app_holder, "replacement_damage")["id"]
@@ -116,7 +116,7 @@ def test_the_certificate_is_never_accepted_offline_nor_by_a_scanner_not_register
 
 
 def test_a_withdrawn_replacements_certificate_is_void(app_holder, make_scanner):
-    from tokens.services import certificate_code
+    from codes.services import certificate_code
 
     created = apply_for_replacement(app_holder, "replacement_damage")
     application = CardApplication.objects.get(public_id=created["id"])
@@ -136,7 +136,7 @@ def test_a_new_card_application_has_no_certificate_and_others_cannot_fetch_one(a
 def test_without_its_font_the_certificate_is_a_clear_503(app_holder, settings):
     from reportlab.pdfbase import pdfmetrics
 
-    from tokens import certificates
+    from codes import certificates
 
     created = apply_for_replacement(app_holder, "replacement_damage")
     settings.CERTIFICATE_FONT = "/nonexistent/font.ttc"

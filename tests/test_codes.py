@@ -11,10 +11,10 @@ import time_machine
 from django.utils import timezone
 from qrcode.constants import ERROR_CORRECT_M
 
+from codes import keys, verifier
+from codes.models import ScanRecord, SigningKey
 from ecard import services
 from ecard.models import ECard
-from tokens import keys, verifier
-from tokens.models import ScanRecord, SigningKey
 
 from .conftest import ECARD_PASSWORD, Holder_, issue_code
 
@@ -252,7 +252,7 @@ class TestVerify:
         scanner.verdict(text)
         scanner.verdict(text)
         scanner.verdict("garbage")
-        from tokens.services import scan_records_flush
+        from codes.services import scan_records_flush
 
         scan_records_flush()
         records = list(ScanRecord.objects.order_by("scanned_at").values_list("result", "reason"))
@@ -302,7 +302,7 @@ class TestScannerAuthentication:
         assert scanner.verify("x", token=forged).json()["code"] == "scanner.token_invalid"
 
     def test_a_disabled_device_is_refused(self, app_holder, scanner, system):
-        from tokens.services import scanner_set_enabled
+        from codes.services import scanner_set_enabled
 
         scanner.verdict(issue_code(app_holder, "identity"))
         scanner_set_enabled(device=scanner.device, enabled=False, by=system)
@@ -361,7 +361,7 @@ class TestKeys:
         raw = keys.private_key(key).private_bytes_raw()
         settings.QR_SIGNING_KEYS_DIR = "/nonexistent"
         settings.QR_SIGNING_PRIVATE_KEYS = f"{key.kid}:{verifier.b64url(raw)}"
-        from tokens.services import reset_caches
+        from codes.services import reset_caches
 
         reset_caches()
         assert scanner.verdict(issue_code(app_holder, "identity"))["result"] == "accepted"
@@ -390,7 +390,7 @@ class TestMoreReasons:
         Card.objects.filter(pk=app_holder.card.pk).update(
             valid_until=timezone.localdate() - datetime.timedelta(days=1)
         )
-        from tokens.services import reset_caches
+        from codes.services import reset_caches
 
         reset_caches()
         assert scanner.verdict(text)["result"] == "accepted"  # default: usable until replaced

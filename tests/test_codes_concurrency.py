@@ -6,11 +6,11 @@ import time
 import pytest
 from django.db import connection
 
+from codes import services as token_services
+from codes.models import ScanRecord
+from codes.services import snapshots
 from ecard import services
 from plumbing.errors import DomainError
-from tokens import services as token_services
-from tokens.models import ScanRecord
-from tokens.services import snapshots
 
 from .conftest import issue_code, requires_postgres
 
@@ -147,7 +147,7 @@ def test_a_change_made_by_another_process_evicts_this_processs_copy_of_the_card(
 def evicted_by_another_process(app_holder, scanner, system, store_url: str) -> None:
     """A loss reported in another web process reaches this one's copy of the card through
     the store's invalidation messages (a plain Redis or a cluster)."""
-    from tokens import store as store_module
+    from codes import store as store_module
 
     text = issue_code(app_holder, "identity")
     for _ in range(2):  # the second read comes from Redis, and this process keeps a copy
@@ -172,7 +172,7 @@ def evicted_by_another_process(app_holder, scanner, system, store_url: str) -> N
 def test_a_reader_never_overwrites_a_fresher_shared_copy(
     app_holder, system, django_capture_on_commit_callbacks
 ):
-    from tokens.store import get_store
+    from codes.store import get_store
 
     reference = app_holder.card.ecard.reference
     old = snapshots._snapshot_from_db(reference)

@@ -13,8 +13,8 @@ DEPLOY = ROOT / "deploy"
 def setting_env_names() -> set[str]:
     names = set()
     for path in (
-        ROOT / "ecard" / "settings.py",
-        ROOT / "ecard" / "production.py",
+        ROOT / "config" / "settings" / "base.py",
+        ROOT / "config" / "settings" / "production.py",
         DEPLOY / "gunicorn.conf.py",
     ):
         text = path.read_text()
@@ -65,12 +65,12 @@ def test_compose_has_every_process_and_its_commands_and_env_are_real():
     assert set(services) == {"db", "redis", "migrate", "web", "worker", "beat"}
     assert services["migrate"]["command"][:3] == ["python", "manage.py", "migrate"]
     assert services["web"]["command"][:3] == ["gunicorn", "-c", "deploy/gunicorn.conf.py"]
-    assert services["worker"]["command"][:4] == ["celery", "-A", "ecard", "worker"]
-    assert services["beat"]["command"][:4] == ["celery", "-A", "ecard", "beat"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
     assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
     for name in ("migrate", "web", "worker", "beat"):
         env = services[name]["environment"]
-        assert env["DJANGO_SETTINGS_MODULE"] == "ecard.production"
+        assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
         assert set(env) <= KNOWN, set(env) - KNOWN
         assert services[name]["build"]["dockerfile"] == "deploy/Dockerfile"
 
@@ -79,7 +79,7 @@ def test_the_dockerfile_is_slim_non_root_collects_static_and_checks_health():
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", text, re.M)
     assert re.search(r"^USER ecard$", text, re.M) and "HEALTHCHECK" in text and "/healthz" in text
-    assert "collectstatic" in text and "DJANGO_SETTINGS_MODULE=ecard.production" in text
+    assert "collectstatic" in text and "DJANGO_SETTINGS_MODULE=config.settings.production" in text
     for name in re.findall(r"^ENV (.+?)(?=^\S)", text, re.M | re.S):
         for key in re.findall(r"([A-Z_]+)=", name):
             assert key in KNOWN or key.startswith("GUNICORN_"), key
@@ -144,8 +144,8 @@ def test_systemd_units_run_the_right_process(unit):
     command = re.search(r"^ExecStart=(.+)$", text, re.M).group(1)
     expected = {
         "ecard-web": "gunicorn -c /opt/ecard/deploy/gunicorn.conf.py",
-        "ecard-worker": "celery -A ecard worker",
-        "ecard-beat": "celery -A ecard beat",
+        "ecard-worker": "celery -A config worker",
+        "ecard-beat": "celery -A config beat",
     }[unit]
     assert expected in command
 

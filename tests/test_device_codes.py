@@ -8,8 +8,8 @@ import qrcode
 from django.utils import timezone
 from qrcode.constants import ERROR_CORRECT_M
 
-from tokens import verifier
-from tokens.device_signer import DeviceSigner
+from codes import verifier
+from codes.device_signer import DeviceSigner
 
 from .conftest import ECARD_PASSWORD
 from .test_offline import offline_gate
@@ -167,7 +167,7 @@ def test_the_signer_refuses_a_certificate_for_another_key(app_holder):
 
 
 def test_certificates_are_not_shown_for_a_day_past_their_end(app_holder):
-    from tokens.models import DeviceCertificate
+    from codes.models import DeviceCertificate
 
     certified(app_holder)
     DeviceCertificate.objects.update(not_after=timezone.now() - datetime.timedelta(seconds=1))

@@ -7,9 +7,9 @@ from urllib.parse import quote
 import pytest
 from django.utils import timezone
 
+from codes import verifier
 from ecard import services
 from ecard.models import ECardChannel, FamilyLink
-from tokens import verifier
 
 from .conftest import ECARD_PASSWORD, issue_code
 from .test_offline import offline_gate

@@ -12,10 +12,11 @@ from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
 from django.urls import resolve
 
-from ecard.wsgi import application
-from tokens.apis import VerifyApi
-from tokens.models import ScanRecord
-from tokens.services import scan_records_flush
+from codes.apis import VerifyApi
+from codes.models import ScanRecord
+from codes.services import scan_records_flush
+from config.wsgi import application
+from plumbing import fastpath
 
 from .conftest import issue_code, serve, transaction_kept_open, wsgi_environ
 
@@ -58,6 +59,17 @@ def test_a_plain_verification_never_reaches_django_and_is_accepted(app_holder, s
 def test_every_front_door_route_stands_in_for_the_view_at_its_path():
     assert application.routes.keys() == {VERIFY}
     assert resolve(VERIFY).func.view_class is VerifyApi
+
+
+def test_the_front_door_has_been_reviewed_for_every_middleware_django_runs_in_order(settings):
+    production_only = {"whitenoise.middleware.WhiteNoiseMiddleware"}
+    assert list(settings.MIDDLEWARE) == [m for m in fastpath.STANDS_IN_FOR if m not in production_only]
+
+
+def test_the_front_door_is_the_one_way_past_djangos_request_machinery():
+    # VerifyApi once answered POST in its own dispatch, a second bypass with its own checks.
+    assert "dispatch" not in VerifyApi.__dict__
+    assert [name for name, route in application.routes.items() if route] == [VERIFY]
 
 
 @pytest.mark.parametrize("language", ["", "en", "en-GB,en;q=0.8", "zh-CN,zh;q=0.9", "fr"])
@@ -196,7 +208,7 @@ def test_under_production_security_http_is_redirected_and_https_gets_hsts_as_fro
 def test_a_failure_inside_the_verification_is_djangos_500_logged_with_the_request_id(
     app_holder, scanner, monkeypatch, caplog
 ):
-    from tokens import apis
+    from codes import apis
 
     texts = [issue_code(app_holder) for _ in range(2)]
 

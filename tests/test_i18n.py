@@ -101,7 +101,7 @@ def test_the_outlet_speaks_chinese_to_a_chinese_browser_and_english_to_an_englis
 
 def test_every_message_in_the_source_has_its_english(tmp_path, settings, monkeypatch):
     """makemessages over a copy of the code, then no entry may be untranslated or fuzzy."""
-    for app in ("ecard", "accounts", "tokens", "plumbing"):
+    for app in ("config", "ecard", "accounts", "codes", "plumbing"):
         shutil.copytree(ROOT / app, tmp_path / app, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "locale", tmp_path / "locale")
     settings.LOCALE_PATHS = [tmp_path / "locale"]

@@ -350,7 +350,7 @@ class TestHousekeeping:
         assert not IdempotencyRecord.objects.exists()
 
     def test_card_changes_older_than_a_day_are_purged(self, app_holder):
-        from tokens.models import SnapshotChange
+        from codes.models import SnapshotChange
 
         app_holder.post("/api/v1/card/loss-report")  # a change the verify path must hear of
         assert SnapshotChange.objects.count() == 1

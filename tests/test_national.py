@@ -12,9 +12,9 @@ from django.core.management import call_command
 from gmssl import sm2 as gmssl_sm2
 from qrcode.constants import ERROR_CORRECT_M
 
+from codes import keys, verifier
+from codes.models import SigningKey
 from ecard import services
-from tokens import keys, verifier
-from tokens.models import SigningKey
 
 from .conftest import ECARD_PASSWORD, issue_code
 from .test_offline import offline_gate
@@ -222,7 +222,7 @@ class TestSM2Scanners:
         from django.core.management.base import CommandError
         from tongsuopy.crypto import serialization
 
-        from tokens.models import ScannerDevice
+        from codes.models import ScannerDevice
 
         key = verifier.ALGORITHMS["SM2"].generate()
         pem = tmp_path / "gate.pem"

@@ -7,12 +7,12 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from codes import verifier
+from codes.models import ScanRecord
+from codes.services import code_issue
 from ecard import services
 from ecard.audit import Actor
 from ecard.models import ECard
-from tokens import verifier
-from tokens.models import ScanRecord
-from tokens.services import code_issue
 
 from .conftest import ECARD_PASSWORD, issue_code
 

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from tokens.models import ScanRecord
-from tokens.services import partitions
+from codes.models import ScanRecord
+from codes.services import partitions
 
 from .conftest import issue_code, requires_postgres
 
@@ -40,7 +40,7 @@ def test_a_fresh_database_has_the_table_partitioned_with_today_and_the_days_ahea
 
 def test_a_verification_lands_in_todays_partition(app_holder, scanner):
     answer = scanner.verdict(issue_code(app_holder, "identity"))
-    from tokens.services import scan_records_flush
+    from codes.services import scan_records_flush
 
     scan_records_flush()
     assert partitions.partition_of(answer["scan_id"]) == partitions.partition_name(timezone.localdate())

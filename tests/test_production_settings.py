@@ -1,5 +1,6 @@
 """Production settings refuse to start without their secrets and pass `check --deploy`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ def manage(*args, env):
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "ecard.production", **env},
+        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -105,6 +106,15 @@ def test_photos_go_to_an_s3_compatible_bucket_when_one_is_named(tmp_path):
     result = manage("shell", "--no-imports", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
     assert "storage: S3Storage ecard-photos" in result.stdout
+
+
+def test_the_scanners_front_door_has_been_reviewed_for_every_middleware_of_production(tmp_path):
+    code = "import json; from django.conf import settings; print(json.dumps(settings.MIDDLEWARE))"
+    result = manage("shell", "--no-imports", "-c", code, env=full_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    from plumbing.fastpath import STANDS_IN_FOR
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == list(STANDS_IN_FOR)
 
 
 def test_production_pools_its_postgresql_connections_and_the_pool_answers(tmp_path):

@@ -8,7 +8,7 @@ import qrcode
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from qrcode.constants import ERROR_CORRECT_M
 
-from tokens import verifier
+from codes import verifier
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "qr-format.md"
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -105,7 +105,7 @@ def device_vector() -> dict:
 def test_the_device_vector_is_what_the_reference_signer_makes_and_it_verifies_offline():
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tokens.device_signer import DeviceSigner
+    from codes.device_signer import DeviceSigner
 
     vector = device_vector()
     signer = DeviceSigner(ec.derive_private_key(int.from_bytes(bytes(range(1, 33)), "big"), ec.SECP256R1()))

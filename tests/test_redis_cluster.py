@@ -4,10 +4,10 @@ import pytest
 from django.core.cache import cache
 from redis.cluster import key_slot
 
-from tokens import store as store_module
-from tokens import verifier
-from tokens.models import ScanRecord
-from tokens.services import scan_records_flush
+from codes import store as store_module
+from codes import verifier
+from codes.models import ScanRecord
+from codes.services import scan_records_flush
 
 from .conftest import PASSWORD, issue_code, requires_postgres
 from .test_codes_concurrency import (

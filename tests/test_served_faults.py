@@ -21,8 +21,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tokens.models import ScanRecord
-from tokens.services import scan_records_flush
+from codes.models import ScanRecord
+from codes.services import scan_records_flush
 
 from .conftest import _free_port, issue_code, requires_postgres, wait_for_port
 
@@ -102,7 +102,7 @@ def served(tmp_path):
     port = _free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "ecard.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings.development",
         "DATABASE_URL": f"postgres://{database['USER']}@127.0.0.1:{proxy.port}/{database['NAME']}",
         "DATABASE_POOL_SIZE": "4",
         "REDIS_URL": os.environ["REDIS_URL"],
@@ -117,7 +117,12 @@ def served(tmp_path):
     }
     log = (tmp_path / "web.log").open("w")
     process = subprocess.Popen(
-        [Path(sys.executable).parent / "gunicorn", "-c", "deploy/gunicorn.conf.py", "ecard.wsgi:application"],
+        [
+            Path(sys.executable).parent / "gunicorn",
+            "-c",
+            "deploy/gunicorn.conf.py",
+            "config.wsgi:application",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -10,8 +10,8 @@ import pytest
 import redis
 from django.core.management import call_command
 
-from tokens.models import ScanRecord
-from tokens.services import reset_caches, scan_records_flush
+from codes.models import ScanRecord
+from codes.services import reset_caches, scan_records_flush
 
 from .conftest import _free_port, issue_code, wait_for_port
 
@@ -161,7 +161,7 @@ def test_readyz_holds_the_store_to_an_aof_written_on_every_write(servers, client
 def test_a_loss_reported_while_the_store_is_down_is_never_undone_by_its_copy_coming_back(
     servers, app_holder, scanner, settings, process
 ):
-    from tokens.services import snapshots
+    from codes.services import snapshots
 
     server = servers("--appendonly", "yes", "--appendfsync", "always")  # production's store
     servers.use(server, new=True)

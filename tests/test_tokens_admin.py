@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from tokens.models import ScannerDevice, ScanRecord, SigningKey
+from codes.models import ScannerDevice, ScanRecord, SigningKey
 
 from .conftest import issue_code
 

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from codes import verifier
 from ecard.models import Card, Notice, PaymentAgreement, PaymentProvider
-from tokens import verifier
 
 from .conftest import ECARD_PASSWORD, issue_code
 

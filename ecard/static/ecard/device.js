@@ -1,6 +1,8 @@
 // Device-signed codes (docs/qr-format.md, version 2): the phone's own P-256 key, certified by
 // the issuer, signs codes while the network is gone. The private key is made non-extractable
 // by WebCrypto and kept in IndexedDB; it never leaves this browser.
+// Changes together with codes/verifier.py and codes/device_signer.py (the same layout in
+// Python): tests/codes/test_formats_agree.py compares PURPOSE_CODES and CERTIFICATE_SIZE.
 (() => {
   "use strict";
   const PURPOSE_CODES = { transit: 2, culture: 3, identity: 4 };

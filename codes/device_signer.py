@@ -5,6 +5,10 @@ The phone makes a P-256 key pair, sends the public key (``public_key_b64``) to
 ``POST /api/v1/device-certificates`` and keeps the certificate it gets back; from then on it
 signs each code itself, with no network, until the certificate expires. Like ``verifier`` it
 needs no Django.
+
+Changes together with ``codes/verifier.py`` (the layout it signs) and
+``ecard/static/ecard/device.js`` (the same signer in the phone's browser); the device-code tests
+sign with both and verify with the verifier.
 """
 
 from __future__ import annotations

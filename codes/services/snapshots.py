@@ -51,7 +51,7 @@ def _snapshot_from_db(reference: str) -> dict | None:
         # no fraction, so a code of the same second as the change is before it, everywhere.
         "revoked_before": math.ceil(revoked.timestamp()) if revoked else 0,
         "state": card.state,
-        "in_production": card.state == "sealed" and card.received_at is None,
+        "in_production": card.in_production,
         "pin_locked": card.pin_locked,
         "transit": bool(ecard.transit_payment_method),
         "valid_until": card.valid_until.isoformat(),

@@ -10,7 +10,7 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.db import DatabaseError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -33,7 +33,6 @@ from plumbing.api import (
     idempotent,
     page_of,
     parse_json,
-    refuse_unknown_query,
 )
 from plumbing.errors import DomainError
 from plumbing.views import ApiView
@@ -375,7 +374,7 @@ def _verify(device, code: str, arrived: float) -> dict:
 
 
 def verify_fast(request) -> tuple[int, dict]:
-    """``POST /api/v1/scanner/verify`` in ``plumbing.fastpath``'s front door (ecard/wsgi.py):
+    """``POST /api/v1/scanner/verify`` in ``plumbing.fastpath``'s front door (config/wsgi.py):
     the plain case only. Anything refused before the verification — the scanner's token, the
     body — is left to ``VerifyApi`` below, which answers it in the request's language."""
     arrived = time.monotonic()
@@ -393,29 +392,20 @@ def verify_fast(request) -> tuple[int, dict]:
 class VerifyApi(ScannerApi):
     """The hot path: thousands a second at rush hour.
 
-    POST is answered here directly — the same checks and the same error shape as every
-    other endpoint, without the per-request machinery of a DRF view (request wrapper,
-    content negotiation, renderer), which cost more than the verification itself. The DRF
-    method below documents the endpoint and answers anything else (405).
+    The plain case (POST, JSON, a good scanner token) is answered by ``verify_fast`` above, in
+    ``plumbing.fastpath``'s front door, the one way past Django's machinery. Everything it
+    defers comes here, through DRF like every other endpoint: its refusals keep their shape and
+    language, and this view documents the endpoint.
     """
 
-    def dispatch(self, request, *args, **kwargs):
-        if request.method != "POST":
-            return super().dispatch(request, *args, **kwargs)
-        arrived = time.monotonic()
-        try:
-            device = scanner_from_request(request)
-            refuse_unknown_query(request.GET, self.query_parameters)
-            if request.content_type != "application/json":
-                raise DomainError("request.unsupported_media_type")
-            if len(request.body) > settings.API_MAX_BODY_BYTES:
-                raise DomainError("request.too_large")
-            return JsonResponse(_verify(device, _verify_input(parse_json(request.body)), arrived))
-        except DomainError as exc:
-            response = JsonResponse(exc.as_dict(), status=exc.status)
-            if exc.status == 401:
-                response["WWW-Authenticate"] = ScannerAuthentication().authenticate_header(request)
-            return response
+    @property
+    def default_response_headers(self):
+        # A POST's answer carries no Allow header, as the front door's does not: a scanner gets
+        # the same headers whichever path answered. Another method's 405 names what is allowed.
+        headers = super().default_response_headers
+        if self.request.method == "POST":
+            headers.pop("Allow", None)
+        return headers
 
     @extend_schema(
         operation_id="scanner_verify",

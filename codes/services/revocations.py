@@ -10,7 +10,8 @@ import time
 import jwt
 from django.utils import timezone
 
-from ecard.models import Card, CardState, ECard
+from ecard.matrix import REVOKING_STATES
+from ecard.models import Card, ECard
 from plumbing.errors import DomainError
 
 from .. import keys, verifier
@@ -30,9 +31,9 @@ def card_changed(card: Card, *, before: str = "", after: str = "") -> None:
     if before != after:
         # A device certificate vouches for the card as it was: any change ends it.
         device_certificates_revoke_all(ecard, reason=f"card.{after}")
-    if after in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED) and before != after:
+    if after in REVOKING_STATES and before != after:
         Revocation.objects.create(ecard_reference=reference, not_before=now, reason=f"card.{after}")
-    elif before == CardState.TEMPORARILY_LOST and after in (CardState.ACTIVE, CardState.SEALED):
+    elif before in REVOKING_STATES and after and after not in REVOKING_STATES:
         Revocation.objects.create(
             ecard_reference=reference, not_before=now, reason="card.loss_lifted", lifted=True
         )

@@ -77,7 +77,7 @@ class ScanResult(models.TextChoices):
 class ScanRecord(models.Model):
     """One verification, online or uploaded by an offline device.
 
-    On PostgreSQL the table is partitioned by day (``tokens.services.partitions``); its
+    On PostgreSQL the table is partitioned by day (``codes.services.partitions``); its
     primary key there is (id, scanned_at).
     """
 
@@ -161,7 +161,7 @@ class SnapshotChange(models.Model):
     The shared store is told of each change after it commits; when it cannot be (Redis down,
     a message lost), an old snapshot may live on there for its lifetime. Every process reads
     these rows about once a second and will not use a snapshot built before a change it has
-    seen (``tokens.services.snapshots``). Kept for a day (housekeeping)."""
+    seen (``codes.services.snapshots``). Kept for a day (housekeeping)."""
 
     ecard_reference = models.CharField(max_length=32)
     at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from codes.models import ScannerKind
+from codes.services import scanner_register
 from ecard.audit import Actor
 from plumbing.assertions import read_key_file
 from plumbing.errors import DomainError
-from tokens.models import ScannerKind
-from tokens.services import scanner_register
 
 
 class Command(BaseCommand):

@@ -4,11 +4,10 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import apis as account_apis
+from codes import apis as code_apis
+from codes import pages as code_pages
+from ecard import apis, dashboard, family_apis, pages
 from plumbing import observability
-from tokens import apis as token_apis
-from tokens import pages as token_pages
-
-from . import apis, dashboard, family_apis, pages
 
 admin.site.site_header = _("电子社保卡服务网点")
 admin.site.site_title = _("电子社保卡")
@@ -16,7 +15,7 @@ admin.site.index_template = "admin/ecard/index.html"  # the index with a link to
 
 api_v1 = [
     # First: Django tries the routes in order, and this one takes the traffic.
-    path("scanner/verify", token_apis.VerifyApi.as_view()),
+    path("scanner/verify", code_apis.VerifyApi.as_view()),
     path("auth/register", account_apis.RegisterApi.as_view()),
     path("auth/token", account_apis.TokenApi.as_view()),
     path("auth/token/refresh", account_apis.TokenRefreshApi.as_view()),
@@ -40,7 +39,7 @@ api_v1 = [
     path("card/cancel", apis.CardCancelApi.as_view()),
     path("card-applications", apis.CardApplicationListApi.as_view()),
     path("card-applications/<str:application_id>/withdraw", apis.CardApplicationWithdrawApi.as_view()),
-    path("card-applications/<str:application_id>/certificate.pdf", token_apis.CertificateApi.as_view()),
+    path("card-applications/<str:application_id>/certificate.pdf", code_apis.CertificateApi.as_view()),
     path("wards", apis.WardListApi.as_view()),
     path("family", family_apis.FamilyListApi.as_view()),
     path("family/invitations", family_apis.FamilyInvitationListApi.as_view()),
@@ -50,25 +49,25 @@ api_v1 = [
     path("family/<str:link_id>", family_apis.FamilyDetailApi.as_view()),
     path("notices", apis.NoticeListApi.as_view()),
     path("notices/<str:notice_id>/read", apis.NoticeReadApi.as_view()),
-    path("codes", token_apis.CodeIssueApi.as_view()),
-    path("device-certificates", token_apis.DeviceCertificateListApi.as_view()),
-    path("device-certificates/<str:serial>", token_apis.DeviceCertificateDetailApi.as_view()),
+    path("codes", code_apis.CodeIssueApi.as_view()),
+    path("device-certificates", code_apis.DeviceCertificateListApi.as_view()),
+    path("device-certificates/<str:serial>", code_apis.DeviceCertificateDetailApi.as_view()),
     # base45 text may hold "/" and ".": the whole rest of the path up to the extension.
-    re_path(r"^codes/(?P<text>.+)\.(?P<fmt>png|svg)$", token_apis.CodeImageApi.as_view()),
-    path("ecard/usage", token_apis.UsageApi.as_view()),
-    path("scan-sessions/confirm", token_apis.ScanSessionConfirmApi.as_view()),
-    path("scanner/keys", token_apis.KeysApi.as_view()),
-    path("scanner/config", token_apis.ScannerConfigApi.as_view()),
-    path("scanner/scans", token_apis.ScansUploadApi.as_view()),
-    path("scanner/revocations", token_apis.RevocationsApi.as_view()),
-    path("scanner/sessions", token_apis.ScanSessionCreateApi.as_view()),
-    path("scanner/sessions/<str:session_id>", token_apis.ScanSessionStatusApi.as_view()),
+    re_path(r"^codes/(?P<text>.+)\.(?P<fmt>png|svg)$", code_apis.CodeImageApi.as_view()),
+    path("ecard/usage", code_apis.UsageApi.as_view()),
+    path("scan-sessions/confirm", code_apis.ScanSessionConfirmApi.as_view()),
+    path("scanner/keys", code_apis.KeysApi.as_view()),
+    path("scanner/config", code_apis.ScannerConfigApi.as_view()),
+    path("scanner/scans", code_apis.ScansUploadApi.as_view()),
+    path("scanner/revocations", code_apis.RevocationsApi.as_view()),
+    path("scanner/sessions", code_apis.ScanSessionCreateApi.as_view()),
+    path("scanner/sessions/<str:session_id>", code_apis.ScanSessionStatusApi.as_view()),
 ]
 
 
 urlpatterns = [
     path("", pages.h5, name="h5"),
-    path("scanner-demo", token_pages.scanner_demo, name="scanner-demo"),
+    path("scanner-demo", code_pages.scanner_demo, name="scanner-demo"),
     path("api/v1/", include(api_v1)),
     path("admin/dashboard/", dashboard.dashboard, name="ecard-dashboard"),
     path("admin/", admin.site.urls),

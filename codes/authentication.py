@@ -33,7 +33,7 @@ class ScannerAuthentication(authentication.BaseAuthentication):
 
 
 class ScannerAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "tokens.authentication.ScannerAuthentication"
+    target_class = "codes.authentication.ScannerAuthentication"
     name = "scannerJWT"
 
     def get_security_definition(self, auto_schema):

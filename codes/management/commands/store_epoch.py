@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from tokens.store import get_store
+from codes.store import get_store
 
 
 class Command(BaseCommand):

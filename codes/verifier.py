@@ -17,6 +17,12 @@ and the signature covers bytes 0–36: 101 bytes, still QR version 6 at level M.
 
 QR text: ``EC1:`` + base45(bytes), which QR alphanumeric mode encodes at 5.5 bits a
 character: version 6 at error correction level M.
+
+Changes together with (tests/codes/test_formats_agree.py fails when they drift): the purposes
+of ``ecard/matrix.py`` (``PURPOSES`` and the purpose sets below name them again, since vendors
+copy this file without the card domain), ``codes/device_signer.py`` and the H5 page's signer
+for device-signed codes, ``plumbing/national.py`` for SM2, and docs/qr-format.md, the layout
+vendors read.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from tokens import verifier
-from tokens.keys import signing_key_rotate
+from codes import verifier
+from codes.keys import signing_key_rotate
 
 
 class Command(BaseCommand):

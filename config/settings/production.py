@@ -1,4 +1,4 @@
-"""Production settings: DJANGO_SETTINGS_MODULE=ecard.production.
+"""Production settings: DJANGO_SETTINGS_MODULE=config.settings.production.
 
 Refuses to start without SECRET_KEY, DATABASE_URL, REDIS_URL and a signing-key source;
 behind a TLS-terminating proxy that sets X-Forwarded-Proto.
@@ -8,8 +8,8 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .settings import *  # noqa: F403
-from .settings import env
+from .base import *  # noqa: F403
+from .base import env
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")

@@ -1,8 +1,8 @@
 """Issuing QR codes, scanners, verification, revocations, offline uploads and scan mode.
 
 One module per sub-domain; callers use the names re-exported here
-(``from tokens import services``; ``services.verify_online(...)``). The card domain does
-not call in here: ``tokens.receivers`` listens to ``ecard.signals``.
+(``from codes import services``; ``services.verify_online(...)``). The card domain does
+not call in here: ``codes.receivers`` listens to ``ecard.signals``.
 """
 
 from .. import keys

@@ -92,7 +92,7 @@ def scanner_demo(request):
     purposes = dict(Purpose.choices)
     return render(
         request,
-        "tokens/scanner_demo.html",
+        "codes/scanner_demo.html",
         {
             "form": form,
             "outcome": outcome,

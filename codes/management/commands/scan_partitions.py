@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from tokens.services import partitions
+from codes.services import partitions
 
 
 class Command(BaseCommand):
