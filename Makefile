@@ -9,13 +9,25 @@ PORT   ?= 8000
 MESSAGE_IGNORES := --ignore=.venv --ignore=tests --ignore=bench --ignore=deploy --ignore=docs \
 	--ignore=var --ignore=staticfiles
 
-.PHONY: run test test-dates lint install clean bench stack smoke messages attack-model
+.PHONY: run test test-dates lint lock install clean bench stack smoke messages attack-model
 
-$(STAMP): pyproject.toml
+# What is installed is what requirements-dev.lock pins (the runtime's requirements.lock and the
+# tools), hashes checked; the project itself on top.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
-	$(BIN)/pip install -qq -e '.[dev]'
+	$(BIN)/pip install -qq --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -qq --no-deps -e .
 	touch $(STAMP)
+
+# After changing a dependency in pyproject.toml: resolve the locks again (uv keeps the pins it
+# can and moves only what the change needs; `make lock UPGRADE=--upgrade` moves everything).
+# The image installs requirements.lock; the tools' lock is held to the same runtime pins.
+LOCK := $(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet $(UPGRADE)
+lock:
+	test -x $(BIN)/uv || $(BIN)/pip install -qq uv
+	$(LOCK) -o requirements.lock
+	$(LOCK) --extra dev --constraint requirements.lock -o requirements-dev.lock
 
 # The catalogues, compiled from the committed .po files (gettext's msgfmt): English, and the
 # Chinese for texts of Django's own that its zh_Hans catalogue lacks.
@@ -40,8 +52,13 @@ run: $(STAMP) $(MO)
 	$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The same checks as .pre-commit-config.yaml: ruff, ruff's formatting, mypy (pyproject.toml
+# says where it is strict).
+lint: export SECRET_KEY ?= make-test-only-secret-key
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Set up and pass the tests (lint and migration check included).
 test: export SECRET_KEY ?= make-test-only-secret-key

@@ -131,5 +131,5 @@ class StaffUserAdmin(UserAdmin):
             return queryset.filter(found), False
         return super().get_search_results(request, queryset, search_term)
 
-    fieldsets = UserAdmin.fieldsets + ((_("持卡人"), {"fields": ["phone", "holder"]}),)
+    fieldsets = (*(UserAdmin.fieldsets or ()), (_("持卡人"), {"fields": ["phone", "holder"]}))
     raw_id_fields = ["holder"]

@@ -1,6 +1,6 @@
 """Identity documents accepted for a social security card, their validation and masking.
 
-DOMAIN.md lists the accepted documents [seed 004]. The resident ID number is the social
+docs/domain.md lists the accepted documents. The resident ID number is the social
 security number and is checked with its GB 11643 check digit (python-stdnum); the
 residence permits for Hong Kong, Macao and Taiwan residents and the 2023 foreigner's
 permanent residence card use the same 18-character scheme.
@@ -35,7 +35,7 @@ class IdType(models.TextChoices):
     OVERSEAS_CHINESE_PASSPORT = "overseas_chinese_passport", _("华侨护照")
 
 
-_PATTERNS = {
+_PATTERNS: dict[str, re.Pattern[str]] = {
     IdType.HK_MO_TRAVEL_PERMIT: re.compile(r"[HM]\d{8}(\d{2})?"),
     IdType.TW_TRAVEL_PERMIT: re.compile(r"\d{8}(\d{2})?"),
     IdType.OVERSEAS_CHINESE_PASSPORT: re.compile(r"[EG][A-Z0-9]\d{7}"),

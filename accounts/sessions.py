@@ -201,9 +201,10 @@ def sessions_end_for_holder(*, holder, keep_family=None, reason: str) -> int:
 
 def authenticate_access(token: str) -> tuple[User, dict]:
     claims = decode(token, audience=ACCESS_AUDIENCE)
-    family = (
-        TokenFamily.objects.select_related("user").filter(pk=claims.get("fam"), user_id=claims["sub"]).first()
-    )
+    family_id = claims.get("fam")
+    if family_id is None:
+        raise DomainError("auth.token_invalid")
+    family = TokenFamily.objects.select_related("user").filter(pk=family_id, user_id=claims["sub"]).first()
     if family is None:
         raise DomainError("auth.token_invalid")
     if family.revoked_at is not None or not family.user.is_active:

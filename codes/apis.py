@@ -310,7 +310,7 @@ class ScannerApi(ApiView):
 
     @property
     def device(self) -> services.Device:
-        return self.request.user.device
+        return self.request.user.device  # type: ignore[union-attr]  # ScannerAuthentication's principal
 
 
 class KeysApi(ApiView):
@@ -390,13 +390,12 @@ def verify_fast(request) -> tuple[int, dict]:
 
 
 class VerifyApi(ScannerApi):
-    """The hot path: thousands a second at rush hour.
+    """The hot path: thousands a second at rush hour."""
 
-    The plain case (POST, JSON, a good scanner token) is answered by ``verify_fast`` above, in
-    ``plumbing.fastpath``'s front door, the one way past Django's machinery. Everything it
-    defers comes here, through DRF like every other endpoint: its refusals keep their shape and
-    language, and this view documents the endpoint.
-    """
+    # The plain case (POST, JSON, a good scanner token) is answered by verify_fast above, in
+    # plumbing.fastpath's front door, the one way past Django's machinery. Everything it defers
+    # comes here, through DRF like every other endpoint: its refusals keep their shape and
+    # language, and this view documents the endpoint.
 
     @property
     def default_response_headers(self):

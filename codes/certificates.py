@@ -64,7 +64,7 @@ def certificate_pdf(*, application: CardApplication) -> bytes:
             name=holder.name_masked, id_number=holder.id_number_masked
         ),
         _("原卡号：{old}    新卡号：{new}").format(
-            old=old.number_masked, new=new.number_masked if new else unknown
+            old=old.number_masked if old else unknown, new=new.number_masked if new else unknown
         ),
         _("办理类型：{kind}").format(kind=application.get_kind_display()),
         _("申请日期：{applied}    预计可领：{ready}").format(

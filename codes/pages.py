@@ -70,7 +70,10 @@ def demo_device() -> scanners.Device:
                 public_key=base64.b64encode(raw).decode(),
                 by=Actor.system("scanner_demo"),
             )
-    return scanners.device_get(row.device_id)
+    device = scanners.device_get(row.device_id)
+    if device is None:  # registered a moment ago, inside this transaction
+        raise RuntimeError("the demo scanner vanished")
+    return device
 
 
 def scanner_demo(request):

@@ -99,7 +99,7 @@ class RedisStore:
             self.client = rediscluster.cluster_client(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout
             )
-            self._own = None
+            self._own: threading.local | None = None
         else:
             self.client = redis.Redis.from_url(
                 url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
@@ -239,18 +239,20 @@ class RedisStore:
         kept one was dropped (idle timeout, failover). Any other failure: StoreUnavailable."""
         import redis
 
-        connection = getattr(self._own, "connection", None)
+        own = self._own
+        assert own is not None  # only a plain Redis runs scripts on a connection of its own
+        connection = getattr(own, "connection", None)
         if connection is None:
-            connection = self._own.connection = self.client.connection_pool.make_connection()
-            self._own.run_id = None
+            connection = own.connection = self.client.connection_pool.make_connection()
+            own.run_id = None
         retried = False
         while True:
             try:
-                if self._own.run_id is None:
+                if own.run_id is None:
                     # Learnt on every new connection: a restarted or promoted server has
                     # another, and the script starts a new epoch when it differs.
-                    self._own.run_id = self._run_id(connection)
-                args[3] = self._own.run_id
+                    own.run_id = self._run_id(connection)
+                args[3] = own.run_id
                 command = ("EVALSHA", self._claim.sha, len(keys), *keys, *args)
                 try:
                     connection.send_command(*command)
@@ -262,13 +264,13 @@ class RedisStore:
                     return connection.read_response()
             except redis.ConnectionError as exc:
                 connection.disconnect()
-                self._own.run_id = None
+                own.run_id = None
                 if retried:
                     raise StoreUnavailable(str(exc)) from exc
                 retried = True
             except self._errors as exc:
                 connection.disconnect()
-                self._own.run_id = None
+                own.run_id = None
                 raise StoreUnavailable(str(exc)) from exc
 
     def claim(self, key: str, ttl: int) -> bool:

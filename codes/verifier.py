@@ -32,7 +32,7 @@ import dataclasses
 import struct
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import base45
 import jwt
@@ -46,9 +46,9 @@ try:  # SM2 needs tongsuopy; a verifier for Ed25519 codes only does without it
     from plumbing import national
 except ImportError:
     try:
-        import national  # copied beside this module
+        import national  # type: ignore[no-redef]  # copied beside this module
     except ImportError:
-        national = None
+        national = None  # type: ignore[assignment]
 
 PREFIX = "EC1:"
 VERSION = 1
@@ -103,6 +103,15 @@ class Algorithm(Protocol):
     def public_raw(self, public_key) -> bytes: ...
 
     def jwk_fields(self, raw_public: bytes) -> dict: ...
+
+    # The signing side, which the server uses and a scanner never needs.
+    def generate(self) -> Any: ...
+
+    def private_from_raw(self, raw: bytes) -> Any: ...
+
+    def private_pem(self, private_key: Any) -> bytes: ...
+
+    def load_private_pem(self, data: bytes) -> Any: ...
 
     def raw_from_jwk(self, jwk: dict) -> bytes: ...
 
@@ -227,7 +236,7 @@ def b64url_decode(text: str) -> bytes:
 class PublicKey:
     kid: str  # 8 hex characters: the code's 4 key-id bytes
     algorithm: Algorithm
-    key: object
+    key: Any
     not_before: int  # unix seconds: codes issued earlier are not this key's
     sign_until: int | None  # codes issued later are not this key's
     verify_until: int | None  # the key verifies nothing after this
@@ -535,11 +544,11 @@ class RevocationList:
                 continue  # held already, and maybe superseded since
             if "id" not in entry and payload.get("since", 0) < self.cursor:
                 raise Refusal("revocations.overlap")  # cannot tell which entries are older
-            key = _entry_key(entry["ecard"], entry.get("presenter"), entry.get("serial"))
+            entry_key = _entry_key(entry["ecard"], entry.get("presenter"), entry.get("serial"))
             if entry.get("lifted"):
-                self.entries.pop(key, None)
+                self.entries.pop(entry_key, None)
             else:
-                self.entries[key] = Revocation(entry["not_before"], entry["reason"])
+                self.entries[entry_key] = Revocation(entry["not_before"], entry["reason"])
         self.cursor = payload["cursor"]
         if not payload.get("more"):
             # The list was whole at ``iat``. Only a newer signature makes it younger: an old
@@ -698,12 +707,12 @@ class Verifier:
                 if len(self._heads) > self.certificate_cache:
                     self._heads.pop(next(iter(self._heads)))
             return code, key
-        key = self.keys.get(code.kid)
-        if key is None:
+        issuer = self.keys.get(code.kid)
+        if issuer is None:
             raise Refusal("code.unknown_key")
-        if not key.algorithm.verify(key.key, code.signature, code.body):
+        if not issuer.algorithm.verify(issuer.key, code.signature, code.body):
             raise Refusal("code.bad_signature")
-        return code, key
+        return code, issuer
 
     def _check_key_window(self, key: PublicKey, signed_at: int, now: float) -> None:
         """Something ``key`` signed at ``signed_at`` is the key's, and the key still verifies."""
@@ -716,6 +725,8 @@ class Verifier:
 
     def _check_certificate(self, code: Code, key: PublicKey, now: float) -> None:
         certificate = code.certificate
+        if certificate is None:  # a server-signed code has none to check
+            raise Refusal("code.malformed")
         # The issuer key signed the certificate, not the code: judged at the certificate's start.
         self._check_key_window(key, certificate.not_before, now)
         if now + self.skew < certificate.not_before:

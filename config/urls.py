@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from accounts import apis as account_apis
 from codes import apis as code_apis
 from codes import pages as code_pages
-from ecard import apis, dashboard, family_apis, pages
+from ecard import apis, dashboard, pages
 from plumbing import observability
 
 admin.site.site_header = _("电子社保卡服务网点")
@@ -41,12 +41,12 @@ api_v1 = [
     path("card-applications/<str:application_id>/withdraw", apis.CardApplicationWithdrawApi.as_view()),
     path("card-applications/<str:application_id>/certificate.pdf", code_apis.CertificateApi.as_view()),
     path("wards", apis.WardListApi.as_view()),
-    path("family", family_apis.FamilyListApi.as_view()),
-    path("family/invitations", family_apis.FamilyInvitationListApi.as_view()),
-    path("family/invitations/<str:link_id>/accept", family_apis.FamilyInvitationAcceptApi.as_view()),
-    path("family/presenters", family_apis.FamilyPresenterListApi.as_view()),
-    path("family/presenters/<str:link_id>", family_apis.FamilyPresenterDetailApi.as_view()),
-    path("family/<str:link_id>", family_apis.FamilyDetailApi.as_view()),
+    path("family", apis.FamilyListApi.as_view()),
+    path("family/invitations", apis.FamilyInvitationListApi.as_view()),
+    path("family/invitations/<str:link_id>/accept", apis.FamilyInvitationAcceptApi.as_view()),
+    path("family/presenters", apis.FamilyPresenterListApi.as_view()),
+    path("family/presenters/<str:link_id>", apis.FamilyPresenterDetailApi.as_view()),
+    path("family/<str:link_id>", apis.FamilyDetailApi.as_view()),
     path("notices", apis.NoticeListApi.as_view()),
     path("notices/<str:notice_id>/read", apis.NoticeReadApi.as_view()),
     path("codes", code_apis.CodeIssueApi.as_view()),

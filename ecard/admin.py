@@ -12,12 +12,14 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import Agent
@@ -104,7 +106,7 @@ class CancelForm(OperationForm):
 
 @dataclasses.dataclass(frozen=True)
 class Operation:
-    label: str
+    label: str | Promise
     service: Callable
     permission: str = "ecard.operate_card"
     form: type[forms.Form] = OperationForm
@@ -413,7 +415,7 @@ def action_form(model_admin, request, queryset, form, *, action: str, title):
         "opts": model_admin.opts,
         "form": form,
         "queryset": queryset,
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "action": action,
         "title": title,
     }

@@ -32,7 +32,7 @@ def audit_record(
     return AuditEvent.objects.create(
         action=action,
         actor_kind=by.kind,
-        actor=by.user if getattr(by.user, "pk", None) else None,
+        actor=by.user if getattr(by.user, "pk", None) else None,  # type: ignore[misc]  # a User then
         actor_label=by.label[:150],
         channel=by.channel,
         card=card,

@@ -134,7 +134,7 @@ def _import_row(row: dict, by: Actor) -> bool:
     return True
 
 
-def read_rows(lines: Iterable[str]) -> Iterable[tuple[int, dict | None]]:
+def read_rows(lines: Iterable[str]) -> Iterable[tuple[int, dict | str | None]]:
     reader = csv.DictReader(lines)
     header = [h.strip() for h in (reader.fieldnames or [])]
     if sorted(header) != sorted(COLUMNS):

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from plumbing.errors import DomainError
+
 from .models import CardState
 
 
@@ -42,6 +44,10 @@ class Answer:
     @property
     def allowed(self) -> bool:
         return self.verdict == Verdict.ALLOWED
+
+    def refusal(self) -> DomainError:
+        """What a denied answer raises: its reason code (every denial in the matrix has one)."""
+        return DomainError(self.code or "request.forbidden")
 
 
 ALLOWED = Answer(Verdict.ALLOWED)
@@ -104,7 +110,7 @@ REVOKING_STATES = frozenset(
 
 NO_PAYMENT_METHOD = Answer(Verdict.DENIED, "transit.no_payment_method")
 EXPIRED = Answer(Verdict.DENIED, "card.expired")
-_SEVERITY = {Verdict.ALLOWED: 0, Verdict.NEEDS_AUTHORISATION: 1, Verdict.DENIED: 2}
+_SEVERITY: dict[str, int] = {Verdict.ALLOWED: 0, Verdict.NEEDS_AUTHORISATION: 1, Verdict.DENIED: 2}
 
 
 def service_verdict(

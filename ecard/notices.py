@@ -232,7 +232,8 @@ def render(kind: str, params: dict) -> tuple[str, str, str, str]:
                 name: str(value) if isinstance(value, Promise) else value for name, value in params.items()
             }
             texts += [str(part).format(**values) for part in TEMPLATES[kind]]
-    return tuple(texts)
+    subject, body, subject_en, body_en = texts
+    return subject, body, subject_en, body_en
 
 
 def card_params(card, **extra) -> dict:

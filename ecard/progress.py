@@ -26,7 +26,7 @@ from .models import ApplicationState, CardApplication
 from .services import application_advance
 
 COLUMNS = ("reference", "state", "date", "tracking_number")
-PATH = [
+PATH: list[str] = [
     ApplicationState.SUBMITTED,
     ApplicationState.ACCEPTED,
     ApplicationState.IN_PRODUCTION,

@@ -13,11 +13,13 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import translation
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
@@ -35,7 +37,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- bodies
 
 
-def parse_json(raw: bytes):
+def parse_json(raw: bytes) -> Any:
     """A request body's JSON, or ``request.malformed``: bad UTF-8, bad JSON, or nesting deeper
     than the parser's recursion limit (``[[[[…]]]]`` in 10 KB), never a 500."""
     try:
@@ -47,7 +49,7 @@ def parse_json(raw: bytes):
 class LimitedJSONParser(JSONParser):
     """JSON only, at most ``API_MAX_BODY_BYTES``; anything else is a 4xx, never a 500."""
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         limit = settings.API_MAX_BODY_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
@@ -63,15 +65,15 @@ class StrictSerializer(serializers.Serializer):
     ``message_en`` (only then: the cost is on bad requests).
     """
 
-    def is_valid(self, *, raise_exception=False):
+    def is_valid(self, *, raise_exception: bool = False) -> bool:
         valid = super().is_valid(raise_exception=False)
         if not valid and raise_exception:
             error = exceptions.ValidationError(self.errors)
-            error.english = english_errors(self)
+            error.english = english_errors(self)  # type: ignore[attr-defined]  # read by domain_error
             raise error
         return valid
 
-    def get_fields(self):
+    def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()
         for field in fields.values():
             if isinstance(field, serializers.CharField):
@@ -81,7 +83,7 @@ class StrictSerializer(serializers.Serializer):
                 field.trim_whitespace = False
         return fields
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
@@ -95,14 +97,14 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
     target_class = StrictSerializer
     match_subclasses = True
 
-    def map_serializer(self, auto_schema, direction):
+    def map_serializer(self, auto_schema: Any, direction: str) -> Any:
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":
             schema["additionalProperties"] = False
         return schema
 
 
-def english_errors(serializer: serializers.Serializer):
+def english_errors(serializer: serializers.Serializer) -> Any:
     """The same serializer's errors on the same data, worded in English."""
     with translation.override("en"):
         again = type(serializer)(data=serializer.initial_data, context=serializer.context)
@@ -115,7 +117,7 @@ class SixDigits(serializers.CharField):
     """A PIN or e-card password. The schema says six digits; the service checks them (and
     refuses weak ones) with its own codes, so the field itself takes any short string."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=6, **kwargs)
 
 
@@ -129,11 +131,11 @@ PHONE_PATTERN = f"^{_SEP}(\\+86|0086|86)?{_SEP}1{_SEP}[3-9]({_SEP}[0-9]){{9}}{_S
 class PhoneField(serializers.CharField):
     """A mainland mobile number as typed; ``normalise_phone`` reads it."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_length=20, **kwargs)
 
 
-def refuse_unknown_query(query, allowed) -> None:
+def refuse_unknown_query(query: Iterable[str], allowed: Iterable[str]) -> None:
     unknown = sorted(set(query) - set(allowed))
     if unknown:
         raise DomainError("request.unknown_field", field=unknown[0], name=unknown[0])
@@ -157,7 +159,7 @@ class Pages(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
-    def paginate_queryset(self, queryset, request, view=None):
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
         for name, maximum in (("page", None), (self.page_size_query_param, self.max_page_size)):
             value = request.query_params.get(name)
             if value is None:
@@ -209,7 +211,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 # --------------------------------------------------------------------------- errors
 
 
-def _first_validation_error(detail, path=""):
+def _first_validation_error(detail: Any, path: str = "") -> Any:
     if isinstance(detail, dict):
         for key, value in detail.items():
             found = _first_validation_error(value, f"{path}.{key}" if path else str(key))
@@ -227,7 +229,7 @@ def _first_validation_error(detail, path=""):
     return None
 
 
-def domain_error(exc) -> DomainError | None:
+def domain_error(exc: Exception) -> DomainError | None:
     """The domain error a framework exception stands for (None: not one of ours)."""
     if isinstance(exc, DomainError):
         return exc
@@ -247,7 +249,7 @@ def domain_error(exc) -> DomainError | None:
             detail_en=f"{field}: {detail_en}" if field else str(detail_en),
         )
     if isinstance(exc, exceptions.Throttled):
-        return DomainError("request.throttled", wait=int(exc.wait or 1))
+        return DomainError("request.throttled", wait=int(exc.wait or 1))  # type: ignore[attr-defined]
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         return DomainError("auth.not_authenticated")
     if isinstance(exc, exceptions.ParseError):
@@ -263,7 +265,7 @@ def domain_error(exc) -> DomainError | None:
     return None
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict) -> Response | None:
     """Every refusal in one shape: ``{"code", "message", "message_en", "field"?}``."""
     # Imported here: rest_framework.views loads the parser the settings name, in this module,
     # so importing it at the top would fail whenever this module is imported first.
@@ -281,12 +283,12 @@ def exception_handler(exc, context):
         realm = view.get_authenticate_header(request) if view is not None and request is not None else None
         headers.setdefault("WWW-Authenticate", realm or 'Bearer realm="ecard"')
     if isinstance(exc, exceptions.Throttled):
-        headers["Retry-After"] = str(int(exc.wait or 1))
+        headers["Retry-After"] = str(int(exc.wait or 1))  # type: ignore[attr-defined]
     headers.pop("Content-Type", None)
     return Response(error.as_dict(), status=error.status, headers=headers)
 
 
-def api_bad_request(request, exception=None):
+def api_bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's own 400s (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields, …) in the
     API's shape: a body too large is the JSON 413 the API answers everywhere else."""
     from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -300,7 +302,7 @@ def api_bad_request(request, exception=None):
     return bad_request(request, exception)
 
 
-def api_server_error(request):
+def api_server_error(request: HttpRequest) -> HttpResponse:
     """Django's 500 for the API in the API's shape, and a database that cannot be reached
     (an outage, a pool with no connection to give) as the 503 it is: a client retries that."""
     if request.path.startswith("/api/"):
@@ -314,7 +316,7 @@ def api_server_error(request):
     return server_error(request)
 
 
-def client_address(request) -> str:
+def client_address(request: Any) -> str:
     """The address a request came from: ``X-Forwarded-For`` entries are trusted only as far as
     ``NUM_PROXIES`` proxies wrote them (the balancer's, never the client's own). DRF's own
     reading, for a Django request as for a DRF one."""
@@ -323,7 +325,7 @@ def client_address(request) -> str:
     return BaseThrottle().get_ident(request) or ""  # None for a request with no REMOTE_ADDR
 
 
-def api_not_found(request, exception=None):
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse(DomainError("request.not_found").as_dict(), status=404)
     from django.views.defaults import page_not_found
@@ -341,13 +343,13 @@ class FailOpenThrottle:
     the database is), so availability wins here.
     """
 
-    def allow_request(self, request, view):
+    def allow_request(self, request: Any, view: Any) -> bool:
         try:
-            return super().allow_request(request, view)
+            return bool(super().allow_request(request, view))  # type: ignore[misc]  # a mixin before a throttle
         except (DomainError, exceptions.APIException):
             raise  # the request itself is bad (its body did not parse): a 4xx, never a pass
         except Exception:  # the cache backend's own errors (redis.ConnectionError, …)
-            log.warning("throttle %s skipped: cache unavailable", self.scope, exc_info=True)
+            log.warning("throttle %s skipped: cache unavailable", getattr(self, "scope", ""), exc_info=True)
             return True
 
 
@@ -356,7 +358,7 @@ class SecretAccountThrottle(FailOpenThrottle, throttling.SimpleRateThrottle):
 
     scope = "secret_account"
 
-    def get_cache_key(self, request, view):
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
         if not request.user:
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
@@ -370,12 +372,12 @@ SECRET_THROTTLES = [SecretAccountThrottle]
 # --------------------------------------------------------------------------- idempotency
 
 
-def _fingerprint(request) -> str:
+def _fingerprint(request: Any) -> str:
     body = json.dumps(request.data, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(f"{request.method} {request.get_full_path()} {body}".encode()).hexdigest()
 
 
-def idempotent(handler):
+def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
     """Replay the first response to a write retried with the same ``Idempotency-Key``.
 
     The key is reserved in its own committed row before the work starts, so a concurrent
@@ -383,7 +385,7 @@ def idempotent(handler):
     """
 
     @functools.wraps(handler)
-    def wrapper(self, request, *args, **kwargs):
+    def wrapper(self: Any, request: Any, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return handler(self, request, *args, **kwargs)
@@ -409,7 +411,7 @@ def idempotent(handler):
             response = handler(self, request, *args, **kwargs)
         except DomainError as exc:
             response = Response(exc.as_dict(), status=exc.status)
-        except BaseException:
+        except Exception:
             record.delete()
             raise
         record.status = response.status_code
@@ -425,7 +427,7 @@ class LenientNegotiation(DefaultContentNegotiation):
     JSON only, and a scanner or app with an odd header is better answered than refused. An
     explicit ``?format=`` that is not offered is still refused."""
 
-    def select_renderer(self, request, renderers, format_suffix=None):
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: str | None = None) -> Any:
         try:
             return super().select_renderer(request, renderers, format_suffix)
         except exceptions.NotAcceptable:

@@ -7,6 +7,7 @@ the JWT's claims."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -25,7 +26,7 @@ class AssertionRefused(Exception):
         self.why = why
 
 
-def load_public_key(text: str):
+def load_public_key(text: str) -> Any:
     """An Ed25519 or SM2 public key from PEM, or from base64 / base64url of its raw form
     (32 bytes: Ed25519; a 65-byte uncompressed or 33-byte compressed point: SM2); ValueError."""
     text = (text or "").strip()
@@ -38,8 +39,8 @@ def load_public_key(text: str):
             if not isinstance(key, Ed25519PublicKey):
                 raise ValueError("neither an Ed25519 nor an SM2 key")
             return key
-        raw = text.replace("+", "-").replace("/", "_").rstrip("=")
-        raw = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        encoded = text.replace("+", "-").replace("/", "_").rstrip("=")
+        raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         if len(raw) == 32:
             return Ed25519PublicKey.from_public_bytes(raw)
         return national.public_from_raw(raw)
@@ -47,12 +48,12 @@ def load_public_key(text: str):
         raise ValueError(f"not an Ed25519 or SM2 public key: {exc}") from None
 
 
-def algorithm_of(key) -> str:
+def algorithm_of(key: Any) -> str:
     """The JWS algorithm a key's owner signs with: the only one accepted from it."""
     return "EdDSA" if isinstance(key, Ed25519PublicKey) else national.JWS_ALG
 
 
-def public_key_text(key) -> str:
+def public_key_text(key: Any) -> str:
     """How a key is stored: raw (Ed25519's 32 bytes, SM2's uncompressed point), base64url
     without padding."""
     if isinstance(key, Ed25519PublicKey):
@@ -62,25 +63,25 @@ def public_key_text(key) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def bearer(request) -> str | None:
+def bearer(request: Any) -> str | None:
     """The bearer token of a Django or DRF request; None when there is no bearer header,
     ``AssertionRefused("invalid")`` when there is one that is not a token."""
     # From META, which a Django, a DRF and plumbing.fastpath's request all have.
     header = request.META.get("HTTP_AUTHORIZATION", b"")
     if isinstance(header, str):
         header = header.encode("iso-8859-1")  # HTTP's own encoding of a header, as DRF reads it
-    header = header.split()
-    if not header or header[0].lower() != b"bearer":
+    parts: list[bytes] = header.split()
+    if not parts or parts[0].lower() != b"bearer":
         return None
-    if len(header) != 2:
+    if len(parts) != 2:
         raise AssertionRefused("invalid")
     try:
-        return header[1].decode("ascii")
+        return parts[1].decode("ascii")
     except UnicodeDecodeError:
         raise AssertionRefused("invalid") from None
 
 
-def bearer_or_refuse(request, caller: str) -> str:
+def bearer_or_refuse(request: Any, caller: str) -> str:
     """The bearer token, or the caller kind's own refusal (``scanner.unauthenticated``,
     ``provider.token_invalid``, …)."""
     try:
@@ -108,7 +109,7 @@ def unverified_issuer(token: str) -> str:
         raise AssertionRefused("invalid") from None
 
 
-def verify(token: str, key, *, issuer: str, audience: str, skew: int, max_lifetime: int) -> dict:
+def verify(token: str, key: Any, *, issuer: str, audience: str, skew: int, max_lifetime: int) -> dict:
     """The claims of a JWT the issuer signed for us: only the algorithm of its registered key,
     ``exp``, ``iat``, ``iss``, ``aud`` and ``jti`` required, and no longer-lived than
     ``max_lifetime`` seconds."""

@@ -8,6 +8,8 @@ shows the same words and tests assert the code, never the text.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.functional import Promise
 from django.utils.translation import get_language, override
 from django.utils.translation import gettext_lazy as _
@@ -431,7 +433,7 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
 class DomainError(Exception):
     """A business rule refused the operation. Nothing was changed by the refused step."""
 
-    def __init__(self, code: str, *, field: str | None = None, **params):
+    def __init__(self, code: str, *, field: str | None = None, **params: Any) -> None:
         if code not in CATALOGUE:
             raise KeyError(f"unknown domain error code {code!r}")
         self.code = code

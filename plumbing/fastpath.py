@@ -12,7 +12,7 @@ that meets anything but the plain case raises ``Defer`` before it changed anythi
 body is handed back and Django answers from the start. So every refusal, redirect and
 error keeps Django's own shape and language, and the plain answer carries what the
 middleware would have added (request id, security headers, Content-Language, metrics,
-the request signals that recycle database connections). tests/test_fastpath.py holds the
+the request signals that recycle database connections). tests/plumbing/test_fastpath.py holds the
 two paths to the same answers, header for header.
 """
 
@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.core import signals
@@ -61,19 +62,20 @@ class FastRequest:
 
     __slots__ = ("META", "body")
 
-    def __init__(self, environ: dict, body: bytes):
+    def __init__(self, environ: dict[str, Any], body: bytes):
         self.META = environ
         self.body = body
 
 
 Handler = Callable[[FastRequest], tuple[int, dict]]
+WSGIApp = Callable[[dict, Callable[..., Any]], Iterable[bytes]]
 
 
 class _Settings:
     """What the checks and headers need from settings, read once (and again after a test
     changes a setting): settings lookups cost on every request otherwise."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.max_body = settings.API_MAX_BODY_BYTES
         self.ssl_redirect = settings.SECURE_SSL_REDIRECT
         self.proxy_ssl = settings.SECURE_PROXY_SSL_HEADER
@@ -110,17 +112,17 @@ class FastPath:
     application. Handlers are imported on first use, as Django imports views: after every
     app is loaded."""
 
-    def __init__(self, app, routes: dict[str, str | Handler]):
+    def __init__(self, app: WSGIApp, routes: dict[str, str | Handler]) -> None:
         self.app = app
         self.routes = routes
         self._settings: _Settings | None = None
         setting_changed.connect(self._forget_settings, weak=False)
 
-    def _forget_settings(self, **kwargs):
+    def _forget_settings(self, **kwargs: Any) -> None:
         self._settings = None
 
-    def __call__(self, environ, start_response):
-        handler = self.routes.get(environ.get("PATH_INFO"))
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        handler = self.routes.get(environ.get("PATH_INFO", ""))
         if handler is None or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
         if isinstance(handler, str):
@@ -152,7 +154,9 @@ class FastPath:
         observability.http_request_counted("POST", status)
         return _Answer(content)
 
-    def _middleware_headers(self, environ, config: _Settings, rid: str) -> list[tuple[str, str]]:
+    def _middleware_headers(
+        self, environ: dict[str, Any], config: _Settings, rid: str
+    ) -> list[tuple[str, str]]:
         """What Django's middleware adds to an answer: the language, the security headers,
         the request id."""
         headers = [("Content-Language", self._language(environ, config)), *config.headers]
@@ -165,7 +169,7 @@ class FastPath:
         self._settings = _Settings()
         return self._settings
 
-    def _plain_length(self, environ, config: _Settings) -> int | None:
+    def _plain_length(self, environ: dict[str, Any], config: _Settings) -> int | None:
         """The body's length when the request is the plain case; None to leave it to Django."""
         if environ.get("QUERY_STRING") or "HTTP_COOKIE" in environ:
             return None
@@ -183,7 +187,7 @@ class FastPath:
             return None  # SecurityMiddleware redirects to https
         return length
 
-    def _host_allowed(self, environ, config: _Settings) -> bool:
+    def _host_allowed(self, environ: dict[str, Any], config: _Settings) -> bool:
         if config.forwarded_host and "HTTP_X_FORWARDED_HOST" in environ:
             return False
         host = environ.get("HTTP_HOST", "")
@@ -196,27 +200,35 @@ class FastPath:
         return allowed
 
     @staticmethod
-    def _secure(environ, config: _Settings) -> bool:
+    def _secure(environ: dict[str, Any], config: _Settings) -> bool:
         if config.proxy_ssl:
             header, secure_value = config.proxy_ssl
             value = environ.get(header)
             if value is not None:
-                return value.split(",", 1)[0].strip() == secure_value
-        return environ.get("wsgi.url_scheme") == "https"
+                return bool(value.split(",", 1)[0].strip() == secure_value)
+        return bool(environ.get("wsgi.url_scheme") == "https")
 
     @staticmethod
-    def _language(environ, config: _Settings) -> str:
+    def _language(environ: dict[str, Any], config: _Settings) -> str:
         """What LocaleMiddleware would pick from Accept-Language (a request with a cookie
         never gets here)."""
         accept = environ.get("HTTP_ACCEPT_LANGUAGE", "")
         language = config.languages.get(accept)
         if language is None:
-            language = translation.get_language_from_request(_LanguageRequest(environ))
+            language = translation.get_language_from_request(_LanguageRequest(environ))  # type: ignore[arg-type]  # what it reads
             if len(config.languages) < 256:
                 config.languages[accept] = language
         return language
 
-    def _failure(self, environ, body, exc, start_response, config, rid):
+    def _failure(
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        exc: Exception,
+        start_response: Callable[..., Any],
+        config: _Settings,
+        rid: str,
+    ) -> Iterable[bytes]:
         environ["wsgi.input"] = io.BytesIO(body)
         request = WSGIRequest(environ)
         with translation.override(self._language(environ, config)):
@@ -235,7 +247,7 @@ class _LanguageRequest:
     COOKIES: dict = {}
     path_info = ""
 
-    def __init__(self, environ):
+    def __init__(self, environ: dict[str, Any]) -> None:
         self.META = environ
 
 
@@ -246,5 +258,5 @@ class _Answer(list):
     def __init__(self, content: bytes):
         super().__init__((content,))
 
-    def close(self):
+    def close(self) -> None:
         signals.request_finished.send(sender=FastPath)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -30,17 +31,18 @@ JWS_ALG = "SM2SM3"  # no IANA name exists; documented in docs/qr-format.md
 _SM2_SM3 = ec.ECDSA(hashes.SM3())  # tongsuopy runs SM2 (with Z over the default id) for SM2 keys
 
 
-def generate():
+def generate() -> Any:
     return ec.generate_private_key(ec.SM2())
 
 
-def private_pem(private_key) -> bytes:
-    return private_key.private_bytes(
+def private_pem(private_key: Any) -> bytes:
+    pem: bytes = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    return pem
 
 
-def load_private_pem(data: bytes):
+def load_private_pem(data: bytes) -> Any:
     key = serialization.load_pem_private_key(data, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "SM2":
         raise ValueError("not an SM2 private key")
@@ -55,12 +57,12 @@ def is_private_pem(data: bytes) -> bool:
         return False
 
 
-def sign(private_key, data: bytes) -> bytes:
+def sign(private_key: Any, data: bytes) -> bytes:
     r, s = decode_dss_signature(private_key.sign(data, _SM2_SM3))
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
-def verify(public_key, signature: bytes, data: bytes) -> bool:
+def verify(public_key: Any, signature: bytes, data: bytes) -> bool:
     if len(signature) != 64:
         return False
     r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
@@ -71,13 +73,16 @@ def verify(public_key, signature: bytes, data: bytes) -> bool:
         return False
 
 
-def public_from_raw(raw: bytes):
+def public_from_raw(raw: bytes) -> Any:
     """A public key from its uncompressed (65 bytes) or compressed (33 bytes) point."""
     return ec.EllipticCurvePublicKey.from_encoded_point(ec.SM2(), raw)
 
 
-def public_raw(public_key) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+def public_raw(public_key: Any) -> bytes:
+    raw: bytes = public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return raw
 
 
 def _b64url(data: bytes) -> str:
@@ -100,7 +105,7 @@ def raw_from_jwk(jwk: dict) -> bytes:
     return b"\x04" + x + y
 
 
-def load_public(text: str):
+def load_public(text: str) -> Any:
     """An SM2 public key from PEM or from the base64 / base64url of its point."""
     text = text.strip()
     if text.startswith("-----BEGIN"):
@@ -114,26 +119,26 @@ def load_public(text: str):
 class SM2JWS(JWTAlgorithm):
     """PyJWT's algorithm ``SM2SM3``: JWS signatures as raw r‖s, like ES256's."""
 
-    def prepare_key(self, key):
+    def prepare_key(self, key: Any) -> Any:
         if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
             return key
         raise jwt.InvalidKeyError("an SM2 key object is expected")
 
-    def sign(self, msg: bytes, key) -> bytes:
+    def sign(self, msg: bytes, key: Any) -> bytes:
         return sign(key, msg)
 
-    def verify(self, msg: bytes, key, sig: bytes) -> bool:
+    def verify(self, msg: bytes, key: Any, sig: bytes) -> bool:
         if isinstance(key, ec.EllipticCurvePrivateKey):
             key = key.public_key()
         return verify(key, sig, msg)
 
     @staticmethod
-    def to_jwk(key_obj, as_dict: bool = False):
+    def to_jwk(key_obj: Any, as_dict: bool = False) -> Any:
         fields = jwk_fields(public_raw(key_obj))
         return fields if as_dict else json.dumps(fields)
 
     @staticmethod
-    def from_jwk(jwk):
+    def from_jwk(jwk: Any) -> Any:
         return public_from_raw(raw_from_jwk(jwk if isinstance(jwk, dict) else json.loads(jwk)))
 
 

@@ -12,10 +12,11 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from celery import signals as celery_signals
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -45,7 +46,7 @@ NOTICES_SENT = Counter("ecard_notices_sent_total", "Notices delivered", ["kind"]
 HTTP_REQUESTS = Counter("ecard_http_requests_total", "HTTP requests", ["method", "status"])
 
 
-def metrics_allowed(request) -> bool:
+def metrics_allowed(request: HttpRequest) -> bool:
     """The scraper, and nobody else: the bearer ``METRICS_TOKEN`` when one is set, else a
     client address in ``METRICS_ALLOWED_NETWORKS`` (loopback by default; through the balancer
     the client is the one it names, so the world never counts as inside)."""
@@ -67,7 +68,7 @@ def metrics_allowed(request) -> bool:
     return any(address in ipaddress.ip_network(net) for net in settings.METRICS_ALLOWED_NETWORKS)
 
 
-def metrics_view(request):
+def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format; with several gunicorn workers, the sum of all of them."""
     if not metrics_allowed(request):
         from django.http import JsonResponse
@@ -90,14 +91,14 @@ def metrics_view(request):
 class RequestIdMiddleware:
     """Take the load balancer's X-Request-ID (or make one), log with it, send it back."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         rid = request_id_for(request.headers.get("X-Request-ID", ""))
         response = self.get_response(request)
         response["X-Request-ID"] = rid
-        http_request_counted(request.method, response.status_code)
+        http_request_counted(request.method or "", response.status_code)
         return response
 
 
@@ -110,7 +111,7 @@ def request_id_for(incoming: str) -> str:
     return rid
 
 
-_http_counters: dict[tuple[str, int], object] = {}
+_http_counters: dict[tuple[str, int], Any] = {}
 
 
 def http_request_counted(method: str, status: int) -> None:
@@ -123,7 +124,7 @@ def http_request_counted(method: str, status: int) -> None:
 _make_record = logging.getLogRecordFactory()
 
 
-def _record_with_request_id(*args, **kwargs):
+def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _make_record(*args, **kwargs)
     record.request_id = request_id.get()
     return record
@@ -136,20 +137,20 @@ logging.setLogRecordFactory(_record_with_request_id)
 class RequestIdFilter(logging.Filter):
     """For records made before this module was imported."""
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = request_id.get()
         return True
 
 
 @celery_signals.before_task_publish.connect
-def _carry_request_id(headers=None, **kwargs):
+def _carry_request_id(headers: dict | None = None, **kwargs: Any) -> None:
     if headers is not None and "request_id" not in headers:
         headers["request_id"] = request_id.get()
 
 
 @celery_signals.task_prerun.connect
-def _adopt_request_id(task=None, **kwargs):
+def _adopt_request_id(task: Any = None, **kwargs: Any) -> None:
     rid = getattr(task.request, "request_id", None) or (task.request.headers or {}).get("request_id")
     current = request_id.get()
     if not rid:  # an eager task runs inside the request that queued it
@@ -158,7 +159,7 @@ def _adopt_request_id(task=None, **kwargs):
 
 
 @celery_signals.task_postrun.connect
-def _drop_request_id(task=None, **kwargs):
+def _drop_request_id(task: Any = None, **kwargs: Any) -> None:
     token = task.request.__dict__.pop("_ecard_rid_token", None)
     if token is not None:
         request_id.reset(token)
@@ -167,7 +168,7 @@ def _drop_request_id(task=None, **kwargs):
 # --------------------------------------------------------------------------- health
 
 
-def healthz(request):
+def healthz(request: HttpRequest) -> HttpResponse:
     """The process answers. Also the bare endpoint benchmarks compare verification against."""
     return JsonResponse({"status": "ok"})
 
@@ -175,14 +176,14 @@ def healthz(request):
 _readiness_checks: dict[str, Callable[[], object]] = {}
 
 
-def readiness_check(name: str):
+def readiness_check(name: str) -> Callable[[Callable[[], None]], Callable[[], None]]:
     """Register a check for ``/readyz``: a function that raises when its part is not ready.
 
     Apps register theirs in ``AppConfig.ready()`` (``codes``: an active signing key), so
     this module imports no app.
     """
 
-    def register(check):
+    def register(check: Callable[[], None]) -> Callable[[], None]:
         _readiness_checks[name] = check
         return check
 
@@ -198,7 +199,7 @@ def readiness_note(name: str, note: Callable[[], str | None]) -> None:
     _readiness_notes[name] = note
 
 
-def readyz(request):
+def readyz(request: HttpRequest) -> HttpResponse:
     """Ready for traffic: the database, Redis and every registered check (signing key) answer."""
     from django.conf import settings
 

@@ -29,7 +29,9 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -99,7 +101,7 @@ INDEXES = {
 # --------------------------------------------------------------------------- keys
 
 
-def _parse(text: str, where: str, known) -> tuple[str, bytes]:
+def _parse(text: str, where: str, known: Iterable[str]) -> tuple[str, bytes]:
     algorithm, _, raw = text.strip().partition(":")
     if algorithm not in known:
         raise ImproperlyConfigured(f"{where}: algorithm {algorithm!r} is not one of {sorted(known)}")
@@ -125,7 +127,7 @@ def _write_new(path: Path, algorithm: str) -> None:
 class Keys:
     """The data keys and the index key, as the settings and the key folder give them."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         directory = Path(settings.PII_KEYS_DIR)
         self.data: dict[str, tuple[str, bytes]] = {}
         for item in filter(None, (settings.PII_DATA_KEYS or "").split(",")):
@@ -137,13 +139,14 @@ class Keys:
             for path in directory.glob("*.key"):
                 if KEY_ID.fullmatch(path.stem):
                     self.data.setdefault(path.stem, _parse(path.read_text(), str(path), CIPHERS))
+        self.index: tuple[str, bytes] | None
         if settings.PII_INDEX_KEY:
             self.index = _parse(settings.PII_INDEX_KEY, "PII_INDEX_KEY", INDEXES)
         elif (directory / "index.key").is_file():
             self.index = _parse((directory / "index.key").read_text(), "index.key", INDEXES)
         else:
             self.index = None
-        self.current = max(self.data) if self.data else None
+        self.current: str | None = max(self.data) if self.data else None
 
 
 _lock = threading.Lock()
@@ -188,7 +191,14 @@ def data_key_new() -> str:
     return kid
 
 
-def forget_keys(**kwargs) -> None:
+def current_key_id(found: Keys) -> str:
+    """The key new values are sealed with; ``keys()`` makes one where it may."""
+    if found.current is None:
+        raise ImproperlyConfigured("no personal-data key: set PII_DATA_KEYS or mount PII_KEYS_DIR")
+    return found.current
+
+
+def forget_keys(**kwargs: Any) -> None:
     global _keys
     _keys = None
 
@@ -201,9 +211,10 @@ setting_changed.connect(forget_keys)
 
 def _seal(plain: bytes, context: str) -> tuple[str, bytes]:
     found = keys()
-    algorithm, key = found.data[found.current]
+    kid = current_key_id(found)
+    algorithm, key = found.data[kid]
     nonce = secrets.token_bytes(NONCE_SIZE)
-    return found.current, nonce + CIPHERS[algorithm][0](key, nonce, plain, context.encode())
+    return kid, nonce + CIPHERS[algorithm][0](key, nonce, plain, context.encode())
 
 
 def _unseal(kid: str, blob: bytes, context: str) -> bytes:
@@ -257,7 +268,10 @@ class Digest(str):
 
 
 def blind_index(value: str) -> Digest:
-    algorithm, key = keys().index
+    index = keys().index
+    if index is None:
+        raise ImproperlyConfigured("no blind-index key: set PII_INDEX_KEY or mount PII_KEYS_DIR")
+    algorithm, key = index
     return Digest(INDEXES[algorithm](key, value.encode()).hex())
 
 
@@ -279,7 +293,7 @@ class SealedField(models.TextField):
     def _column(self) -> str:
         return f"{self.model._meta.label_lower}.{self.name}"
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs: Any) -> Any:
         # A one-line value (a phone, a name): a text input, not the text area a TextField
         # gets (the admin's own included).
         from django import forms
@@ -293,18 +307,18 @@ class SealedField(models.TextField):
             kwargs["widget"] = forms.TextInput(attrs={"class": "vTextField"})
         return super().formfield(**kwargs)
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if not value or not is_sealed(value):
             return value  # empty, or written before the migration that sealed the column
         return unseal(value, self._column())
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if not value:
             return value
         return seal(value, self._column())
 
-    def get_lookup(self, lookup_name):
+    def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name in ("isnull", "sealed_with"):
             return super().get_lookup(lookup_name)
         if lookup_name == "exact":
@@ -313,7 +327,7 @@ class SealedField(models.TextField):
 
 
 class EmptyExact(Exact):
-    def get_prep_lookup(self):
+    def get_prep_lookup(self) -> Any:
         if self.rhs not in ("", None):
             raise FieldError(f"{self.lhs.target.name} is sealed: look it up through its blind index")
         return super().get_prep_lookup()
@@ -326,10 +340,10 @@ class SealedWith(Lookup):
     lookup_name = "sealed_with"
     prepare_rhs = False
 
-    def get_db_prep_lookup(self, value, connection):
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> Any:
         return "%s", [f"{value}:%"]
 
-    def as_sql(self, compiler, connection):
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
         return f"{lhs} LIKE {rhs}", [*lhs_params, *rhs_params]
@@ -345,14 +359,16 @@ class BlindIndexField(models.CharField):
     number's masked form); without a source, the code that writes the row assigns it.
     """
 
-    def __init__(self, *args, source: str | None = None, transform: str | None = None, **kwargs):
+    def __init__(
+        self, *args: Any, source: str | None = None, transform: str | None = None, **kwargs: Any
+    ) -> None:
         self.source = source
         self.transform = transform
         kwargs.setdefault("max_length", 64)
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
 
-    def deconstruct(self):
+    def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
         if self.source:
             kwargs["source"] = self.source
@@ -363,32 +379,32 @@ class BlindIndexField(models.CharField):
         kwargs.pop("editable", None)
         return name, path, args, kwargs
 
-    def followed(self, model_instance):
+    def followed(self, model_instance: models.Model) -> Any:
         """The plain value this index follows, from the row's source field."""
-        value = getattr(model_instance, self.source)
+        value = getattr(model_instance, self.source or "")
         if value and self.transform:
             value = import_string(self.transform)(value)
         return value
 
-    def pre_save(self, model_instance, add):
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         if self.source:
             value = self.followed(model_instance)
             setattr(model_instance, self.attname, value)
             return value
         return super().pre_save(model_instance, add)
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value and _is_digest(value):
             return Digest(value)
         return value  # plain, written before the migration that indexed the column
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if not value or isinstance(value, Digest):
             return value
         return blind_index(value)
 
-    def get_lookup(self, lookup_name):
+    def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name in ("exact", "in", "isnull"):
             return super().get_lookup(lookup_name)
         raise FieldError(f"{self.name} is a blind index: only exact lookups")
@@ -404,7 +420,7 @@ def sealed_models() -> list:
     return [m for m in apps.get_models() if any(isinstance(f, SealedField) for f in m._meta.concrete_fields)]
 
 
-def _not_on(model, kid: str) -> Q:
+def _not_on(model: type[models.Model], kid: str) -> Q:
     """Rows with a value sealed under another key, or not sealed yet."""
     stale = Q()
     for field in model._meta.concrete_fields:
@@ -417,13 +433,13 @@ def _not_on(model, kid: str) -> Q:
     return stale
 
 
-def reseal_batch(model, *, batch_size: int = 500) -> int:
+def reseal_batch(model: Any, *, batch_size: int = 500) -> int:
     """Re-seal up to ``batch_size`` rows of ``model`` not yet under the current key (and
     recompute their blind indexes); the rows are locked meanwhile, so a concurrent change is
     neither lost nor overwritten. Returns how many; 0 when the model is done."""
     from django.db import transaction
 
-    current = keys().current
+    current = current_key_id(keys())
     fields = [
         f
         for f in model._meta.concrete_fields
@@ -444,5 +460,6 @@ def reseal_batch(model, *, batch_size: int = 500) -> int:
     return len(rows)
 
 
-def stale_rows(model) -> int:
-    return model._base_manager.filter(_not_on(model, keys().current)).count()
+def stale_rows(model: Any) -> int:
+    count: int = model._base_manager.filter(_not_on(model, current_key_id(keys()))).count()
+    return count

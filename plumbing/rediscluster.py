@@ -9,16 +9,19 @@ Redis (kombu's Redis transport has no cluster mode).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 SCHEME = "redis+cluster://"
 
 
 def is_cluster(url: str | None) -> bool:
-    return bool(url) and url.startswith(SCHEME)
+    return bool(url and url.startswith(SCHEME))
 
 
-def cluster_client(url: str, **options):
+def cluster_client(url: str, **options: Any) -> Any:
     """A ``RedisCluster`` for the nodes the URL lists. A node that does not answer fails the
     command after its timeout: the callers fail closed, so no long retrying here."""
     from redis.backoff import NoBackoff
@@ -35,36 +38,38 @@ def cluster_client(url: str, **options):
 class ClusterCacheClient(RedisCacheClient):
     """Django's Redis cache client on a cluster: one client, and no command across slots."""
 
-    def __init__(self, servers, **options):
+    def __init__(self, servers: list[str], **options: Any) -> None:
         timeout = options.pop("socket_timeout", 0.5)
         super().__init__(servers, **options)
-        self._cluster = None
+        self._cluster: Any = None
         self._timeout = timeout
 
-    def get_client(self, key=None, *, write=False):
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         if self._cluster is None:
             self._cluster = cluster_client(
-                self._servers[0], socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+                self._servers[0],  # type: ignore[attr-defined]  # set by RedisCacheClient
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
             )
         return self._cluster
 
-    def get_many(self, keys):
-        found = {}
+    def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
+        found: dict[Any, Any] = {}
         for key in keys:
             value = self.get(key, None)
             if value is not None:
                 found[key] = value
         return found
 
-    def set_many(self, data, timeout):
+    def set_many(self, data: dict[Any, Any], timeout: Any) -> None:  # type: ignore[override]
         for key, value in data.items():
             self.set(key, value, timeout)
 
-    def delete_many(self, keys):
+    def delete_many(self, keys: Iterable[Any]) -> None:
         for key in keys:
             self.delete(key)
 
-    def clear(self):
+    def clear(self) -> bool:
         from redis.cluster import RedisCluster
 
         return bool(self.get_client().flushdb(target_nodes=RedisCluster.PRIMARIES))
@@ -74,6 +79,6 @@ class RedisClusterCache(RedisCache):
     """``CACHES`` backend for a ``redis+cluster://`` LOCATION (give it as a one-item list, so
     Django does not split the node list)."""
 
-    def __init__(self, server, params):
+    def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ClusterCacheClient

@@ -1,6 +1,9 @@
 """The base of every API view. Apart from ``api`` because DRF imports the parser named in
 its settings while it defines ``APIView``: ``api`` must not need ``APIView`` itself."""
 
+from typing import Any
+
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from .api import refuse_unknown_query
@@ -12,6 +15,6 @@ class ApiView(APIView):
 
     query_parameters: frozenset[str] = frozenset()
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         refuse_unknown_query(request.GET, self.query_parameters)

@@ -35,10 +35,9 @@ from rest_framework.test import APIClient
 from ecard import services
 from ecard.audit import Actor
 from ecard.models import Card, CardApplication, ECardChannel
-
-from .conftest import ECARD_PASSWORD, Holder_, Scanner, declare_store_whole, years_ago
-from .test_applications import new_card_fields
-from .test_transit_payment import Provider
+from tests.ecard.services.test_applications import new_card_fields
+from tests.ecard.services.test_payments import Provider
+from tests.support import ECARD_PASSWORD, Holder_, Scanner, declare_store_whole, years_ago
 
 pytestmark = pytest.mark.django_db
 

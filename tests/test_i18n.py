@@ -4,15 +4,13 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
 from ecard import services
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, make_staff
 
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 WORD = re.compile(r"[A-Za-z]{2,}")
@@ -69,9 +67,7 @@ def latin_card(make_card, make_holder):
 
 @pytest.fixture
 def superuser(db):
-    from tests.conftest import _staff
-
-    return _staff("root1", superuser=True)
+    return make_staff("root1", superuser=True)
 
 
 @pytest.mark.parametrize("who", ["clerk", "supervisor", "superuser"])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 SERVICE_MODULE_LIMIT = 400
 REASON_MARK = "Longer than 400 lines because"
 
@@ -90,3 +91,43 @@ def test_the_size_check_catches_a_long_module_without_its_reason(tmp_path):
     explained = tmp_path / "explained.py"
     explained.write_text(f'"""{REASON_MARK} the state machine reads best in one place."""\n' + long_body)
     assert oversized_service_modules([plain, explained]) == ["plain.py"]
+
+
+# Tests mirror the code: tests/<app>/… by module, tests/api/ for HTTP contracts, tests/browser/
+# for what a person sees, tests/ops/ for deployment, stores and servers; at the top only the tests
+# about the whole house.
+APPS = {"accounts", "ecard", "codes", "plumbing"}
+TEST_FOLDERS = APPS | {"api", "browser", "ops"}
+ABOUT_THE_WHOLE = {"test_layout.py", "test_i18n.py", "test_documents.py", "test_attackers_model.py"}
+
+
+def misplaced_tests(tests: Path, root: Path = ROOT) -> list[str]:
+    misplaced = []
+    for path in sorted(tests.rglob("test_*.py")):
+        parts = path.relative_to(tests).parts
+        if len(parts) == 1:
+            placed = parts[0] in ABOUT_THE_WHOLE
+        else:
+            placed = parts[0] in TEST_FOLDERS and (
+                parts[0] not in APPS or (root / Path(*parts[:-1])).is_dir()
+            )
+        if not placed:
+            misplaced.append("/".join(parts))
+    return misplaced
+
+
+def test_each_test_module_sits_in_the_folder_of_the_code_it_tests():
+    assert len(list((ROOT / "tests").rglob("test_*.py"))) > 40
+    assert misplaced_tests(ROOT / "tests") == []
+
+
+def test_the_placement_check_catches_a_flat_test_and_one_under_a_package_the_app_lacks(tmp_path):
+    for name in (
+        "test_cards.py",
+        "ecard/services/test_losses.py",
+        "ecard/views/test_x.py",
+        "api/test_auth.py",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert misplaced_tests(tmp_path) == ["ecard/views/test_x.py", "test_cards.py"]

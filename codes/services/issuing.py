@@ -31,10 +31,12 @@ from ..models import Revocation
 
 
 def _lifetime(purpose: str) -> int:
-    return settings.QR_LIFETIMES[purpose]
+    return int(settings.QR_LIFETIMES[purpose])
 
 
-def live_grant(ecard: ECard, purpose: str, now=None) -> HolderAuthorisation | None:
+def live_grant(
+    ecard: ECard, purpose: str, now: datetime.datetime | None = None
+) -> HolderAuthorisation | None:
     now = now or timezone.now()
     grants = HolderAuthorisation.objects.filter(ecard=ecard, ended_at__isnull=True, expires_at__gt=now)
     return next((g for g in grants if purpose in g.purposes), None)
@@ -91,7 +93,7 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | No
                 raise DomainError("authorisation.required", purpose=Purpose(purpose).label)
             authorised = True
         elif answer.verdict == Verdict.DENIED:
-            raise DomainError(answer.code)
+            raise answer.refusal()
         issued_at = int(time.time())
     lifetime = _lifetime(purpose)
     text = verifier.encode(

@@ -22,6 +22,7 @@ import gzip
 import re
 import tempfile
 import zoneinfo
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -79,7 +80,7 @@ def partitions() -> dict[datetime.date, str]:
     return found
 
 
-def partition_create(cursor, day: datetime.date) -> str:
+def partition_create(cursor: Any, day: datetime.date) -> str:
     """The day's partition, with any rows of that day the default partition caught moved in."""
     name = partition_name(day)
     start, end = _bounds(day)
@@ -119,7 +120,7 @@ class Archived:
     archive: str
 
 
-def _write_archive(cursor, name: str) -> str:
+def _write_archive(cursor: Any, name: str) -> str:
     """COPY the detached partition into a gzip CSV in the default storage; its storage name."""
     with tempfile.TemporaryFile() as raw:
         with gzip.GzipFile(fileobj=raw, mode="wb") as packed:
@@ -176,11 +177,11 @@ def scan_partitions_maintain(*, today: datetime.date | None = None) -> dict:
     return {"made": made, "archived": [dataclasses.asdict(a) for a in archived]}
 
 
-def partition_of(record_id) -> str | None:
+def partition_of(record_id: Any) -> str | None:
     """Which partition holds a record (for operators and tests)."""
     if not partitioned():
         return None
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT tableoid::regclass::text FROM {TABLE} WHERE id = %s", [str(record_id)])
         row = cursor.fetchone()
-    return row[0] if row else None
+    return str(row[0]) if row else None

@@ -11,7 +11,7 @@ import jwt
 from django.utils import timezone
 
 from ecard.matrix import REVOKING_STATES
-from ecard.models import Card, ECard
+from ecard.models import Card, ECard, FamilyLink
 from plumbing.errors import DomainError
 
 from .. import keys, verifier
@@ -51,7 +51,7 @@ def ecard_changed(ecard: ECard, *, revoke_reason: str | None = None) -> None:
     snapshot_changed(reference)
 
 
-def family_changed(link, ecard: ECard, *, ended: bool) -> None:
+def family_changed(link: FamilyLink, ecard: ECard, *, ended: bool) -> None:
     """A family link was consented to or ended: when ended, its presenter's codes are refused."""
     if ended:
         Revocation.objects.create(

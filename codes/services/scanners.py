@@ -7,6 +7,7 @@ import dataclasses
 import secrets
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -32,7 +33,7 @@ class Device:
     public_key: object
 
 
-def load_public_key(text: str):
+def load_public_key(text: str) -> Any:
     """An Ed25519 or SM2 public key (PEM, or base64 of the raw key): the key type decides the
     algorithm the device signs its JWTs with."""
     try:
@@ -112,13 +113,13 @@ def device_get(device_id: str) -> Device | None:
     # A short PostgreSQL outage must not stop every gate: the device as read last, for a
     # while. A device disabled during the outage is disabled once the database is back.
     usable = cached and time.monotonic() - cached[0] < settings.SCANNER_STATE_STALE_SECONDS
-    if usable and outage.database_down():
+    if cached is not None and usable and outage.database_down():
         return cached[1]
     try:
         row = ScannerDevice.objects.filter(device_id=device_id).first()
     except DatabaseError:
         outage.database_failed()
-        if usable:
+        if cached is not None and usable:
             return cached[1]
         raise DomainError("request.unavailable") from None
     if row is None:

@@ -55,7 +55,7 @@ def scan_session_confirm(
         answer = card_services(card)[session.purpose]
         authorised = False
         if answer.verdict == Verdict.DENIED:
-            raise DomainError(answer.code)
+            raise answer.refusal()
         grant = live_grant(ecard, session.purpose)
         if answer.verdict == Verdict.NEEDS_AUTHORISATION:
             if grant is None:

@@ -115,7 +115,7 @@ _changes_polled: float | None = None
 
 def _changes_window() -> float:
     """How long a copy from before a change can outlive it: its lifetime in the store."""
-    return SNAPSHOT_TTL + 2 * settings.QR_CLOCK_SKEW_SECONDS
+    return float(SNAPSHOT_TTL + 2 * settings.QR_CLOCK_SKEW_SECONDS)
 
 
 _changes_lock = threading.Lock()
@@ -138,7 +138,7 @@ def _poll_changes_now() -> None:
     global _changes_polled
     now = time.monotonic()
     first = _changes_polled is None
-    if not first and now - _changes_polled < settings.QR_SNAPSHOT_CHANGES_POLL_SECONDS:
+    if _changes_polled is not None and now - _changes_polled < settings.QR_SNAPSHOT_CHANGES_POLL_SECONDS:
         return
     if outage.database_down():
         return
@@ -163,7 +163,7 @@ def _poll_changes_now() -> None:
 
 
 def _behind(reference: str, snapshot: dict) -> bool:
-    return _changes.get(reference, (0, 0))[0] > snapshot.get("version", 0)
+    return bool(_changes.get(reference, (0, 0))[0] > snapshot.get("version", 0))
 
 
 def snapshot_get(reference: str) -> dict | None:
@@ -176,7 +176,7 @@ def snapshot_get(reference: str) -> dict | None:
         _listen()
     store = get_store()
     try:
-        snapshot = store.snapshot_get(reference)
+        snapshot: dict | None = store.snapshot_get(reference)
     except StoreUnavailable:
         return _snapshot_from_db(reference)
     if snapshot is not None and not _behind(reference, snapshot):

@@ -30,7 +30,7 @@ def _claim(code: verifier.Code, device: Device) -> bool:
     if key is None or ttl <= 0:  # any number of uses, or too old for an online scan to accept
         return True
     try:
-        return get_store().claim(key, ttl)
+        return bool(get_store().claim(key, ttl))
     except StoreUnavailable:
         # Storing the scan without its claim would let the code pass online once more: the
         # gate keeps its buffer and uploads again (what was stored counts as a duplicate).

@@ -101,7 +101,7 @@ def _certificate(text: str, device: Device) -> tuple[verifier.Code, str | None, 
     if application.state in (ApplicationState.WITHDRAWN, ApplicationState.REJECTED):
         return code, "certificate.void", None
     if application.state == ApplicationState.COLLECTED or (
-        application.new_card_id and application.new_card.received_at is not None
+        application.new_card is not None and application.new_card.received_at is not None
     ):
         return code, "certificate.collected", None
     return code, None, application.holder.name_masked
@@ -151,7 +151,7 @@ def verify_online(*, device: Device, text: str, deadline: float | None = None) -
     try:
         if reason is not None:
             store.record({**record, "result": "rejected", "reason": reason, "authorised_by_holder": False})
-        elif claim is None:
+        elif claim is None or parsed is None:
             store.record(accepted)
         else:
             ttl = parsed.lifetime + 2 * settings.QR_CLOCK_SKEW_SECONDS
@@ -172,7 +172,7 @@ def verify_online(*, device: Device, text: str, deadline: float | None = None) -
     if isinstance(store, MemoryStore):
         scan_records_flush()
     family = (snapshot or {}).get("family", {}).get(parsed.presenter) if parsed and parsed.presenter else None
-    if family and not reason:
+    if family and not reason and snapshot is not None and parsed is not None and parsed.presenter:
         _tell_member_once_a_day(snapshot["holder"], family["link"], parsed.presenter, family["by"])
     return Outcome(
         result="rejected" if reason else "accepted",
@@ -234,6 +234,6 @@ def _write_records(records: list[dict]) -> None:
 def scan_records_flush() -> int:
     """Move buffered scan records into the database; safe to run anywhere, any number of times."""
     try:
-        return get_store().drain(_write_records)
+        return int(get_store().drain(_write_records))
     except StoreUnavailable:
         return 0

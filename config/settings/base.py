@@ -101,6 +101,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 def redis_cache(url: str) -> dict:
     """The cache on a plain Redis, or on a Redis Cluster for a ``redis+cluster://`` URL."""
+    location: str | list[str]
     if url.startswith("redis+cluster://"):
         backend, location = "plumbing.rediscluster.RedisClusterCache", [url]
     else:
@@ -152,7 +153,7 @@ STATIC_URL = "static/"
 # Uploaded files (card photos) when stored locally; never served by URL, read through the API.
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
-STORAGES = {
+STORAGES: dict[str, dict] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Compressed, cache-busting names when collected for production; plain in development.
     "staticfiles": {
@@ -259,7 +260,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CardStateEnum": "ecard.models.CardState.values",
         "ApplicationStateEnum": "ecard.models.ApplicationState.values",
-        "FamilyLinkStateEnum": "ecard.family_apis.SHOWN_STATES",
+        "FamilyLinkStateEnum": "ecard.apis.family.SHOWN_STATES",
         "AgreementStateEnum": "ecard.models.AGREEMENT_STATES",
     },
 }
@@ -303,7 +304,7 @@ LOGGING = {
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # ---------------------------------------------------------------------------
-# Card policy (DOMAIN.md marks these [policy]: they differ from city to city).
+# Card policy (docs/domain.md marks these "policy": they differ from city to city).
 # ---------------------------------------------------------------------------
 # Working days a temporary loss stays in force before it lapses unless formalised.
 CARD_TEMPORARY_LOSS_WORKING_DAYS = env.int("CARD_TEMPORARY_LOSS_WORKING_DAYS", default=3)

@@ -9,6 +9,7 @@ new card is made with ``card_create`` when production starts; collection is
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -18,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import ActorKind
 from accounts.identity import normalise_id_number, person_key
-from accounts.models import Holder
+from accounts.models import Holder, User
 from accounts.realperson import real_person_check
 from accounts.services import check_guardian, holder_get_or_create, holder_set_guardian
 from plumbing.errors import DomainError
@@ -44,7 +45,7 @@ from .ecards import ecard_issue
 from .pins import validate_new_secret
 from .replacements import card_apply_replacement
 
-REPLACEMENT_KINDS = {
+REPLACEMENT_KINDS: dict[str, str] = {
     ApplicationKind.REPLACEMENT_LOSS: ReplacementKind.LOSS,
     ApplicationKind.REPLACEMENT_DAMAGE: ReplacementKind.DAMAGE,
     ApplicationKind.DATA_CHANGE: ReplacementKind.DATA_CHANGE,
@@ -52,7 +53,7 @@ REPLACEMENT_KINDS = {
 }
 # A new photo: for a new card, and when the data on the card (a photo among them) changes.
 NEEDS_PHOTO = {ApplicationKind.NEW, ApplicationKind.DATA_CHANGE}
-STAFF_STEPS = {
+STAFF_STEPS: dict[str, set[str]] = {
     ApplicationState.SUBMITTED: {ApplicationState.ACCEPTED, ApplicationState.REJECTED},
     ApplicationState.ACCEPTED: {ApplicationState.IN_PRODUCTION, ApplicationState.REJECTED},
     ApplicationState.IN_PRODUCTION: {ApplicationState.READY},
@@ -77,7 +78,7 @@ def _refuse_if_open(holder: Holder, region: str) -> None:
         raise DomainError("application.open_exists")
 
 
-def _photo(kind: str, photo):
+def _photo(kind: str, photo: Any) -> Any:
     if photo is None and kind not in NEEDS_PHOTO:
         return None
     return photos.photo_check(photo)
@@ -85,7 +86,7 @@ def _photo(kind: str, photo):
 
 def application_submit_new(
     *,
-    user,
+    user: User,
     identity_token: str | None,
     name: str,
     id_type: str,
@@ -97,7 +98,7 @@ def application_submit_new(
     postal_address: str = "",
     guardian_proof: str = "",
     guardian_proof_number: str = "",
-    photo=None,
+    photo: Any = None,
     ecard_password: str | None = None,
     channel: str = ECardChannel.NATIONAL_APP,
     by: Actor,
@@ -133,7 +134,7 @@ def application_submit_new(
     # 同步申领 needs someone who may hold the child's e-card: not a claim staff have not checked.
     issue_now = third_generation and not claim
     if issue_now:
-        validate_new_secret(ecard_password, field="ecard_password", codes="ecard.password")
+        validate_new_secret(ecard_password or "", field="ecard_password", codes="ecard.password")
     # The provider is asked before any row is written or locked: its answer may take seconds.
     real_person_check(name=checked[0], id_number=checked[1], token=identity_token)
     with transaction.atomic():
@@ -148,7 +149,9 @@ def application_submit_new(
             new_card = card_create(
                 holder=holder, region=region, issued_on=timezone.localdate(), generation=3, by=by
             )
-            ecard_issue(card=new_card, channel=channel, password=ecard_password, by=by, at_application=True)
+            ecard_issue(
+                card=new_card, channel=channel, password=ecard_password or "", by=by, at_application=True
+            )
             if not minor:
                 bind_account(user, new_card, by=by)
         application = _create(
@@ -171,14 +174,14 @@ def application_submit_new(
 
 def application_submit_replacement(
     *,
-    user,
+    user: User,
     card: Card,
     kind: str,
     identity_token: str | None,
     delivery: str,
     outlet: str = "",
     postal_address: str = "",
-    photo=None,
+    photo: Any = None,
     by: Actor,
 ) -> CardApplication:
     """补领 / 换发 / 换领 from the app: the same rules as at the outlet, after a real-person check
@@ -188,6 +191,8 @@ def application_submit_replacement(
     checked_photo = _photo(kind, photo)
     outlet, postal_address = _delivery(delivery, outlet, postal_address)
     person = user.holder
+    if person is None:  # the views reach a card only through an account's holder
+        raise DomainError("ecard.not_found")
     real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
     with transaction.atomic():
         _refuse_if_open(card.holder, card.region)
@@ -209,19 +214,19 @@ def application_submit_replacement(
 
 def _create(
     *,
-    kind,
-    user,
-    holder,
-    region,
-    delivery,
-    outlet,
-    postal_address,
-    photo,
-    by,
-    card=None,
-    new_card=None,
-    **extra,
-):
+    kind: str,
+    user: User,
+    holder: Holder,
+    region: str,
+    delivery: str,
+    outlet: str,
+    postal_address: str,
+    photo: Any,
+    by: Actor,
+    card: Card | None = None,
+    new_card: Card | None = None,
+    **extra: Any,
+) -> CardApplication:
     application = CardApplication(
         kind=kind,
         account=user,
@@ -283,7 +288,7 @@ def application_advance(
     by: Actor,
     reason: str = "",
     tracking_number: str = "",
-    number=None,
+    number: str | None = None,
 ) -> CardApplication:
     """Staff (or the card factory's progress file) move an application one step on."""
     application = CardApplication.objects.select_for_update().get(pk=application.pk)
@@ -299,7 +304,7 @@ def application_advance(
         if application.guardian_claim == GuardianClaim.PENDING:
             application.guardian_claim = GuardianClaim.REFUSED
         application.reject_reason = reason.strip()[:200]
-        if application.new_card_id:
+        if application.new_card is not None:
             card_abandon(card=application.new_card, by=by)
     if to == ApplicationState.IN_PRODUCTION and application.new_card_id is None:
         application.new_card = card_create(
@@ -317,7 +322,7 @@ def application_advance(
         application.collect_by = workdays.add_working_days(
             timezone.localdate(), settings.CARD_COLLECTION_WORKING_DAYS
         )
-    if to == ApplicationState.COLLECTED:
+    if to == ApplicationState.COLLECTED and application.new_card is not None:  # made in production
         card_mark_received(card=application.new_card, by=by)
     application.state = to
     application.save()
@@ -331,9 +336,12 @@ def _grant_guardian_claim(application: CardApplication, *, by: Actor) -> None:
     if by.kind != ActorKind.STAFF:
         # A card factory's progress file cannot have seen a birth certificate.
         raise DomainError("application.proof_unchecked")
+    guardian = application.account.holder if application.account else None
+    if guardian is None:
+        raise DomainError("application.proof_unchecked")
     holder_set_guardian(
         holder=application.holder,
-        guardian=application.account.holder,
+        guardian=guardian,
         proof=application.guardian_proof,
         by=by,
     )
@@ -346,7 +354,7 @@ def application_withdraw(*, application: CardApplication, by: Actor) -> CardAppl
     application = CardApplication.objects.select_for_update().get(pk=application.pk)
     if application.state not in WITHDRAWABLE:
         raise DomainError("application.not_withdrawable", state=application.get_state_display())
-    if application.new_card_id:
+    if application.new_card is not None:
         card_abandon(card=application.new_card, by=by)
     application.state = ApplicationState.WITHDRAWN
     application.save()

@@ -12,7 +12,7 @@ from plumbing.errors import DomainError
 
 from .. import notices, signals
 from ..audit import Actor, audit_record
-from ..models import ActorKind, Card, CardState, HolderAuthorisation
+from ..models import ActorKind, AuditEvent, Card, CardState, HolderAuthorisation
 
 SHANGHAI_MIDNIGHT = datetime.time(0, 0)
 
@@ -22,8 +22,15 @@ def lock_card(card: Card) -> Card:
 
 
 def transition(
-    card: Card, *, to: str, action: str, by: Actor, reason: str = "", data=None, tell_holder: bool = False
-):
+    card: Card,
+    *,
+    to: str,
+    action: str,
+    by: Actor,
+    reason: str = "",
+    data: dict | None = None,
+    tell_holder: bool = False,
+) -> None:
     before = card.state
     card.state = to
     card.save()
@@ -44,7 +51,7 @@ def transition(
     notify_holder(card, action, by, event, always=tell_holder)
 
 
-def notify_holder(card: Card, action: str, by: Actor, event, *, always: bool = False) -> None:
+def notify_holder(card: Card, action: str, by: Actor, event: AuditEvent, *, always: bool = False) -> None:
     """A change the holder did not make themselves is told to them, once it has committed;
     ``always``: also one they set off without seeing it (another card of theirs retired)."""
     if (by.kind == ActorKind.HOLDER and not always) or action not in notices.TEMPLATES:

@@ -14,6 +14,7 @@ import datetime
 import logging
 import secrets
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 
 from accounts.identity import mask_phone, normalise_id_number
-from accounts.models import Holder
+from accounts.models import Holder, User
 from accounts.realperson import real_person_check
 from accounts.sessions import sessions_end_for_holder
 from plumbing.errors import DomainError
@@ -52,7 +53,7 @@ def _identity_matches(holder: Holder, *, name: str, id_number: str) -> bool:
     )
 
 
-def _card_named(*, user, name: str, id_number: str, card_number: str) -> Card:
+def _card_named(*, user: User, name: str, id_number: str, card_number: str) -> Card:
     """The card the printed data names, if this account may bind it; nothing is proven yet."""
     card = Card.objects.select_related("holder").filter(number=(card_number or "").strip().upper()).first()
     if card is None or not _identity_matches(card.holder, name=name, id_number=id_number):
@@ -69,7 +70,7 @@ def _card_named(*, user, name: str, id_number: str, card_number: str) -> Card:
 
 
 def binding_challenge_create(
-    *, user, name: str, id_number: str, card_number: str, by: Actor
+    *, user: User, name: str, id_number: str, card_number: str, by: Actor
 ) -> BindingChallenge:
     """Send a 6-digit code to the holder's phone on file; at most a few a day per holder."""
     card = _card_named(user=user, name=name, id_number=id_number, card_number=card_number)
@@ -114,7 +115,7 @@ def binding_challenge_create(
     return challenge
 
 
-def _challenge_try(*, user, card: Card, challenge_id, code) -> DomainError | None:
+def _challenge_try(*, user: User, card: Card, challenge_id: Any, code: Any) -> DomainError | None:
     """Check the code on a locked challenge and count a wrong one.
 
     Returns the refusal instead of raising it, so that the count commits: a raise inside
@@ -144,7 +145,7 @@ def _challenge_try(*, user, card: Card, challenge_id, code) -> DomainError | Non
     return None
 
 
-def bind_account(user, card: Card, *, by: Actor) -> None:
+def bind_account(user: User, card: Card, *, by: Actor) -> None:
     """Bind an app account to the holder it proved; a holder has one bound account at a time,
     and the one it had is told at once, in its own inbox and by SMS to the phone on file."""
     holder = card.holder
@@ -173,13 +174,13 @@ def bind_account(user, card: Card, *, by: Actor) -> None:
 
 def ecard_apply(
     *,
-    user,
+    user: User,
     name: str,
     id_number: str,
     card_number: str,
-    challenge_id=None,
-    sms_code=None,
-    identity_token=None,
+    challenge_id: Any = None,
+    sms_code: str | None = None,
+    identity_token: str | None = None,
     password: str,
     channel: str,
     by: Actor,
@@ -201,6 +202,8 @@ def ecard_apply(
         raise refusal
     # The person holding the phone: the holder, or the guardian who acts for a ward.
     person = user.holder if holder.is_minor() else holder
+    if person is None:  # a ward's e-card is applied for from a guardian's bound account
+        raise DomainError("holder.guardian_required", age=settings.HOLDER_GUARDIAN_AGE)
     real_person_check(name=person.name, id_number=person.id_number, token=identity_token)
     with transaction.atomic():
         challenge = BindingChallenge.objects.select_for_update().get(public_id=uuid.UUID(str(challenge_id)))

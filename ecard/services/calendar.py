@@ -32,32 +32,36 @@ def calendar_year_entered(*, year: int, by: Actor) -> int:
         state=CardState.TEMPORARILY_LOST, deadline_provisional=True
     )
     for card in lost:
-        before = card.formalisation_deadline
-        card.formalisation_deadline, card.deadline_provisional = formalisation_deadline_for(
-            card.temporarily_lost_at
-        )
+        before, lost_at = card.formalisation_deadline, card.temporarily_lost_at
+        if before is None or lost_at is None:  # a temporary loss has both from its report on
+            continue
+        deadline, card.deadline_provisional = formalisation_deadline_for(lost_at)
+        card.formalisation_deadline = deadline
         card.save(update_fields=["formalisation_deadline", "deadline_provisional", "updated_at"])
         audit_record(
             action="card.deadline_recomputed",
             by=by,
             card=card,
-            data={"year": year, "from": before.isoformat(), "to": card.formalisation_deadline.isoformat()},
+            data={"year": year, "from": before.isoformat(), "to": deadline.isoformat()},
         )
         changed += 1
     waiting = (
         Card.objects.select_for_update().filter(ready_on_provisional=True).exclude(state=CardState.CANCELLED)
     )
     for card in waiting:
-        before = card.ready_on
+        ready_before = card.ready_on
+        if ready_before is None:  # a provisional pick-up date is a date
+            continue
         days = settings.CARD_REPLACEMENT_PICKUP_WORKING_DAYS[card.replacement_kind]
-        card.ready_on = workdays.add_working_days(card.issued_on, days)
-        card.ready_on_provisional = workdays.provisional(card.issued_on, card.ready_on)
+        ready_on = workdays.add_working_days(card.issued_on, days)
+        card.ready_on = ready_on
+        card.ready_on_provisional = workdays.provisional(card.issued_on, ready_on)
         card.save(update_fields=["ready_on", "ready_on_provisional", "updated_at"])
         audit_record(
             action="card.ready_on_recomputed",
             by=by,
             card=card,
-            data={"year": year, "from": before.isoformat(), "to": card.ready_on.isoformat()},
+            data={"year": year, "from": ready_before.isoformat(), "to": ready_on.isoformat()},
         )
         changed += 1
     return changed

@@ -243,6 +243,8 @@ def card_abandon(*, card: Card, by: Actor) -> None:
 
 def _free_replaced(successor: Card, *, by: Actor) -> None:
     """A replacement cancelled while being made: the card it was to replace may apply again."""
+    if successor.replaces_id is None:
+        return
     old = Card.objects.select_for_update().get(pk=successor.replaces_id)
     if old.state == CardState.CANCELLED or old.replacement_applied_at is None:
         return

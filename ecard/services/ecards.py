@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -51,7 +52,9 @@ def ecard_issue(*, card: Card, channel: str, password: str, by: Actor, at_applic
     return ecard
 
 
-def set_ecard_password(ecard: ECard, password: str, *, by: Actor, action: str, keep_family=None) -> ECard:
+def set_ecard_password(
+    ecard: ECard, password: str, *, by: Actor, action: str, keep_family: Any = None
+) -> ECard:
     """New password on every channel at once: grants and other sessions end with the old one."""
     ecard.password_hash = make_password(password)
     ecard.password_changed_at = timezone.now()
@@ -76,7 +79,7 @@ def ecard_check_password(*, ecard: ECard, password: str) -> None:
 
 @transaction.atomic
 def ecard_change_password(
-    *, ecard: ECard, old_password: str, new_password: str, by: Actor, keep_family=None
+    *, ecard: ECard, old_password: str, new_password: str, by: Actor, keep_family: Any = None
 ) -> ECard:
     ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=ecard.pk)
     try:

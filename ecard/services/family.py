@@ -11,7 +11,7 @@ import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.actors import Channel
@@ -27,7 +27,7 @@ from .binding import _identity_matches
 from .ecards import ecard_check_password
 
 
-def family_live_links(presenter: Holder):
+def family_live_links(presenter: Holder) -> QuerySet[FamilyLink]:
     """Links that count towards FAMILY_MAX_MEMBERS: consented ones and invitations still open."""
     return FamilyLink.objects.filter(presenter=presenter).filter(
         Q(state=FamilyLinkState.ACTIVE) | Q(state=FamilyLinkState.INVITED, expires_at__gt=timezone.now())

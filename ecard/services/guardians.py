@@ -25,7 +25,7 @@ def ward_came_of_age(*, ward: Holder, by: Actor) -> bool:
     age = settings.HOLDER_GUARDIAN_AGE
     ward_id, guardian_id, ward_name = ward.pk, guardian.pk, ward.name_masked
 
-    def tell_both():
+    def tell_both() -> None:
         notices.notice_send(
             holder=ward_id, kind="guardian.ended_ward", subject=str(guardian_id), params={"age": age}
         )

@@ -96,14 +96,17 @@ def _check_liftable(card: Card) -> None:
 
 
 @transaction.atomic
-def card_lapse_temporary_loss(*, card: Card, by: Actor | None = None, now=None) -> Card:
+def card_lapse_temporary_loss(
+    *, card: Card, by: Actor | None = None, now: datetime.datetime | None = None
+) -> Card:
     """A temporary loss not formalised by its deadline ends by itself; the card is active again."""
     by = by or Actor.system("loss_deadlines")
     card = lock_card(card)
     if card.state != CardState.TEMPORARILY_LOST:
         raise DomainError("card.not_temporarily_lost")
     now = now or timezone.now()
-    if now < card.formalisation_deadline:
+    deadline = card.formalisation_deadline  # set with every temporary loss
+    if deadline is not None and now < deadline:
         raise DomainError(
             "card.deadline_not_passed",
             deadline=timezone.localtime(card.formalisation_deadline).strftime("%Y-%m-%d %H:%M"),

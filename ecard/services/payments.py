@@ -111,7 +111,7 @@ def _ecard_for(card_number: str, id_number: str, method: str) -> ECard:
         )
     except DomainError:
         matches = False
-    if not matches:
+    if card is None or not matches:
         raise DomainError("agreement.holder_mismatch")
     if method == PaymentMethod.BANK_ACCOUNT and not card.financial_active:
         # The card's own bank account pays only once activated in person at the bank: the

@@ -17,7 +17,7 @@ from .base import lock_card, refuse_if_cancelled
 from .cards import card_create
 from .losses import formalise
 
-_REPLACEABLE_STATES = {
+_REPLACEABLE_STATES: dict[str, set[str]] = {
     ReplacementKind.LOSS: {CardState.TEMPORARILY_LOST, CardState.LOST},
     ReplacementKind.RENEWAL: {CardState.ACTIVE, CardState.SEALED},
     ReplacementKind.DAMAGE: {CardState.ACTIVE, CardState.SEALED},

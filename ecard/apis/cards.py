@@ -1,0 +1,141 @@
+"""Card operations in the holders' API: loss reports, lifting a loss, enabling, the PIN,
+cancellation. Each is one service call."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_view
+from rest_framework import serializers, status
+
+from plumbing.api import (
+    SECRET_THROTTLES,
+    SixDigits,
+    StrictSerializer,
+    errors,
+    idempotent,
+)
+
+from .. import services
+from .holders import (
+    ECardOut,
+    HolderApi,
+    IdentityTokenField,
+    NoBody,
+    ecard_response,
+    holder_schema,
+)
+
+# --------------------------------------------------------------------------- card operations
+
+
+class CardOperationApi(HolderApi):
+    """A card transition with no parameters; answers with the e-card as it is now."""
+
+    operation = None
+    created = False
+
+    @idempotent
+    def post(self, request):
+        NoBody(data=request.data or {}).is_valid(raise_exception=True)
+        ecard = self.ecard()
+        type(self).operation(card=ecard.card, by=self.actor())
+        return ecard_response(ecard, status.HTTP_201_CREATED if self.created else status.HTTP_200_OK)
+
+
+def card_operation(name: str, service, description: str, created: bool = False):
+    code = 201 if created else 200
+    view = type(
+        name,
+        (CardOperationApi,),
+        {"operation": staticmethod(service), "created": created, "__doc__": description},
+    )
+    return extend_schema_view(
+        post=holder_schema(
+            operation_id=f"card_{service.__name__.removeprefix('card_')}",
+            request=None,
+            responses={code: ECardOut},
+            description=description,
+        )
+    )(view)
+
+
+CardLossReportApi = card_operation(
+    "CardLossReportApi",
+    services.card_report_temporary_loss,
+    "临时挂失: at once; card.formalisation_deadline says by when to formalise it at an outlet.",
+)
+CardEnableApi = card_operation("CardEnableApi", services.card_enable, "启用: enable a received, sealed card.")
+CardRenewalApi = card_operation(
+    "CardRenewalApi",
+    services.card_apply_renewal,
+    "换领: apply for a new card from 60 days before expiry; card.replacement shows it.",
+    created=True,
+)
+
+
+class CardLossLiftApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class CardLossLiftIn(StrictSerializer):
+        identity_token = IdentityTokenField(required=False, max_length=512)
+
+    @holder_schema(
+        operation_id="card_lift_loss",
+        request=CardLossLiftIn,
+        responses={200: ECardOut, **errors(503)},
+        description="解挂: the card was found. Takes a fresh real-person check: the phone may have "
+        "been lost with the card.",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.CardLossLiftIn(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        ecard = self.ecard()
+        services.card_lift_loss(card=ecard.card, by=self.actor(), **data.validated_data)
+        return ecard_response(ecard)
+
+
+class CardCancelApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class CardCancelIn(StrictSerializer):
+        reason = serializers.ChoiceField(
+            choices=sorted(services.HOLDER_REASONS), help_text="moved out of the province, or settling abroad"
+        )
+        identity_token = IdentityTokenField(required=False, max_length=512)
+
+    @holder_schema(
+        operation_id="card_cancel",
+        request=CardCancelIn,
+        responses={200: ECardOut, **errors(503)},
+        description="注销 in the app after a fresh real-person check; the e-card ends with the card. "
+        "Other reasons (death) are for an outlet.",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.CardCancelIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        ecard = self.ecard()
+        services.card_cancel_by_holder(card=ecard.card, by=self.actor(), **data.validated_data)
+        return ecard_response(ecard)
+
+
+class CardPinApi(HolderApi):
+    throttle_classes = SECRET_THROTTLES
+
+    class CardPinIn(StrictSerializer):
+        old_pin = SixDigits()
+        new_pin = SixDigits()
+
+    @holder_schema(
+        operation_id="card_pin_change",
+        request=CardPinIn,
+        responses={200: ECardOut},
+        description="Change the PIN; the first change of the initial PIN enables the card.",
+    )
+    @idempotent
+    def post(self, request):
+        data = self.CardPinIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        ecard = self.ecard()
+        services.card_change_pin(card=ecard.card, by=self.actor(), **data.validated_data)
+        return ecard_response(ecard)
