@@ -104,8 +104,12 @@ MATRIX: dict[str, dict[str, Answer]] = {
 # too, through the revocation list); leaving one for a state outside lifts that revocation. They
 # are the states in which no purpose is plainly allowed: each needs the holder's authorisation
 # or is denied.
+# A state missing from a row counts as not allowed there: a state nobody wrote a column for
+# revokes codes rather than lets them pass (and the matrix's own test names what is missing).
 REVOKING_STATES = frozenset(
-    state for state in CardState.values if not any(MATRIX[purpose][state].allowed for purpose in MATRIX)
+    state
+    for state in CardState.values
+    if not any(MATRIX[purpose].get(state, CANCELLED).allowed for purpose in MATRIX)
 )
 
 NO_PAYMENT_METHOD = Answer(Verdict.DENIED, "transit.no_payment_method")

@@ -89,6 +89,14 @@ def test_every_revoking_state_has_a_way_in_tested_below():
     assert set(REACH) == REVOKING_STATES
 
 
+def test_every_revoking_state_and_every_refusal_of_the_matrix_has_its_message():
+    from plumbing.errors import CATALOGUE
+
+    codes = {f"card.{state}" for state in REVOKING_STATES}
+    codes |= {answer.code for row in MATRIX.values() for answer in row.values() if answer.code}
+    assert sorted(code for code in codes if code not in CATALOGUE) == []
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("state", sorted(REACH))
 def test_a_card_entering_a_revoking_state_makes_offline_gates_refuse_its_earlier_codes(
