@@ -43,6 +43,29 @@ def pytest_configure(config):
         time_machine.travel(moved, tick=True).start()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Tests that restore the migrated rows (``serialized_rollback``: the browser tests, whose
+    live server needs committed data) run before any other transactional test. Django's flush
+    after one of those re-creates content types and permissions under new ids, and restoring
+    the migrated rows over them then fails on their unique names: an order that happens to
+    put the browser tests first must not be what keeps them working."""
+
+    def kind(item):
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            return None
+        if marker.kwargs.get("serialized_rollback"):
+            return "serialized"
+        return "transaction" if marker.kwargs.get("transaction") else None
+
+    serialized = [item for item in items if kind(item) == "serialized"]
+    rest = [item for item in items if kind(item) != "serialized"]
+    first = next((n for n, item in enumerate(rest) if kind(item) == "transaction"), None)
+    if serialized and first is not None:
+        items[:] = rest[:first] + serialized + rest[first:]
+
+
 @pytest.fixture(scope="session")
 def _auth_keys_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("auth-keys")

@@ -187,7 +187,7 @@ class TestTheHoldersPage:
         self, browse, live_server, settings, app_holder, scanner
     ):
         from tests.support import PASSWORD
-        from tests.test_offline import offline_gate
+        from tests.codes.test_verifier import offline_gate
 
         settings.QR_LIFETIMES = {**settings.QR_LIFETIMES, "culture": 6, "identity": 6}
         gate, _ = offline_gate(scanner)  # what the gate synced while it still had a network
@@ -215,7 +215,7 @@ class TestTheHoldersPage:
         self, browse, live_server, app_holder, tmp_path
     ):
         from tests.support import PASSWORD
-        from tests.test_transit_payment import Provider
+        from tests.ecard.services.test_payments import Provider
 
         proposed = Provider(tmp_path).propose(app_holder.card)
         assert proposed.status_code == 201 and proposed.json()["state"] == "pending"
