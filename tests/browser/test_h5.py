@@ -186,8 +186,8 @@ class TestTheHoldersPage:
     def test_with_the_network_gone_the_page_keeps_showing_fresh_codes_it_signs_itself(
         self, browse, live_server, settings, app_holder, scanner
     ):
-        from tests.support import PASSWORD
         from tests.codes.test_verifier import offline_gate
+        from tests.support import PASSWORD
 
         settings.QR_LIFETIMES = {**settings.QR_LIFETIMES, "culture": 6, "identity": 6}
         gate, _ = offline_gate(scanner)  # what the gate synced while it still had a network
@@ -214,8 +214,8 @@ class TestTheHoldersPage:
     def test_a_providers_proposal_waits_on_the_page_until_the_holder_confirms_it_with_the_password(
         self, browse, live_server, app_holder, tmp_path
     ):
-        from tests.support import PASSWORD
         from tests.ecard.services.test_payments import Provider
+        from tests.support import PASSWORD
 
         proposed = Provider(tmp_path).propose(app_holder.card)
         assert proposed.status_code == 201 and proposed.json()["state"] == "pending"
