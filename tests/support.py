@@ -27,6 +27,9 @@ from ecard.audit import Actor
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 
+# Debian's Chromium, which the browser tests drive (.ci/run installs it).
+CHROMIUM = "/usr/bin/chromium"
+
 # What people saw in the browser and PDF tests; CI keeps the folder as artefacts (not committed).
 SCREENSHOTS = ROOT / "var" / "screenshots"
 

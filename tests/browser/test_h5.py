@@ -15,10 +15,8 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.support import SCREENSHOTS
+from tests.support import CHROMIUM, SCREENSHOTS
 
-CHROMIUM = "/usr/bin/chromium"
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 # Written as functions: Playwright evaluates a bare expression with eval, which the page's
 # Content-Security-Policy (rightly) refuses.
 DRAWN = "() => document.getElementById('qr').naturalWidth > 0"
@@ -30,74 +28,6 @@ if not os.path.exists(CHROMIUM):  # CI installs it (.ci/run); a bare machine ski
     pytestmark.append(
         pytest.mark.skipif(not os.environ.get("CI"), reason="Debian's chromium is not installed")
     )
-
-
-@pytest.fixture(scope="session")
-def chromium(django_db_setup):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread. Django then counts the thread as
-    # async: its ORM calls need the escape hatch below, and asgiref hands this thread a fresh
-    # set of connection objects, which lack what the test database setup stored on the old
-    # ones (the serialized data that serialized_rollback restores): carry it over.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    serialized = {
-        alias: connections[alias]._test_serialized_contents
-        for alias in connections
-        if hasattr(connections[alias], "_test_serialized_contents")
-    }
-    with sync_playwright() as playwright:
-        for alias, contents in serialized.items():
-            connections[alias]._test_serialized_contents = contents
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-class Watched:
-    """A browser context whose every request is recorded; any not to 127.0.0.1 is refused."""
-
-    def __init__(self, browser, **options):
-        self.context = browser.new_context(**options)
-        self.requests: list[str] = []
-        self.outside: list[str] = []
-        self.context.route("**/*", self._route)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def _route(self, route):
-        url = route.request.url
-        self.requests.append(url)
-        scheme = urlsplit(url).scheme
-        if scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname not in LOCAL_HOSTS:
-            self.outside.append(url)
-            route.abort()
-        else:
-            route.continue_()
-
-    def close(self):
-        self.context.close()
-
-
-@pytest.fixture
-def browse(chromium):
-    opened = []
-
-    def open_(**options) -> Watched:
-        watched = Watched(chromium, **options)
-        opened.append(watched)
-        return watched
-
-    yield open_
-    for watched in opened:
-        watched.close()
-        assert watched.outside == [], f"requests left 127.0.0.1: {watched.outside}"
-        assert watched.errors == [], f"script errors: {watched.errors}"
 
 
 def phone_context():
