@@ -42,10 +42,17 @@ def expiry_chunks(*, size: int | None = None) -> list[tuple[int, int]]:
     ]
 
 
+# A card past its date is told once, within this many days of it (a job that missed days
+# still sends it; an older expiry was told when it happened, or predates the service).
+EXPIRED_NOTICE_DAYS = 30
+
+
 def expiring_cards(low: int, high: int, today: datetime.date):
+    """Cards about to expire, and those that expired lately, with nothing applied for yet."""
     horizon = today + datetime.timedelta(days=EXPIRY_MILESTONES[-1][0])
+    since = today - datetime.timedelta(days=EXPIRED_NOTICE_DAYS)
     return (
-        Card.objects.filter(pk__gte=low, pk__lt=high, valid_until__gte=today, valid_until__lte=horizon)
+        Card.objects.filter(pk__gte=low, pk__lt=high, valid_until__gte=since, valid_until__lte=horizon)
         .exclude(state=CardState.CANCELLED)
         .filter(replacement_applied_at__isnull=True)
     )
@@ -62,22 +69,23 @@ def expiry_notices_chunk(*, low: int, high: int, today: datetime.date) -> int:
     for pk, holder_id, number, valid_until in expiring_cards(low, high, today).values_list(
         "pk", "holder_id", "number", "valid_until"
     ):
-        milestone = expiry_milestone((valid_until - today).days)
+        days_left = (valid_until - today).days
+        expired = days_left < 0  # valid_until is the last day it is valid
         rows.append(
             {
                 "holder_id": holder_id,
-                "kind": "card.expiring",
+                "kind": "card.expired" if expired else "card.expiring",
                 "subject": str(pk),
-                "milestone": milestone,
+                "milestone": "expired" if expired else expiry_milestone(days_left),
                 "params": {"card_tail": number[-4:], "valid_until": valid_until.isoformat()},
             }
         )
     if not rows:
         return 0
     sent = set(
-        Notice.objects.filter(kind="card.expiring", subject__in=[r["subject"] for r in rows]).values_list(
-            "subject", "milestone"
-        )
+        Notice.objects.filter(
+            kind__in=["card.expiring", "card.expired"], subject__in=[r["subject"] for r in rows]
+        ).values_list("subject", "milestone")
     )
     return notices_create_bulk([r for r in rows if (r["subject"], r["milestone"]) not in sent])
 

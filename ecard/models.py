@@ -706,7 +706,7 @@ class FamilyLink(models.Model):
     consented_at = models.DateTimeField(_("同意时间"), null=True, blank=True)
     consent_channel = models.CharField(_("同意渠道"), max_length=20, choices=Channel.choices, blank=True)
     ended_at = models.DateTimeField(_("结束时间"), null=True, blank=True)
-    # presenter_ended, member_ended, member_card_cancelled, …
+    # presenter_ended, member_ended, member_card_cancelled, presenter_card_cancelled, …
     end_reason = models.CharField(_("结束原因"), max_length=32, blank=True)
 
     class Meta:

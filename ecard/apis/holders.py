@@ -28,7 +28,7 @@ from plumbing.views import ApiView
 
 from .. import authority, selectors, services
 from ..audit import Actor
-from ..matrix import Purpose, Verdict, card_services
+from ..matrix import Answer, Purpose, Verdict, card_services
 from ..models import (
     CardState,
     Channel,
@@ -64,6 +64,10 @@ def holder_schema(*, request=None, responses=None, write=True, parameters=(), **
 class VerdictOut(serializers.Serializer):
     verdict = serializers.ChoiceField(choices=Verdict.values)
     code = serializers.CharField(allow_null=True)
+    message = serializers.CharField(
+        allow_null=True, help_text="why not, and what to do, in the request's language (null when allowed)"
+    )
+    message_en = serializers.CharField(allow_null=True, help_text="the same in English")
 
 
 class ServicesOut(serializers.Serializer):
@@ -117,6 +121,18 @@ class ECardOut(serializers.Serializer):
     services = ServicesOut()
 
 
+def verdict_body(answer: Answer) -> dict:
+    """A service's verdict as the holder reads it: the reason's code, and its message (the
+    catalogue's, which says what to do: unlock at an outlet, link a payment method …)."""
+    refusal = answer.refusal() if answer.code else None
+    return {
+        "verdict": answer.verdict,
+        "code": answer.code,
+        "message": refusal.message if refusal else None,
+        "message_en": refusal.message_en if refusal else None,
+    }
+
+
 def ecard_body(ecard: ECard) -> dict:
     card = ecard.card
     replacement = selectors.replacement_get(card=card)
@@ -150,7 +166,7 @@ def ecard_body(ecard: ECard) -> dict:
                 "received": replacement.is_received,
             },
         },
-        "services": {p: {"verdict": a.verdict, "code": a.code} for p, a in card_services(card).items()},
+        "services": {purpose: verdict_body(answer) for purpose, answer in card_services(card).items()},
     }
 
 

@@ -7,6 +7,7 @@ import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actors import ActorKind
@@ -16,7 +17,7 @@ from plumbing.errors import DomainError
 
 from .. import signals
 from ..audit import Actor, audit_record
-from ..models import CancellationReason, Card, CardState, Channel, ECard
+from ..models import CancellationReason, Card, CardState, Channel, ECard, FamilyLink, FamilyLinkState
 from .base import lock_card, refuse_if_cancelled, transition
 
 # Only at an outlet, by an agent whose ID document staff record.
@@ -227,6 +228,17 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
         cancel(successor, reason=reason, by=by)
     if card.replaces_id and was_sealed:
         _free_replaced(card, by=by)
+    if not Card.objects.filter(holder_id=card.holder_id).exclude(state=CardState.CANCELLED).exists():
+        # The e-card ended with the holder's last card: nobody shows this holder's codes any
+        # more (亲情账户), nor does the holder show anyone's; both sides are told. (Imported
+        # here: the family services reach cards through binding and pins.)
+        from .family import family_end
+
+        for link in FamilyLink.objects.filter(
+            Q(member_id=card.holder_id) | Q(presenter_id=card.holder_id)
+        ).exclude(state=FamilyLinkState.ENDED):
+            side = "member" if link.member_id == card.holder_id else "presenter"
+            family_end(link=link, by=by, reason=f"{side}_card_cancelled")
     return card
 
 

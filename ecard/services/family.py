@@ -171,7 +171,9 @@ def family_end(*, link: FamilyLink, by: Actor, reason: str) -> FamilyLink:
     if was_active:
         _announce(link, ended=True)
         other, named = (
-            (link.member, link.presenter) if reason == "presenter_ended" else (link.presenter, link.member)
+            (link.member, link.presenter)
+            if reason.startswith("presenter_")
+            else (link.presenter, link.member)
         )
         notices.notice_send(
             holder=other,

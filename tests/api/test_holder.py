@@ -341,3 +341,29 @@ class TestNotices:
 
     def test_a_bad_notice_id_is_404(self, app_holder):
         assert app_holder.post("/api/v1/notices/not-a-uuid/read").status_code == 404
+
+
+class TestRefusedServicesSayWhy:
+    def test_each_refused_service_carries_its_reason_in_the_holders_language_and_in_english(
+        self, app_holder, system
+    ):
+        services_out = app_holder.get("/api/v1/ecard").json()["services"]
+        transit = services_out["transit"]  # no payment agreement yet
+        assert transit["verdict"] == "denied" and transit["code"] == "transit.no_payment_method"
+        assert transit["message"] == "乘车码需先绑定支付方式。"
+        assert transit["message_en"] and transit["message_en"] != transit["message"]
+        assert services_out["identity"] == {
+            "verdict": "allowed",
+            "code": None,
+            "message": None,
+            "message_en": None,
+        }
+        english = app_holder.get("/api/v1/ecard", HTTP_ACCEPT_LANGUAGE="en").json()["services"]
+        assert english["transit"]["message"] == transit["message_en"]
+
+    def test_a_pin_locked_card_tells_the_holder_to_go_to_an_outlet_with_their_id(self, app_holder, system):
+        from ecard.models import Card
+
+        Card.objects.filter(pk=app_holder.card.pk).update(pin_locked=True)
+        payment = app_holder.get("/api/v1/ecard").json()["services"]["payment"]
+        assert payment["code"] == "card.pin_locked" and "服务网点解锁" in payment["message"]

@@ -15,7 +15,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from tests.support import CHROMIUM, SCREENSHOTS
+from tests.support import CHROMIUM, PASSWORD, SCREENSHOTS
 
 # Written as functions: Playwright evaluates a bare expression with eval, which the page's
 # Content-Security-Policy (rightly) refuses.
@@ -300,3 +300,21 @@ def test_the_dashboard_draws_scans_and_loss_reports_as_charts_with_the_numbers_i
     assert losses.locator("[data-count='3']").count() == 1
     # The numbers stay readable as a table beside each chart.
     assert page.locator("#chart-losses table tr").filter(has_text="3").count() >= 1
+
+
+def test_a_refused_service_shows_why_on_the_page_in_the_browsers_language(browse, live_server, app_holder):
+    page = browse(**phone_context()).page
+    sign_in(page, live_server.url, "13800000001", PASSWORD)
+    transit = page.locator("#service-list li[data-purpose=transit]")
+    transit.wait_for()
+    assert transit.get_attribute("data-verdict") == "denied"
+    assert "乘车码需先绑定支付方式" in transit.locator(".reason").inner_text()
+    assert "乘车码需先绑定支付方式" in page.locator("[role=tab][data-purpose=transit]").get_attribute("title")
+    assert page.locator("#service-list li[data-purpose=identity] .reason").count() == 0
+    screenshot(page, "h5-refusal-reason.png", full_page=True)
+
+    english = browse(**{**phone_context(), "locale": "en-GB"}).page
+    sign_in(english, live_server.url, "13800000001", PASSWORD)
+    reason = english.locator("#service-list li[data-purpose=transit] .reason")
+    reason.wait_for()
+    assert "payment" in reason.inner_text().lower() and "乘车码" not in reason.inner_text()

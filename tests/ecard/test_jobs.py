@@ -82,6 +82,29 @@ class TestExpiry:
         body = Notice.objects.get(milestone="7d").body
         assert card.number[-4:] in body and expiry.isoformat() in body
 
+    def test_the_day_after_the_last_valid_day_the_holder_is_told_once_that_the_card_expired(self, make_card):
+        expiry = datetime.date(2026, 6, 30)
+        card = make_card(issued_on=expiry - datetime.timedelta(days=3650), valid_until=expiry)
+        told = []
+        for offset in range(0, 5):
+            run_job("expiry_notices", "--date", (expiry + datetime.timedelta(days=offset)).isoformat())
+            told.append(Notice.objects.filter(kind="card.expired").count())
+        assert told == [0, 1, 1, 1, 1]  # valid on its last day; told the next, and only once
+        notice = Notice.objects.get(kind="card.expired")
+        assert notice.milestone == "expired"
+        assert card.number[-4:] in notice.body and expiry.isoformat() in notice.body
+        assert "12333" in notice.body and "换领" in notice.body
+        # The day itself was the "today" notice; nothing more after the first expired one.
+        assert list(Notice.objects.filter(kind="card.expiring").values_list("milestone", flat=True)) == ["0d"]
+
+    def test_a_card_expired_long_before_the_job_first_ran_is_not_told_again_and_again(self, make_card):
+        today = datetime.date(2026, 6, 30)
+        make_card(
+            issued_on=today - datetime.timedelta(days=4000), valid_until=today - datetime.timedelta(days=90)
+        )
+        run_job("expiry_notices", "--date", today.isoformat())
+        assert not Notice.objects.filter(kind="card.expired").exists()
+
     def test_a_missed_day_still_sends_the_milestone_owed(self, make_card):
         today = datetime.date(2026, 3, 1)
         make_card(

@@ -236,6 +236,7 @@
       const li = row(list, [
         [T.purposes[purpose], ""],
         [T.verdicts[answer.verdict], `verdict-${answer.verdict}`],
+        ...(answer.message ? [[answer.message, "reason"]] : []),
       ]);
       li.dataset.purpose = purpose;
       li.dataset.verdict = answer.verdict;
@@ -243,7 +244,9 @@
     }
     show("services", true);
     for (const tab of document.querySelectorAll("[data-purpose][role=tab]")) {
-      tab.disabled = services[tab.dataset.purpose].verdict === "denied";
+      const answer = services[tab.dataset.purpose];
+      tab.disabled = answer.verdict === "denied";
+      tab.title = answer.message || "";
     }
     const box = $("authorise-purposes");
     for (const old of box.querySelectorAll("label")) old.remove();

@@ -281,6 +281,33 @@ class TestShowingAMembersCode:
         assert gate.verify(own).accepted  # the member's own codes are untouched
         assert app_holder.post(f"/api/v1/codes?member={family}", {"purpose": "payment"}).status_code == 404
 
+    @pytest.mark.parametrize("reason", ["deceased", "emigrated"])
+    def test_the_members_card_cancelled_ends_the_link_and_the_presenter_is_told(
+        self, app_holder, other_app_holder, family, scanner, clerk, reason
+    ):
+        from accounts.actors import Agent
+        from ecard.audit import Actor
+        from ecard.models import Card
+
+        member_card = Card.objects.get(pk=other_app_holder.card.pk)
+        by = Actor.staff(clerk, agent=Agent("王小五", "resident_id", "110105197001010011"))
+        services.card_cancel(card=member_card, reason=reason, by=by)
+        link = FamilyLink.objects.get(public_id=family)
+        assert link.state == "ended" and link.end_reason == "member_card_cancelled"
+        assert app_holder.get("/api/v1/family").json() == []  # ended links are not listed
+        assert app_holder.post(f"/api/v1/codes?member={family}", {"purpose": "identity"}).status_code == 404
+        told = app_holder.get("/api/v1/notices").json()["results"][0]
+        assert told["kind"] == "family.ended" and other_app_holder.card.holder.name_masked in told["body"]
+
+    def test_the_presenters_last_card_cancelled_ends_the_links_they_present_and_the_member_is_told(
+        self, app_holder, other_app_holder, family, system
+    ):
+        services.card_cancel(card=app_holder.card, reason="emigrated", by=system)
+        link = FamilyLink.objects.get(public_id=family)
+        assert link.state == "ended" and link.end_reason == "presenter_card_cancelled"
+        told = other_app_holder.get("/api/v1/notices").json()["results"][0]
+        assert told["kind"] == "family.ended" and app_holder.card.holder.name_masked in told["body"]
+
     def test_the_members_lost_card_refuses_the_presenters_code_and_only_the_member_can_authorise(
         self, app_holder, other_app_holder, family, scanner, django_capture_on_commit_callbacks
     ):
