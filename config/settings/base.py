@@ -323,6 +323,9 @@ CARD_RENEWAL_WINDOW_DAYS = env.int("CARD_RENEWAL_WINDOW_DAYS", default=60)
 CARD_EXPIRED_USABLE = env.bool("CARD_EXPIRED_USABLE", default=True)
 CARD_INITIAL_PIN = env.str("CARD_INITIAL_PIN", default="123456")
 CARD_PIN_MAX_FAILURES = env.int("CARD_PIN_MAX_FAILURES", default=6)
+# The 12333 hotline checks who is calling by the card's PIN: a card still on its initial PIN
+# (which anyone may know) is reported lost in the app or at an outlet instead.
+CARD_HOTLINE_LOSS_NEEDS_CHANGED_PIN = env.bool("CARD_HOTLINE_LOSS_NEEDS_CHANGED_PIN", default=True)
 # Notices and SMS: delivery channels, dotted paths to classes with send(notice) and
 # send_text(phone=, text=) (an SMS gateway adapter implements both), and job chunking. In
 # development the console channel prints them, one-time codes included.

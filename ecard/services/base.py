@@ -21,6 +21,13 @@ def lock_card(card: Card) -> Card:
     return Card.objects.select_for_update().get(pk=card.pk)
 
 
+def refuse_agent(by: Actor) -> None:
+    """What only the holder in person may do at an outlet: staff who recorded an agent are
+    refused."""
+    if by.kind == ActorKind.STAFF and by.agent is not None:
+        raise DomainError("card.in_person_only")
+
+
 def transition(
     card: Card,
     *,

@@ -13,8 +13,8 @@ from plumbing.errors import DomainError
 
 from .. import workdays
 from ..audit import Actor
-from ..models import ActorKind, Card, CardState
-from .base import lock_card, refuse_if_cancelled, start_of_day_after, transition
+from ..models import ActorKind, Card, CardState, Channel
+from .base import lock_card, refuse_agent, refuse_if_cancelled, start_of_day_after, transition
 
 
 def formalisation_deadline_for(reported_at: datetime.datetime) -> tuple[datetime.datetime, bool]:
@@ -38,6 +38,9 @@ def card_report_temporary_loss(*, card: Card, by: Actor) -> Card:
         raise DomainError("card.already_lost")
     if card.received_at is None:
         raise DomainError("card.not_received")  # still at the outlet: nobody can have it
+    if by.channel == Channel.HOTLINE and card.pin_is_initial and settings.CARD_HOTLINE_LOSS_NEEDS_CHANGED_PIN:
+        # The hotline knows the caller only by the PIN; the app and the outlet check more.
+        raise DomainError("card.hotline_initial_pin")
     now = timezone.now()
     card.temporarily_lost_at = now
     card.lost_from_state = card.state
@@ -71,8 +74,10 @@ def card_lift_loss(*, card: Card, by: Actor, identity_token: str | None = None) 
 
     In the app this takes a fresh real-person check of whoever holds the phone (the holder,
     or the guardian acting for a ward): the phone may have been lost with the card. Staff at
-    an outlet have seen the holder's ID.
+    an outlet have seen the holder's ID, and only the holder's: an agent may not lift a loss
+    (the Zhuhai guide), since the card would be back in service for whoever holds it.
     """
+    refuse_agent(by)
     if by.kind == ActorKind.HOLDER:
         # A card that cannot be lifted says so before a face match that could not help.
         _check_liftable(Card.objects.get(pk=card.pk))

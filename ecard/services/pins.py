@@ -14,7 +14,7 @@ from plumbing.errors import DomainError
 from .. import signals
 from ..audit import Actor, audit_record
 from ..models import Card, CardState
-from .base import lock_card, notify_holder, refuse_if_cancelled
+from .base import lock_card, notify_holder, refuse_agent, refuse_if_cancelled
 from .cards import enable
 
 _SIX_DIGITS = re.compile(r"\d{6}")
@@ -136,7 +136,9 @@ def card_unlock_pin(*, card: Card, by: Actor) -> Card:
 
 @transaction.atomic
 def card_reset_pin(*, card: Card, by: Actor) -> Card:
-    """Staff reset (重置) to the initial PIN, which also unlocks; the holder changes it next."""
+    """Staff reset (重置) to the initial PIN, which also unlocks; the holder changes it next.
+    Only for the holder in person: an agent may not (the Zhuhai guide)."""
+    refuse_agent(by)
     card = lock_card(card)
     refuse_if_cancelled(card)
     card.pin_hash = ""

@@ -254,10 +254,49 @@ class TestChannelsRecordedTruthfully:
         page = staff_client(clerk).get(operate_url(card, "temporary_loss")).content.decode()
         assert 'name="channel"' in page and "12333" in page and "合作银行" in page
 
-    def test_a_loss_phoned_in_to_the_hotline_is_recorded_as_such(self, staff_client, clerk, card):
+    def test_a_loss_phoned_in_to_the_hotline_is_recorded_as_such(self, staff_client, clerk, card, system):
+        services.card_change_pin(card=card, old_pin="123456", new_pin="802461", by=system)
         staff_client(clerk).post(operate_url(card, "temporary_loss"), {"channel": "hotline"})
         event = AuditEvent.objects.get(card=card, action="card.loss_reported")
         assert event.channel == "hotline" and event.actor == clerk
+
+    def test_the_hotline_takes_no_loss_report_for_a_card_still_on_its_initial_pin(
+        self, staff_client, clerk, card, settings
+    ):
+        # The hotline knows a caller only by the PIN, and an initial PIN is anyone's (seed 001).
+        page = staff_client(clerk).post(
+            operate_url(card, "temporary_loss"), {"channel": "hotline"}, follow=True
+        )
+        assert "初始密码未修改的社保卡不能通过12333热线挂失" in page.content.decode()
+        assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
+        # In the app or at the counter it is taken at once.
+        staff_client(clerk).post(operate_url(card, "temporary_loss"), {"channel": "outlet"})
+        assert Card.objects.get(pk=card.pk).state == CardState.TEMPORARILY_LOST
+
+    def test_a_city_that_takes_hotline_reports_on_the_initial_pin_turns_the_policy_off(
+        self, staff_client, clerk, card, settings
+    ):
+        settings.CARD_HOTLINE_LOSS_NEEDS_CHANGED_PIN = False
+        staff_client(clerk).post(operate_url(card, "temporary_loss"), {"channel": "hotline"})
+        assert Card.objects.get(pk=card.pk).state == CardState.TEMPORARILY_LOST
+
+    @pytest.mark.parametrize("operation", ["lift", "reset_pin"])
+    def test_an_agent_may_not_lift_a_loss_or_reset_the_pin_only_the_holder_in_person(
+        self, staff_client, clerk, card, system, operation
+    ):
+        services.card_report_temporary_loss(card=card, by=system)
+        before = Card.objects.get(pk=card.pk)
+        page = staff_client(clerk).post(operate_url(card, operation), AGENT, follow=True)
+        assert "须由持卡人本人持身份证件办理" in page.content.decode()
+        after = Card.objects.get(pk=card.pk)
+        assert (after.state, after.pin_is_initial) == (before.state, before.pin_is_initial)
+        assert not AuditEvent.objects.filter(
+            card=card, action__in=["card.loss_lifted", "card.pin_reset"]
+        ).exists()
+        staff_client(clerk).post(operate_url(card, operation), {})  # the holder, in person
+        assert AuditEvent.objects.filter(
+            card=card, action__in=["card.loss_lifted", "card.pin_reset"]
+        ).exists()
 
     def test_without_a_choice_it_is_the_outlet(self, staff_client, clerk, card):
         staff_client(clerk).post(operate_url(card, "temporary_loss"))

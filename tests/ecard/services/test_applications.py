@@ -127,6 +127,37 @@ class TestApplyForACard:
         assert ward.guardian_id == guardian.card.holder_id and ward.guardian_proof == "birth_certificate"
         assert [w["id"] for w in guardian.get("/api/v1/wards").json()] == [str(ward.public_id)]
 
+    def test_after_the_wards_16th_birthday_the_former_guardian_neither_lists_nor_withdraws_it(
+        self, make_card, clerk
+    ):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        guardian = Holder_(__import__("rest_framework.test").test.APIClient(), make_card(), "13800000001")
+        child = new_card_fields(
+            name="张小雨",
+            id_number=make_id_number(years_ago(6)),
+            guardian_proof="birth_certificate",
+            guardian_proof_number="Q110123456",
+        )
+        assert (
+            guardian.api.post(
+                "/api/v1/card-applications", child, format="multipart", **guardian.auth
+            ).status_code
+            == 201
+        )
+        [listed] = guardian.get("/api/v1/card-applications").json()
+        staff_move(listed["id"], "accepted", clerk)
+        ward = CardApplication.objects.get().holder
+        # Ten years on: the ward turns 16 today, and the night's job has run.
+        type(ward).objects.filter(pk=ward.pk).update(date_of_birth=years_ago(16))
+        call_command("run_job", "guardian_links", stdout=StringIO())
+        assert guardian.get("/api/v1/card-applications").json() == []
+        withdrawn = guardian.post(f"/api/v1/card-applications/{listed['id']}/withdraw")
+        assert withdrawn.status_code == 404
+        assert CardApplication.objects.get().state == "accepted"
+
     def test_a_person_with_a_live_card_in_the_region_is_refused(self, card):
         fields = new_card_fields(name=card.holder.name, id_number=card.holder.id_number)
         response = Account("13900004444").apply(**fields)
