@@ -49,14 +49,35 @@ class TestYearEnd:
             assert response.status_code == 200
             card = response.json()["card"]
             assert card["state"] == "temporarily_lost" and card["deadline_provisional"] is True
-            # 30 and 31 December, then 1 January counted as a weekday: provisional.
-            assert card["formalisation_deadline"].startswith("2027-01-02T00:00")
+            # 30 and 31 December, then Monday 4 January: 1–3 January may be New Year's days off,
+            # so they are not counted (provisional, and never earlier than the real deadline).
+            assert card["formalisation_deadline"].startswith("2027-01-05T00:00")
             enter_2027(staff_client(clerk))
             card = holder.get("/api/v1/ecard").json()["card"]
-            # New Year's Day is a holiday after all: the third working day is Monday 4 January.
+            # New Year's Day is a holiday indeed: the third working day is Monday 4 January.
             assert card["formalisation_deadline"].startswith("2027-01-05T00:00")
             assert card["deadline_provisional"] is False
             assert AuditEvent.objects.filter(action="card.deadline_recomputed").count() == 1
+
+    def test_a_loss_reported_on_30_december_never_lapses_before_its_real_deadline(
+        self, make_card, staff_client, clerk
+    ):
+        from rest_framework.test import APIClient
+
+        with at(2026, 12, 30, 10, 0):
+            holder = Holder_(APIClient(), make_card(), "13800000001")
+            card = holder.post("/api/v1/card/loss-report").json()["card"]
+            # 31 December, then Monday 4 and Tuesday 5 January: not 5 January with 1 January
+            # counted as a working day, which would lapse the loss a day early.
+            assert card["formalisation_deadline"].startswith("2027-01-06T00:00")
+            assert card["deadline_provisional"] is True
+            enter_2027(staff_client(clerk))
+            card = holder.get("/api/v1/ecard").json()["card"]
+            assert card["formalisation_deadline"].startswith("2027-01-06T00:00")
+            assert card["deadline_provisional"] is False
+        with at(2027, 1, 5, 23, 50):
+            call_command("run_job", "loss_deadlines", stdout=StringIO())
+            assert Card.objects.get(pk=holder.card.pk).state == CardState.TEMPORARILY_LOST
 
     @pytest.mark.parametrize("day", [11, 20, 31])
     def test_replacement_and_renewal_in_december_2026_succeed_with_provisional_pick_up_dates(
@@ -77,7 +98,9 @@ class TestYearEnd:
             enter_2027(staff_client(clerk))
             renewal.refresh_from_db()
             assert not renewal.ready_on_provisional
-            assert renewal.ready_on == before + datetime.timedelta(days=1 if before.weekday() < 4 else 3)
+            # The provisional date skipped every day 2027's holidays could take: the real one
+            # (only 1 January off) is never later.
+            assert renewal.ready_on <= before
 
     def test_the_warning_shows_from_sixty_days_before_the_calendar_ends(
         self, client, staff_client, supervisor, clerk
