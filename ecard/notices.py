@@ -150,6 +150,13 @@ TEMPLATES: dict[str, tuple[Promise, Promise]] = {
             "未经您确认不会扣款。如非本人操作，请忽略或在该页面拒绝，并拨打12333。"
         ),
     ),
+    "payment.agreement_ended": (
+        _("乘车码支付签约已终止"),
+        _(
+            "您尾号{card_tail}的社保卡的电子社保卡与{provider}的乘车码支付签约已终止：{why}。"
+            "如需继续使用乘车码，请在App“电子社保卡-乘车码支付”中重新签约。如有疑问请拨打12333。"
+        ),
+    ),
     "payment.agreement_confirmed": (
         _("乘车码已开通支付"),
         _(

@@ -140,6 +140,7 @@ def test_every_notice_template_has_its_english():
         "presenter": "L*",
         "member": "W*",
         "other": "W*",
+        "why": "the provider no longer offers it",
         "relationship": "x",
         "days": 7,
         "minutes": 30,

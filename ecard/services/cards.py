@@ -144,6 +144,11 @@ def _move_ecard(old: Card, new: Card, *, by: Actor) -> None:
     if ECard.objects.filter(card=new).exists():
         return
     moved = ECard.objects.filter(card=old).update(card=new)
+    if moved:
+        # Imported here: the payment services reach cards through the e-card services.
+        from .payments import agreements_follow_card
+
+        agreements_follow_card(ECard.objects.select_related("card").get(card=new), by=by)
     signals.card_changed.send(sender=Card, card=new, before=new.state, after=new.state)
     if moved:
         audit_record(

@@ -20,6 +20,7 @@ import secrets
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import ActorKind, Channel
 from accounts.identity import normalise_id_number
@@ -50,8 +51,17 @@ def provider_register(*, name: str, public_key: str, by: Actor) -> PaymentProvid
     return provider
 
 
+# Why an agreement ended without the holder, as the notice tells it.
+ENDED_WITHOUT_HOLDER = {
+    "provider_disabled": _("该支付机构已停止提供乘车码支付服务"),
+    "financial_inactive": _("新卡的金融功能尚未激活，原银行账户不能用于新卡"),
+}
+
+
 @transaction.atomic
 def provider_set_enabled(*, provider: PaymentProvider, enabled: bool, by: Actor) -> PaymentProvider:
+    """A provider switched off can no longer pay for anyone: its agreements end with it (a
+    provider switched on again signs them anew, with each holder's confirmation)."""
     provider.enabled = enabled
     provider.save(update_fields=["enabled"])
     audit_record(
@@ -59,7 +69,45 @@ def provider_set_enabled(*, provider: PaymentProvider, enabled: bool, by: Actor)
         by=by,
         data={"provider": provider.provider_id},
     )
+    if not enabled:
+        agreements = PaymentAgreement.objects.select_for_update().filter(
+            provider=provider, ended_at__isnull=True
+        )
+        for agreement in agreements.select_related("ecard__card", "provider"):
+            end_without_holder(agreement, reason="provider_disabled", by=by)
     return provider
+
+
+def end_without_holder(agreement: PaymentAgreement, *, reason: str, by: Actor) -> None:
+    """End an agreement whose funding is gone: no transit from now on, online or offline (a
+    revocation entry), and the holder is told why and how to sign again."""
+    was_live = agreement.live
+    _end(agreement, reason=reason, by=by)
+    if not was_live:
+        return
+    _set_transit(agreement.ecard)
+    signals.ecard_changed.send(sender=ECard, ecard=agreement.ecard, revoke_reason="payment.agreement_ended")
+    notices.notice_send(
+        holder=agreement.ecard.card.holder_id,
+        kind="payment.agreement_ended",
+        subject=str(agreement.public_id),
+        params=notices.card_params(
+            agreement.ecard.card, provider=agreement.provider.name, why=ENDED_WITHOUT_HOLDER[reason]
+        ),
+    )
+
+
+def agreements_follow_card(ecard: ECard, *, by: Actor) -> None:
+    """The e-card moved to a new card: an agreement that pays from the old card's own bank
+    account needs the new card's financial function, activated at the bank; until then it ends."""
+    card = ecard.card
+    if card.financial_active:
+        return
+    live = PaymentAgreement.objects.select_for_update().filter(
+        ecard=ecard, ended_at__isnull=True, method=PaymentMethod.BANK_ACCOUNT
+    )
+    for agreement in live.select_related("ecard__card", "provider"):
+        end_without_holder(agreement, reason="financial_inactive", by=by)
 
 
 def provider_actor(provider: PaymentProvider) -> Actor:

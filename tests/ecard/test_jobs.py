@@ -44,6 +44,7 @@ class TestNoLinks:
             "presenter": "李*",
             "member": "王*",
             "other": "王*",
+            "why": "该支付机构已停止提供乘车码支付服务",
             "relationship": "父母",
             "days": 7,
             "minutes": 30,

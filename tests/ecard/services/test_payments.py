@@ -347,3 +347,53 @@ def test_a_code_asked_for_in_the_second_an_agreement_ended_is_not_refused_as_rev
     # The end revokes every code of its second and before; this one is asked for right after.
     verdict = scanner.verdict(issue_code(app_holder, "payment"))
     assert verdict["result"] == "accepted", verdict  # before: code.revoked, nearly every time
+
+
+def test_a_provider_switched_off_ends_its_agreements_and_transit_stops_online_and_offline(
+    app_holder, bank, gate, staff_client, supervisor
+):
+    from django.urls import reverse
+
+    from tests.codes.test_verifier import offline_gate
+
+    bank.sign_up(app_holder)
+    shown = issue_code(app_holder, "transit")
+    offline, revocations = offline_gate(gate)
+    assert offline.verify(shown, purposes=["transit"]).accepted
+    time.sleep(1.05)  # revocations count whole seconds
+    provider = PaymentProvider.objects.get(provider_id=bank.provider_id)
+    url = reverse("admin:ecard_paymentprovider_changelist")
+    staff_client(supervisor).post(url, {"action": "disable", "_selected_action": [provider.pk]})
+
+    assert PaymentAgreement.objects.get().end_reason == "provider_disabled"
+    assert gate.verdict(shown)["result"] == "rejected"
+    offline, _ = offline_gate(gate, revocations=revocations)
+    assert not offline.verify(shown, purposes=["transit"]).accepted
+    transit = app_holder.get("/api/v1/ecard").json()["services"]["transit"]
+    assert transit["code"] == "transit.no_payment_method"
+    assert app_holder.post("/api/v1/codes", {"purpose": "transit"}).status_code == 409
+    told = app_holder.get("/api/v1/notices").json()["results"][0]
+    assert told["kind"] == "payment.agreement_ended" and "停止提供乘车码支付" in told["body"]
+
+
+@pytest.mark.parametrize(("method", "kept"), [("bank_account", False), ("wallet", True)])
+def test_an_agreement_paying_from_the_old_cards_bank_account_ends_when_the_e_card_moves_to_a_new_card(
+    app_holder, bank, gate, system, method, kept
+):
+    from ecard import services
+
+    bank.sign_up(app_holder, method=method)
+    lost = services.card_report_formal_loss(card=app_holder.card, by=system)
+    new = services.card_apply_replacement(card=lost, kind="loss", by=system)
+    services.card_mark_received(card=new, by=system)
+    services.card_enable(card=new, by=system)  # the e-card moves to the new card now
+    agreement = PaymentAgreement.objects.get()
+    assert agreement.ecard.card_id == new.pk and (agreement.ended_at is None) is kept
+    transit = app_holder.get("/api/v1/ecard").json()["services"]["transit"]
+    if kept:
+        assert gate.verdict(issue_code(app_holder, "transit"))["result"] == "accepted"
+    else:
+        assert agreement.end_reason == "financial_inactive"
+        assert transit["code"] == "transit.no_payment_method"
+        told = app_holder.get("/api/v1/notices").json()["results"][0]
+        assert told["kind"] == "payment.agreement_ended" and "金融功能尚未激活" in told["body"]
