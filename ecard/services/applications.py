@@ -40,7 +40,7 @@ from ..models import (
     ReplacementKind,
 )
 from .binding import bind_account
-from .cards import card_abandon, card_create, card_mark_received
+from .cards import card_abandon, card_create, mark_received
 from .ecards import ecard_issue
 from .pins import validate_new_secret
 from .replacements import card_apply_replacement
@@ -322,12 +322,29 @@ def application_advance(
         application.collect_by = workdays.add_working_days(
             timezone.localdate(), settings.CARD_COLLECTION_WORKING_DAYS
         )
-    if to == ApplicationState.COLLECTED and application.new_card is not None:  # made in production
-        card_mark_received(card=application.new_card, by=by)
+    new_card = application.new_card  # made in production
+    if to == ApplicationState.COLLECTED and new_card is not None and new_card.received_at is None:
+        mark_received(new_card, by=by)
     application.state = to
     application.save()
     _record(application, by=by)
     return application
+
+
+def application_card_collected(*, card: Card, by: Actor) -> None:
+    """The card an open application made was handed over (the counter's 领卡 on the card page):
+    the application is collected with it, whatever step it had reached, so that no application
+    stays open behind a card already in the holder's hands."""
+    application = (
+        CardApplication.objects.select_for_update()
+        .filter(new_card=card, state__in=OPEN_APPLICATION_STATES)
+        .first()
+    )
+    if application is None:
+        return
+    application.state = ApplicationState.COLLECTED
+    application.save()
+    _record(application, by=by)
 
 
 def _grant_guardian_claim(application: CardApplication, *, by: Actor) -> None:

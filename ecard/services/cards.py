@@ -111,7 +111,18 @@ def card_create(
 
 @transaction.atomic
 def card_mark_received(*, card: Card, by: Actor) -> Card:
-    """The holder collected the card (领卡)."""
+    """The holder collected the card (领卡), at the counter's card page or as an application's
+    last step: the application that made the card is collected with it."""
+    card = mark_received(card, by=by)
+    # Imported here: the application services build on these.
+    from .applications import application_card_collected
+
+    application_card_collected(card=card, by=by)
+    return card
+
+
+def mark_received(card: Card, *, by: Actor) -> Card:
+    """The card is in the holder's hands now; inside the caller's transaction."""
     card = lock_card(card)
     refuse_if_cancelled(card)
     if card.received_at is not None:

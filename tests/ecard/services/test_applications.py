@@ -90,6 +90,37 @@ class TestApplyForACard:
         application_now = CardApplication.objects.get(public_id=application["id"])
         assert "东城区社保卡服务网点" in ready.body and application_now.collect_by.isoformat() in ready.body
 
+    @pytest.mark.parametrize("reached", ["in_production", "ready"])
+    def test_a_card_handed_over_on_the_card_page_collects_its_application(self, clerk, staff_client, reached):
+        from django.urls import reverse
+
+        account = Account("13900004444")
+        application = account.apply(**new_card_fields()).json()
+        for step in ("accepted", "in_production", "ready")[: 2 if reached == "in_production" else 3]:
+            staff_move(application["id"], step, clerk)
+        card = CardApplication.objects.get(public_id=application["id"]).new_card
+        # The clerk uses the card page's 领卡 and 启用, not the application's steps.
+        client = staff_client(clerk)
+        client.post(reverse("admin:ecard_card_operate", args=[card.pk, "receive"]), {})
+        client.post(reverse("admin:ecard_card_operate", args=[card.pk, "enable"]), {})
+        assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
+        [listed] = account.get("/api/v1/card-applications").json()
+        assert listed["state"] == "collected"  # nothing left open behind the card in their hands
+        collected = Notice.objects.filter(holder=card.holder, kind="application.collected")
+        assert collected.count() == 1
+
+    def test_the_collected_step_after_the_card_was_handed_over_elsewhere_is_no_error(self, clerk, system):
+        account = Account("13900004444")
+        application = account.apply(**new_card_fields()).json()
+        for step in ("accepted", "in_production", "ready"):
+            staff_move(application["id"], step, clerk)
+        card = CardApplication.objects.get(public_id=application["id"]).new_card
+        from django.utils import timezone
+
+        Card.objects.filter(pk=card.pk).update(received_at=timezone.now())  # recorded elsewhere
+        staff_move(application["id"], "collected", clerk)
+        assert CardApplication.objects.get(public_id=application["id"]).state == "collected"
+
     def test_the_photo_is_stored_sealed_and_without_its_exif(self):
         import io
 
