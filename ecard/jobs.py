@@ -15,7 +15,7 @@ from plumbing.errors import DomainError
 
 from . import signals
 from .audit import Actor
-from .models import Card, CardState, Notice
+from .models import Card, CardApplication, CardState, Notice
 from .notices import card_params, notice_send, notices_create_bulk
 from .services import card_lapse_temporary_loss, ward_came_of_age
 
@@ -134,11 +134,14 @@ def loss_deadlines(*, now: datetime.datetime | None = None) -> LossDeadlineRepor
 
 
 def replacement_ready(*, today: datetime.date | None = None) -> int:
-    """Tell holders their new card can be collected, once its pick-up date has come."""
+    """Tell holders their new card can be collected, once its pick-up date has come: a
+    replacement applied for at the counter, whose holder was given the date there. A card made
+    for an online application is told by the application's own steps (ready: where to collect
+    it, or the tracking number of the post), which follow the card's progress, not a date."""
     today = today or timezone.localdate()
     ready = Card.objects.filter(
         state=CardState.SEALED, replaces__isnull=False, received_at__isnull=True, ready_on__lte=today
-    )
+    ).exclude(pk__in=CardApplication.objects.filter(new_card__isnull=False).values("new_card_id"))
     sent = 0
     for card in ready.iterator(chunk_size=500):
         notice = notice_send(

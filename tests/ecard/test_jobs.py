@@ -250,6 +250,36 @@ class TestReplacementReady:
         notice = Notice.objects.get(kind="replacement.ready")
         assert new.number[-4:] in notice.body and "12333" in notice.body
 
+    def test_a_replacement_applied_for_online_is_told_by_its_application_not_by_a_date(
+        self, app_holder, clerk
+    ):
+        from ecard.models import CardApplication
+        from tests.ecard.services.test_applications import staff_move
+
+        lost = app_holder.post("/api/v1/card/loss-report")
+        assert lost.status_code == 200
+        applied = app_holder.api.post(
+            "/api/v1/card-applications",
+            {
+                "kind": "replacement_loss",
+                "identity_token": "dev-real-person-ok",
+                "delivery": "post",
+                "postal_address": "北京市东城区东四十条1号",
+            },
+            format="multipart",
+            **app_holder.auth,
+        )
+        assert applied.status_code == 201, applied.json()
+        new = CardApplication.objects.get().new_card
+        # Still submitted when the computed pick-up date comes: nobody is told to collect it.
+        with time_machine.travel(datetime.datetime.combine(new.ready_on, datetime.time(9), SHANGHAI)):
+            assert "0 holders told" in run_job("replacement_ready")
+        assert not Notice.objects.filter(kind="replacement.ready").exists()
+        for step in ("accepted", "in_production", "ready"):
+            staff_move(applied.json()["id"], step, clerk, tracking_number="SF1234567890")
+        ready = Notice.objects.get(kind="application.ready")
+        assert "SF1234567890" in ready.body and "领卡证明" not in ready.body
+
 
 class TestStateChangeNotices:
     def test_a_staff_formal_loss_is_told_to_the_holder_after_commit(
