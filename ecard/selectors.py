@@ -24,7 +24,9 @@ from .models import (
 
 
 def ecard_get(*, holder: Holder) -> ECard:
-    """The holder's e-card: the one on a live card first, the newest otherwise."""
+    """The holder's e-card: the one on the card in their hands (collected and not cancelled)
+    first — a card still being made in a new province, with its e-card issued at the
+    application, is not the one they carry yet — then one on a live card, the newest otherwise."""
     ecard = (
         ECard.objects.select_related("card__holder")
         .filter(card__holder=holder)
@@ -33,14 +35,38 @@ def ecard_get(*, holder: Holder) -> ECard:
                 When(card__state=CardState.CANCELLED, then=Value(1)),
                 default=Value(0),
                 output_field=IntegerField(),
-            )
+            ),
+            not_in_hand=Case(
+                When(card__received_at__isnull=True, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            ),
         )
-        .order_by("cancelled", "-issued_at")
+        .order_by("cancelled", "not_in_hand", "-issued_at")
         .first()
     )
     if ecard is None:
         raise DomainError("ecard.not_found")
     return ecard
+
+
+def holder_cards(*, holder: Holder) -> QuerySet[Card]:
+    """Every card of the holder not cancelled: a new one being made, one in another province."""
+    return Card.objects.filter(holder=holder).exclude(state=CardState.CANCELLED).order_by("issued_on", "pk")
+
+
+def card_to_enable(*, ecard: ECard) -> Card:
+    """The card 启用 applies to: the holder's collected card still sealed (a new province's, a
+    replacement), else the e-card's own (which then says why it cannot)."""
+    if ecard.card.state == CardState.SEALED:
+        return ecard.card
+    collected = (
+        holder_cards(holder=ecard.card.holder)
+        .filter(state=CardState.SEALED, received_at__isnull=False)
+        .order_by("-issued_on", "-pk")
+        .first()
+    )
+    return collected or ecard.card
 
 
 def replacement_get(*, card: Card) -> Card | None:

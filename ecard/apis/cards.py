@@ -14,7 +14,7 @@ from plumbing.api import (
     idempotent,
 )
 
-from .. import services
+from .. import selectors, services
 from .holders import (
     ECardOut,
     HolderApi,
@@ -33,19 +33,30 @@ class CardOperationApi(HolderApi):
     operation = None
     created = False
 
+    def operation_card(self, ecard):
+        """The card the operation applies to: the e-card's, unless the operation says."""
+        return ecard.card
+
     @idempotent
     def post(self, request):
         NoBody(data=request.data or {}).is_valid(raise_exception=True)
         ecard = self.ecard()
-        type(self).operation(card=ecard.card, by=self.actor())
-        return ecard_response(ecard, status.HTTP_201_CREATED if self.created else status.HTTP_200_OK)
+        type(self).operation(card=self.operation_card(ecard), by=self.actor())
+        # Enabling a new province's card may have moved the e-card (or made another the one
+        # in the holder's hands): answer with the e-card as it is now.
+        return ecard_response(self.ecard(), status.HTTP_201_CREATED if self.created else status.HTTP_200_OK)
 
 
-def card_operation(name: str, service, description: str, created: bool = False):
+class EnableOperationApi(CardOperationApi):
+    def operation_card(self, ecard):
+        return selectors.card_to_enable(ecard=ecard)
+
+
+def card_operation(name: str, service, description: str, created: bool = False, base=CardOperationApi):
     code = 201 if created else 200
     view = type(
         name,
-        (CardOperationApi,),
+        (base,),
         {"operation": staticmethod(service), "created": created, "__doc__": description},
     )
     return extend_schema_view(
@@ -63,7 +74,13 @@ CardLossReportApi = card_operation(
     services.card_report_temporary_loss,
     "临时挂失: at once; card.formalisation_deadline says by when to formalise it at an outlet.",
 )
-CardEnableApi = card_operation("CardEnableApi", services.card_enable, "启用: enable a received, sealed card.")
+CardEnableApi = card_operation(
+    "CardEnableApi",
+    services.card_enable,
+    "启用: enable the holder's received, sealed card (a new province's or a replacement's, when the "
+    "e-card is still on the old one); the e-card moves to it.",
+    base=EnableOperationApi,
+)
 CardRenewalApi = card_operation(
     "CardRenewalApi",
     services.card_apply_renewal,

@@ -90,6 +90,7 @@ class ReplacementOut(serializers.Serializer):
 
 class CardOut(serializers.Serializer):
     number_masked = serializers.CharField()
+    region = serializers.CharField(help_text="the issuing province (its code)")
     state = serializers.ChoiceField(choices=CardState.values)
     state_text = serializers.CharField()
     valid_until = serializers.DateField()
@@ -114,11 +115,26 @@ class ECardInfoOut(serializers.Serializer):
     transit_payment_linked = serializers.BooleanField()
 
 
+class HolderCardOut(serializers.Serializer):
+    number_masked = serializers.CharField()
+    region = serializers.CharField()
+    state = serializers.ChoiceField(choices=CardState.values)
+    state_text = serializers.CharField()
+    received = serializers.BooleanField()
+    in_production = serializers.BooleanField()
+    current = serializers.BooleanField(help_text="the card the e-card and its codes are on now")
+    services = ServicesOut()
+
+
 class ECardOut(serializers.Serializer):
     holder = HolderOut()
     ecard = ECardInfoOut()
     card = CardOut()
     services = ServicesOut()
+    cards = HolderCardOut(
+        many=True,
+        help_text="every card of the holder not cancelled (a new one being made, one in another province)",
+    )
 
 
 def verdict_body(answer: Answer) -> dict:
@@ -148,6 +164,7 @@ def ecard_body(ecard: ECard) -> dict:
         },
         "card": {
             "number_masked": card.number_masked,
+            "region": card.region,
             "state": card.state,
             "state_text": card.get_state_display(),
             "valid_until": card.valid_until,
@@ -167,6 +184,19 @@ def ecard_body(ecard: ECard) -> dict:
             },
         },
         "services": {purpose: verdict_body(answer) for purpose, answer in card_services(card).items()},
+        "cards": [
+            {
+                "number_masked": other.number_masked,
+                "region": other.region,
+                "state": other.state,
+                "state_text": other.get_state_display(),
+                "received": other.is_received,
+                "in_production": other.in_production,
+                "current": other.pk == card.pk,
+                "services": {p: verdict_body(a) for p, a in card_services(other).items()},
+            }
+            for other in selectors.holder_cards(holder=card.holder)
+        ],
     }
 
 

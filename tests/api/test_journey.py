@@ -18,8 +18,17 @@ def test_the_whole_holder_journey(db, api, make_card, clerk):
     assert body["card"]["number_masked"] == card.number_masked and card.number not in str(body)
     assert body["holder"]["id_number_masked"] == card.holder.id_number_masked
     assert card.holder.id_number not in str(body) and card.holder.name not in str(body)
-    assert body["services"]["payment"] == {"verdict": "denied", "code": "card.not_enabled"}
-    assert body["services"]["identity"] == {"verdict": "allowed", "code": None}
+    assert {k: body["services"]["payment"][k] for k in ("verdict", "code")} == {
+        "verdict": "denied",
+        "code": "card.not_enabled",
+    }
+    assert "请先启用" in body["services"]["payment"]["message"]
+    assert body["services"]["identity"] == {
+        "verdict": "allowed",
+        "code": None,
+        "message": None,
+        "message_en": None,
+    }
 
     # Changing the initial PIN enables the card.
     body = holder.post("/api/v1/card/pin", {"old_pin": "123456", "new_pin": "802461"}).json()
@@ -30,10 +39,9 @@ def test_the_whole_holder_journey(db, api, make_card, clerk):
     assert response.status_code == 200
     body = response.json()
     assert body["card"]["state"] == "temporarily_lost" and body["card"]["formalisation_deadline"]
-    assert body["services"]["payment"] == {
-        "verdict": "needs_authorisation",
-        "code": "card.temporarily_lost",
-    }
+    payment = body["services"]["payment"]
+    assert (payment["verdict"], payment["code"]) == ("needs_authorisation", "card.temporarily_lost")
+    assert "本人授权" in payment["message"]
 
     # Authorise, list, withdraw.
     response = holder.post(

@@ -485,3 +485,58 @@ class TestThirdGeneration:
         account = Account("13900004444")
         assert account.apply(**new_card_fields(region="11")).status_code == 201
         assert account.get("/api/v1/ecard").status_code == 404
+
+
+class TestMovingProvince:
+    """A holder with a card in Beijing (11) applies for one in a new province; until the new
+    card is collected and enabled, the old one is the one in their pocket."""
+
+    def holder_in_beijing(self, make_card):
+        from rest_framework.test import APIClient
+
+        return Holder_(APIClient(), make_card(region="11"), "13800000001")
+
+    def apply_elsewhere(self, holder, region, **extra):
+        person = holder.card.holder
+        fields = new_card_fields(
+            name=person.name, id_number=person.id_number, region=region, phone=person.phone, **extra
+        )
+        response = holder.api.post("/api/v1/card-applications", fields, format="multipart", **holder.auth)
+        assert response.status_code == 201, response.json()
+        return response.json()
+
+    def test_in_a_third_generation_province_the_card_in_the_pocket_stays_the_one_shown_and_reported(
+        self, make_card, staff_client, supervisor
+    ):
+        from ecard.models import RegionSetting
+
+        RegionSetting.objects.create(region="44", third_generation=True)
+        holder = self.holder_in_beijing(make_card)
+        self.apply_elsewhere(holder, "44", ecard_password="730519")
+        shown = holder.get("/api/v1/ecard").json()
+        assert (shown["card"]["number_masked"], shown["card"]["state"]) == (
+            holder.card.number_masked,
+            "active",
+        )
+        assert sorted((c["region"], c["state"]) for c in shown["cards"]) == [
+            ("11", "active"),
+            ("44", "sealed"),
+        ]
+        reported = holder.post("/api/v1/card/loss-report")
+        assert reported.status_code == 200, reported.json()
+        assert Card.objects.get(pk=holder.card.pk).state == CardState.TEMPORARILY_LOST
+
+    def test_elsewhere_the_collected_card_is_the_one_enabled_and_the_e_card_follows_it(
+        self, make_card, clerk
+    ):
+        holder = self.holder_in_beijing(make_card)
+        application = self.apply_elsewhere(holder, "31")
+        for step in ("accepted", "in_production", "ready", "collected"):
+            staff_move(application["id"], step, clerk)
+        told = Notice.objects.get(kind="application.collected", holder=holder.card.holder)
+        assert "启用" in told.body  # the notice sends the holder to enable it in the app
+        assert holder.get("/api/v1/ecard").json()["card"]["state"] == "active"  # Beijing's, still
+        enabled = holder.post("/api/v1/card/enable")
+        assert enabled.status_code == 200, enabled.json()
+        assert (enabled.json()["card"]["region"], enabled.json()["card"]["state"]) == ("31", "active")
+        assert Card.objects.get(pk=holder.card.pk).cancellation_reason == "transferred"
