@@ -9,7 +9,7 @@ PORT   ?= 8000
 MESSAGE_IGNORES := --ignore=.venv --ignore=tests --ignore=bench --ignore=deploy --ignore=docs \
 	--ignore=var --ignore=staticfiles
 
-.PHONY: run test test-dates lint lock install clean bench stack smoke messages attack-model
+.PHONY: run test test-dates lint lock install clean bench stack smoke messages attack-model card-model
 
 # What is installed is what requirements-dev.lock pins (the runtime's requirements.lock and the
 # tools), hashes checked; the project itself on top.
@@ -81,6 +81,13 @@ attack-model: $(STAMP) $(MO)
 	ATTACK_MODEL_RANDOM=1 ATTACK_MODEL_SHRINK=1 ATTACK_MODEL_EXAMPLES=$${EXAMPLES:-300} \
 	ATTACK_MODEL_STEPS=$${STEPS:-40} $(BIN)/pytest -p no:logging -s \
 	tests/test_attackers_model.py -k edge_of
+
+# The card-life model's long run (tests/test_card_life_model.py): new random walks each time,
+# shrunk to the shortest when one fails (CI runs a bounded, fixed set).
+card-model: export SECRET_KEY ?= make-test-only-secret-key
+card-model: $(STAMP) $(MO)
+	CARD_MODEL_RANDOM=1 CARD_MODEL_SHRINK=1 CARD_MODEL_EXAMPLES=$${EXAMPLES:-400} \
+	CARD_MODEL_STEPS=$${STEPS:-50} $(BIN)/pytest -p no:logging -s tests/test_card_life_model.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

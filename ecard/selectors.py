@@ -69,6 +69,22 @@ def card_to_enable(*, ecard: ECard) -> Card:
     return collected or ecard.card
 
 
+def card_to_report_lost(*, ecard: ECard) -> Card:
+    """The card 挂失 applies to: the one in the holder's hands — the e-card's own while it is
+    there, else a collected card not enabled yet (a replacement's, a new province's), which the
+    e-card moves to only once it is enabled."""
+    in_hand = (CardState.ACTIVE, CardState.SEALED)
+    if ecard.card.received_at is not None and ecard.card.state in in_hand:
+        return ecard.card
+    collected = (
+        holder_cards(holder=ecard.card.holder)
+        .filter(state__in=in_hand, received_at__isnull=False)
+        .order_by("-issued_on", "-pk")
+        .first()
+    )
+    return collected or ecard.card
+
+
 def replacement_get(*, card: Card) -> Card | None:
     return Card.objects.filter(replaces=card).exclude(state=CardState.CANCELLED).first()
 

@@ -52,6 +52,11 @@ class EnableOperationApi(CardOperationApi):
         return selectors.card_to_enable(ecard=ecard)
 
 
+class LossReportOperationApi(CardOperationApi):
+    def operation_card(self, ecard):
+        return selectors.card_to_report_lost(ecard=ecard)
+
+
 def card_operation(name: str, service, description: str, created: bool = False, base=CardOperationApi):
     code = 201 if created else 200
     view = type(
@@ -72,7 +77,9 @@ def card_operation(name: str, service, description: str, created: bool = False, 
 CardLossReportApi = card_operation(
     "CardLossReportApi",
     services.card_report_temporary_loss,
-    "临时挂失: at once; card.formalisation_deadline says by when to formalise it at an outlet.",
+    "临时挂失 of the card in the holder's hands (a collected replacement too, before it is enabled): "
+    "at once; card.formalisation_deadline says by when to formalise it at an outlet.",
+    base=LossReportOperationApi,
 )
 CardEnableApi = card_operation(
     "CardEnableApi",

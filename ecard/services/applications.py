@@ -1,10 +1,8 @@
 """Card applications made online (申领, 补领, 换领, 换发), followed to collection (制卡进度).
 
-The same services as at the outlet make the cards: a replacement is applied for with
-``card_apply_replacement`` at submission (a temporary loss becomes formal there and then); a
-new card is made with ``card_create`` when production starts; collection is
-``card_mark_received``. Every step is told to the holder.
-"""
+The outlet's own services make the cards (``card_apply_replacement`` at submission,
+``card_create`` when production starts); a card handed over or cancelled at the counter
+collects or ends its application here. Every step is told to the holder."""
 
 from __future__ import annotations
 
@@ -30,6 +28,7 @@ from ..models import (
     OPEN_APPLICATION_STATES,
     ApplicationKind,
     ApplicationState,
+    CancellationReason,
     Card,
     CardApplication,
     CardState,
@@ -343,6 +342,27 @@ def application_card_collected(*, card: Card, by: Actor) -> None:
     if application is None:
         return
     application.state = ApplicationState.COLLECTED
+    application.save()
+    _record(application, by=by)
+
+
+def application_card_cancelled(*, card: Card, by: Actor) -> None:
+    """The card an open application was making was cancelled at the counter (the holder moved
+    abroad, died, …): the application ends with it instead of waiting for a card that will not
+    come, and the holder is told why."""
+    application = (
+        CardApplication.objects.select_for_update()
+        .filter(new_card=card, state__in=OPEN_APPLICATION_STATES)
+        .first()
+    )
+    if application is None:
+        return
+    application.state = ApplicationState.REJECTED
+    application.reject_reason = str(
+        format_lazy(
+            _("所制社保卡已注销（{reason}）"), reason=CancellationReason(card.cancellation_reason).label
+        )
+    )[:200]
     application.save()
     _record(application, by=by)
 

@@ -239,9 +239,14 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
         raise DomainError("card.already_cancelled")
     was_sealed = card.state == CardState.SEALED
     cancel(card, reason=reason, by=by)
-    pending = Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED)
+    pending = list(Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED))
     for successor in pending:
         cancel(successor, reason=reason, by=by)
+    # Imported here: the application services build on these.
+    from .applications import application_card_cancelled
+
+    for cancelled in (card, *pending):
+        application_card_cancelled(card=cancelled, by=by)
     if card.replaces_id and was_sealed:
         _free_replaced(card, by=by)
     if not Card.objects.filter(holder_id=card.holder_id).exclude(state=CardState.CANCELLED).exists():

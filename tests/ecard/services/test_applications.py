@@ -540,3 +540,27 @@ class TestMovingProvince:
         assert enabled.status_code == 200, enabled.json()
         assert (enabled.json()["card"]["region"], enabled.json()["card"]["state"]) == ("31", "active")
         assert Card.objects.get(pk=holder.card.pk).cancellation_reason == "transferred"
+
+    def test_a_collected_replacement_not_enabled_yet_is_the_card_a_loss_report_applies_to(
+        self, make_card, clerk
+    ):
+        holder = self.holder_in_beijing(make_card)
+        staff = Actor.staff(clerk)
+        services.card_report_formal_loss(card=holder.card, by=staff)
+        new = services.card_apply_replacement(card=holder.card, kind="loss", by=staff)
+        services.card_mark_received(card=new, by=staff)  # handed over, not enabled yet
+        reported = holder.post("/api/v1/card/loss-report")
+        assert reported.status_code == 200, reported.json()
+        assert Card.objects.get(pk=new.pk).state == CardState.TEMPORARILY_LOST
+
+    def test_a_card_cancelled_at_the_counter_ends_the_application_that_was_making_it(self, make_card, clerk):
+        holder = self.holder_in_beijing(make_card)
+        application = self.apply_elsewhere(holder, "31")
+        for step in ("accepted", "in_production"):
+            staff_move(application["id"], step, clerk)
+        made = CardApplication.objects.get(public_id=application["id"]).new_card
+        services.card_cancel(card=made, reason="emigrated", by=Actor.staff(clerk))
+        [listed] = holder.get("/api/v1/card-applications").json()
+        assert listed["state"] == "rejected" and "出国定居" in listed["reject_reason"]
+        told = Notice.objects.get(kind="application.rejected", holder=holder.card.holder)
+        assert "已注销" in told.body
