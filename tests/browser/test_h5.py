@@ -318,3 +318,25 @@ def test_a_refused_service_shows_why_on_the_page_in_the_browsers_language(browse
     reason = english.locator("#service-list li[data-purpose=transit] .reason")
     reason.wait_for()
     assert "payment" in reason.inner_text().lower() and "乘车码" not in reason.inner_text()
+
+
+def test_a_holder_with_two_cards_sees_both_and_which_one_the_codes_are_on(
+    browse, live_server, app_holder, make_card
+):
+    make_card(holder=app_holder.card.holder, region="44", state="sealed", received=False)  # being made
+    page = browse(**phone_context()).page
+    sign_in(page, live_server.url, "13800000001", PASSWORD)
+    page.wait_for_selector("#cards:not([hidden]) #card-list li")
+    rows = page.locator("#card-list li")
+    assert rows.count() == 2
+    current = page.locator("#card-list li[data-current=true]")
+    assert current.get_attribute("data-region") == "11" and "二维码在此卡上" in current.inner_text()
+    assert "制卡中" in page.locator("#card-list li[data-region='44']").inner_text()
+    screenshot(page, "h5-two-cards.png", full_page=True)
+
+
+def test_a_holder_with_one_card_is_not_shown_a_list_of_one(browse, live_server, app_holder):
+    page = browse(**phone_context()).page
+    sign_in(page, live_server.url, "13800000001", PASSWORD)
+    page.wait_for_selector("#service-list li")
+    assert page.locator("#cards").is_hidden()

@@ -142,6 +142,7 @@
     live.ecard = answer.data;
     drawCard(answer.data);
     drawServices(answer.data.services);
+    drawCards(answer.data.cards);
     await Promise.all([loadAuthorisations(), loadAgreements(), loadNotices(), loadUsage()]);
     chooseUsablePurpose();
     await issueCode();
@@ -226,6 +227,23 @@
     show("loss", card.state === "active" || card.state === "sealed");
     show("confirm-lost", false);
     show("report-lost", true);
+  }
+
+  // A holder with more than one card (a new province's being made, a replacement collected):
+  // each with its state, and which one the e-card and its codes are on.
+  function drawCards(cards) {
+    const list = $("card-list");
+    clear(list);
+    for (const card of cards) {
+      const li = row(list, [
+        [format(T.cardIn, { number: card.number_masked, region: card.region }), ""],
+        [card.in_production ? T.inProduction : card.state_text, card.state === "active" ? "verdict-allowed" : "muted"],
+        ...(card.current ? [[T.currentCard, "reason"]] : []),
+      ]);
+      li.dataset.region = card.region;
+      li.dataset.current = card.current ? "true" : "false";
+    }
+    show("cards", cards.length > 1);
   }
 
   function drawServices(services) {
