@@ -316,3 +316,33 @@ def make_staff(username: str, group: str | None = None, superuser: bool = False)
     if group:
         user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def clean_stores() -> None:
+    """What a model's example starts from and leaves: no notices, an empty cache and store
+    (declared whole), no process-local copies."""
+    from django.core.cache import cache
+
+    from codes.services import reset_caches
+
+    notices.outbox.clear()
+    cache.clear()
+    reset_caches()
+    declare_store_whole()
+
+
+def model_settings(*, examples: int, steps: int, randomly: bool, shrink: bool):
+    """Hypothesis settings for a stateful model: the same walks in CI each time (``randomly``
+    draws new ones, for the long runs), shrunk to the shortest only when asked."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    phases = (Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate)
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        derandomize=not randomly,
+        database=None,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+    )

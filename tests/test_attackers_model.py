@@ -21,7 +21,6 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import override_settings
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -37,7 +36,7 @@ from ecard.audit import Actor
 from ecard.models import Card, CardApplication, ECardChannel
 from tests.ecard.services.test_applications import new_card_fields
 from tests.ecard.services.test_payments import Provider
-from tests.support import ECARD_PASSWORD, Holder_, Scanner, declare_store_whole, years_ago
+from tests.support import ECARD_PASSWORD, Holder_, Scanner, clean_stores, model_settings, years_ago
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +96,7 @@ class AttackersModel(RuleBasedStateMachine):
         # Each example starts from the same world and leaves nothing behind.
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        _clean_stores()
+        clean_stores()
         self.w = self.world_factory()
         self.guardian = {"child": "father"}  # ward → the adult who guards them
         self.pending_claims = {}  # application id → applicant
@@ -115,7 +114,7 @@ class AttackersModel(RuleBasedStateMachine):
     def teardown(self):
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
-        _clean_stores()
+        clean_stores()
 
     # ------------------------------------------------------------------ the edges, as the model has them
 
@@ -437,32 +436,11 @@ class AttackersModel(RuleBasedStateMachine):
                 )
 
 
-def _clean_stores():
-    from django.core.cache import cache
-
-    from codes.services import reset_caches
-    from ecard import notices
-
-    notices.outbox.clear()
-    cache.clear()
-    reset_caches()
-    declare_store_whole()
-
-
 def run_model(world_factory, *, examples=EXAMPLES, steps=STEPS, shrink=SHRINK):
     AttackersModel.world_factory = staticmethod(world_factory)
-    phases = (Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate)
     run_state_machine_as_test(
         AttackersModel,
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=steps,
-            deadline=None,
-            derandomize=not RANDOM,  # the same walks in CI each time; the long run draws new ones
-            database=None,
-            phases=phases,
-            suppress_health_check=list(HealthCheck),
-        ),
+        settings=model_settings(examples=examples, steps=steps, randomly=RANDOM, shrink=shrink),
     )
 
 

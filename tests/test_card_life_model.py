@@ -18,7 +18,6 @@ import os
 import pytest
 from django.db import transaction
 from django.test import override_settings
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -33,8 +32,9 @@ from codes import verifier
 from ecard import services
 from ecard.audit import Actor
 from ecard.models import OPEN_APPLICATION_STATES, Card, CardApplication, CardState
+from tests.codes.test_verifier import offline_gate
 from tests.ecard.services.test_payments import Provider, confirm
-from tests.support import Holder_, Scanner, declare_store_whole
+from tests.support import Holder_, Scanner, clean_stores, model_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -54,18 +54,6 @@ NEXT_STEP = {
 _phones = itertools.count(1)
 
 
-def _clean_stores():
-    from django.core.cache import cache
-
-    from codes.services import reset_caches
-    from ecard import notices
-
-    notices.outbox.clear()
-    cache.clear()
-    reset_caches()
-    declare_store_whole()
-
-
 class CardLifeModel(RuleBasedStateMachine):
     factory = None  # set by the test: the fixtures' makers
 
@@ -73,7 +61,7 @@ class CardLifeModel(RuleBasedStateMachine):
         super().__init__()
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        _clean_stores()
+        clean_stores()
         make_card, clerk, tmp_path = self.factory()
         self.holder = Holder_(APIClient(), make_card(region="11"), f"137{next(_phones):08d}")
         self.person = self.holder.card.holder
@@ -87,7 +75,7 @@ class CardLifeModel(RuleBasedStateMachine):
     def teardown(self):
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
-        _clean_stores()
+        clean_stores()
 
     # ------------------------------------------------------------------ what the holder has
 
@@ -253,7 +241,7 @@ class CardLifeModel(RuleBasedStateMachine):
 
     @invariant()
     def a_card_out_of_service_has_no_code_a_scanner_accepts_online_or_offline(self):
-        gate, self.gate_revocations = _offline_gate(self.identity_desk, self.gate_revocations)
+        gate, self.gate_revocations = offline_gate(self.identity_desk, revocations=self.gate_revocations)
         for card_pk, text in self.codes:
             state = Card.objects.get(pk=card_pk).state
             if state in (CardState.TEMPORARILY_LOST, CardState.LOST, CardState.CANCELLED):
@@ -262,34 +250,10 @@ class CardLifeModel(RuleBasedStateMachine):
                 assert not gate.verify(text, purposes=["identity"]).accepted, state
 
 
-def _offline_gate(scanner, revocations):
-    config = scanner.api.get("/api/v1/scanner/config", **scanner.auth()).json()
-    keyset = verifier.KeySet.from_jwks(scanner.api.get("/api/v1/scanner/keys").json())
-    while True:
-        page = scanner.api.get(
-            f"/api/v1/scanner/revocations?since={revocations.cursor}", **scanner.auth()
-        ).json()
-        revocations.apply(page["jws"], keyset)
-        if not page["more"]:
-            break
-    gate = verifier.Verifier(keyset, revocations, max_revocation_age=config["revocations_max_age_by_purpose"])
-    return gate, revocations
-
-
 def run_model(factory, *, examples=EXAMPLES, steps=STEPS, shrink=SHRINK):
     CardLifeModel.factory = staticmethod(factory)
-    phases = (Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate)
     run_state_machine_as_test(
-        CardLifeModel,
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=steps,
-            deadline=None,
-            derandomize=not RANDOM,
-            database=None,
-            phases=phases,
-            suppress_health_check=list(HealthCheck),
-        ),
+        CardLifeModel, settings=model_settings(examples=examples, steps=steps, randomly=RANDOM, shrink=shrink)
     )
 
 
