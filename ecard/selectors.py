@@ -55,34 +55,33 @@ def holder_cards(*, holder: Holder) -> QuerySet[Card]:
     return Card.objects.filter(holder=holder).exclude(state=CardState.CANCELLED).order_by("issued_on", "pk")
 
 
-def card_to_enable(*, ecard: ECard) -> Card:
-    """The card 启用 applies to: the holder's collected card still sealed (a new province's, a
-    replacement), else the e-card's own (which then says why it cannot)."""
-    if ecard.card.state == CardState.SEALED:
-        return ecard.card
+def _collected_card(ecard: ECard, states: tuple[str, ...]) -> Card:
+    """The e-card's own card when it is collected and in one of ``states``, else the holder's
+    newest collected card that is (a new province's, a replacement's), else the e-card's own
+    (whose service then says why it cannot)."""
+    own = ecard.card
+    if own.received_at is not None and own.state in states:
+        return own
     collected = (
-        holder_cards(holder=ecard.card.holder)
-        .filter(state=CardState.SEALED, received_at__isnull=False)
+        holder_cards(holder=own.holder)
+        .filter(state__in=states, received_at__isnull=False)
         .order_by("-issued_on", "-pk")
         .first()
     )
-    return collected or ecard.card
+    return collected or own
+
+
+def card_to_enable(*, ecard: ECard) -> Card:
+    """The card 启用 applies to: a collected card still sealed."""
+    if ecard.card.state == CardState.SEALED:
+        return ecard.card  # not collected yet: card_enable says so
+    return _collected_card(ecard, (CardState.SEALED,))
 
 
 def card_to_report_lost(*, ecard: ECard) -> Card:
     """The card 挂失 applies to: the one in the holder's hands — the e-card's own while it is
-    there, else a collected card not enabled yet (a replacement's, a new province's), which the
-    e-card moves to only once it is enabled."""
-    in_hand = (CardState.ACTIVE, CardState.SEALED)
-    if ecard.card.received_at is not None and ecard.card.state in in_hand:
-        return ecard.card
-    collected = (
-        holder_cards(holder=ecard.card.holder)
-        .filter(state__in=in_hand, received_at__isnull=False)
-        .order_by("-issued_on", "-pk")
-        .first()
-    )
-    return collected or ecard.card
+    there, else a collected card not enabled yet, which the e-card moves to only once enabled."""
+    return _collected_card(ecard, (CardState.ACTIVE, CardState.SEALED))
 
 
 def replacement_get(*, card: Card) -> Card | None:

@@ -151,6 +151,7 @@ def verdict_body(answer: Answer) -> dict:
 
 def ecard_body(ecard: ECard) -> dict:
     card = ecard.card
+    services = {purpose: verdict_body(answer) for purpose, answer in card_services(card).items()}
     replacement = selectors.replacement_get(card=card)
     return {
         "holder": {
@@ -183,7 +184,7 @@ def ecard_body(ecard: ECard) -> dict:
                 "received": replacement.is_received,
             },
         },
-        "services": {purpose: verdict_body(answer) for purpose, answer in card_services(card).items()},
+        "services": services,
         "cards": [
             {
                 "number_masked": other.number_masked,
@@ -193,7 +194,9 @@ def ecard_body(ecard: ECard) -> dict:
                 "received": other.is_received,
                 "in_production": other.in_production,
                 "current": other.pk == card.pk,
-                "services": {p: verdict_body(a) for p, a in card_services(other).items()},
+                "services": services
+                if other.pk == card.pk
+                else {p: verdict_body(a) for p, a in card_services(other).items()},
             }
             for other in selectors.holder_cards(holder=card.holder)
         ],
