@@ -93,6 +93,8 @@ def active_ecard(index: int, by):
         state="active",
         by=by,
     )
+    # A card in use: its initial PIN (which cannot pay) changed.
+    card = services.card_change_pin(card=card, old_pin="123456", new_pin="740285", by=by)
     return services.ecard_issue(card=card, channel="wechat", password="802461", by=by)
 
 

@@ -113,6 +113,10 @@ def main() -> None:
         expect(status == 201 and ecard["card"]["state"] == "active", "apply for the e-card", ecard)
         expect(id_number not in json.dumps(ecard), "the response masks the ID number")
 
+        status, refused = call("POST", "/api/v1/codes", {"purpose": "payment"}, access)
+        expect(status == 409 and refused["code"] == "card.initial_pin", "the initial PIN cannot pay", refused)
+        status, _ = call("POST", "/api/v1/card/pin", {"old_pin": "123456", "new_pin": "740285"}, access)
+        expect(status == 200, "change the initial PIN in the app", status)
         status, code = call("POST", "/api/v1/codes", {"purpose": "payment"}, access)
         expect(status == 201 and code["code"].startswith("EC1:"), "issue a payment code")
 

@@ -18,6 +18,7 @@ from .audit import Actor
 from .models import Card, CardApplication, CardState, Notice
 from .notices import card_params, notice_send, notices_create_bulk
 from .services import card_lapse_temporary_loss, ward_came_of_age
+from .services.replacements import RENEWABLE_STATES
 
 # Days before valid_until at which a holder hears about it: 60, 30, 7 and the day itself.
 EXPIRY_MILESTONES = ((0, "0d"), (7, "7d"), (30, "30d"), (60, "60d"))
@@ -48,13 +49,19 @@ EXPIRED_NOTICE_DAYS = 30
 
 
 def expiring_cards(low: int, high: int, today: datetime.date):
-    """Cards about to expire, and those that expired lately, with nothing applied for yet."""
-    horizon = today + datetime.timedelta(days=EXPIRY_MILESTONES[-1][0])
+    """Cards about to expire, and those that expired lately, with nothing applied for yet, whose
+    holder may renew them now: the notice says to renew in the app, which must then take it (a
+    card reported lost is replaced instead; a milestone before the renewal window opens waits)."""
+    ahead = min(EXPIRY_MILESTONES[-1][0], settings.CARD_RENEWAL_WINDOW_DAYS)
+    horizon = today + datetime.timedelta(days=ahead)
     since = today - datetime.timedelta(days=EXPIRED_NOTICE_DAYS)
-    return (
-        Card.objects.filter(pk__gte=low, pk__lt=high, valid_until__gte=since, valid_until__lte=horizon)
-        .exclude(state=CardState.CANCELLED)
-        .filter(replacement_applied_at__isnull=True)
+    return Card.objects.filter(
+        pk__gte=low,
+        pk__lt=high,
+        valid_until__gte=since,
+        valid_until__lte=horizon,
+        state__in=RENEWABLE_STATES,
+        replacement_applied_at__isnull=True,
     )
 
 

@@ -56,9 +56,11 @@ AUTH_LOST = Answer(Verdict.NEEDS_AUTHORISATION, "card.lost")
 CANCELLED = Answer(Verdict.DENIED, "card.cancelled")
 NOT_ENABLED = Answer(Verdict.DENIED, "card.not_enabled")
 PIN_LOCKED = Answer(Verdict.DENIED, "card.pin_locked")
+INITIAL_PIN = Answer(Verdict.DENIED, "card.initial_pin")
 IN_PRODUCTION = Answer(Verdict.DENIED, "card.in_production")
 
-# Columns: the card's state, plus "pin_locked", which applies on top of the state, and
+# Columns: the card's state, plus "pin_locked" and "initial_pin" (a collected card whose PIN was
+# never changed: 医保账户初始密码不能消费, seed 002), which apply on top of the state, and
 # "in_production": a third-generation card whose e-card was issued with the application
 # (同步申领) and which is still being made: identity, culture and payment, not transit.
 MATRIX: dict[str, dict[str, Answer]] = {
@@ -69,6 +71,7 @@ MATRIX: dict[str, dict[str, Answer]] = {
         CardState.SEALED: ALLOWED,
         "in_production": ALLOWED,
         "pin_locked": ALLOWED,
+        "initial_pin": ALLOWED,
         CardState.CANCELLED: CANCELLED,
     },
     Purpose.PAYMENT: {
@@ -78,6 +81,7 @@ MATRIX: dict[str, dict[str, Answer]] = {
         CardState.SEALED: NOT_ENABLED,
         "in_production": ALLOWED,
         "pin_locked": PIN_LOCKED,
+        "initial_pin": INITIAL_PIN,
         CardState.CANCELLED: CANCELLED,
     },
     Purpose.TRANSIT: {
@@ -87,6 +91,7 @@ MATRIX: dict[str, dict[str, Answer]] = {
         CardState.SEALED: NOT_ENABLED,
         "in_production": IN_PRODUCTION,
         "pin_locked": ALLOWED,
+        "initial_pin": ALLOWED,
         CardState.CANCELLED: CANCELLED,
     },
     Purpose.CULTURE: {
@@ -96,6 +101,7 @@ MATRIX: dict[str, dict[str, Answer]] = {
         CardState.SEALED: ALLOWED,
         "in_production": ALLOWED,
         "pin_locked": ALLOWED,
+        "initial_pin": ALLOWED,
         CardState.CANCELLED: CANCELLED,
     },
 }
@@ -122,6 +128,7 @@ def service_verdict(
     purpose: str,
     state: str,
     pin_locked: bool = False,
+    initial_pin: bool = False,
     transit_payment_linked: bool = True,
     expired: bool = False,
     in_production: bool = False,
@@ -131,6 +138,8 @@ def service_verdict(
     answers = [row["in_production" if in_production and state == CardState.SEALED else state]]
     if pin_locked:
         answers.append(row["pin_locked"])
+    if initial_pin and not settings.CARD_INITIAL_PIN_CAN_PAY:
+        answers.append(row["initial_pin"])
     if purpose == Purpose.TRANSIT and not transit_payment_linked:
         answers.append(NO_PAYMENT_METHOD)
     if expired and not settings.CARD_EXPIRED_USABLE:
@@ -147,6 +156,7 @@ def card_services(card, *, today=None) -> dict[str, Answer]:
             purpose=purpose,
             state=card.state,
             pin_locked=card.pin_locked,
+            initial_pin=card.initial_pin_in_hand,
             transit_payment_linked=linked,
             expired=card.is_expired(today),
             in_production=card.in_production,

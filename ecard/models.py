@@ -205,6 +205,12 @@ class Card(models.Model):
         a column for it. Read here by the matrix and by the scanners' snapshot alike."""
         return self.state == CardState.SEALED and self.received_at is None
 
+    @property
+    def initial_pin_in_hand(self) -> bool:
+        """Collected and still on the initial PIN, which anyone may know: it cannot pay until the
+        holder changes it. A card still being made has no PIN in anyone's hands yet."""
+        return self.pin_is_initial and self.received_at is not None
+
     def is_expired(self, today: datetime.date | None = None) -> bool:
         return (today or timezone.localdate()) > self.valid_until
 

@@ -120,6 +120,10 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         403,
         _("社保密码连续错误次数过多，社保应用已锁定，请持身份证件到服务网点解锁。"),
     ),
+    "card.initial_pin": (
+        409,
+        _("社保卡仍是初始密码，不能用于支付，请先修改社保密码。"),
+    ),
     "card.pin_invalid": (400, _("社保密码须为6位数字。")),
     "card.pin_weak": (
         422,

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from accounts.services import holder_get_or_create
 from ecard import notices, services
 from ecard.audit import Actor
 from tests.support import (
+    HOLDER_PIN,
     Holder_,
     Scanner,
     _sequence,
@@ -142,9 +144,12 @@ def make_card(db, make_holder, system):
         received: bool = True,
         region: str = "11",
         issued_on: datetime.date | None = None,
+        pin: str | None = HOLDER_PIN,
         **kwargs,
     ):
-        return services.card_create(
+        """A card as its holder has it. An active card in hand has had its initial PIN changed
+        to ``pin`` (as a card in use has: the initial PIN cannot pay); ``pin=None`` keeps it."""
+        card = services.card_create(
             holder=holder or make_holder(),
             region=region,
             issued_on=issued_on or timezone.localdate(),
@@ -153,6 +158,11 @@ def make_card(db, make_holder, system):
             by=system,
             **kwargs,
         )
+        if pin is not None and state == "active" and received:
+            card = services.card_change_pin(
+                card=card, old_pin=settings.CARD_INITIAL_PIN, new_pin=pin, by=system
+            )
+        return card
 
     return make
 

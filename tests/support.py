@@ -26,6 +26,8 @@ from ecard import notices
 from ecard.audit import Actor
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
+# The PIN the fixtures' cards in use were changed to (their initial PIN cannot pay).
+HOLDER_PIN = "740285"
 
 # Debian's Chromium, which the browser tests drive (.ci/run installs it).
 CHROMIUM = "/usr/bin/chromium"
@@ -118,11 +120,18 @@ class Holder_:
     """A signed-in app user with an e-card: the client, its tokens, and the card behind it."""
 
     def __init__(self, api, card, phone):
-        self.api, self.card = api, card
+        self.api, self.card, self.phone = api, card, phone
         self.tokens = register_and_sign_in(api, phone)
         self.auth = {"HTTP_AUTHORIZATION": f"Bearer {self.tokens['access']}"}
         response = bind(self, card)
         assert response.status_code == 201, response.json()
+
+    def sign_in_again(self):
+        """New tokens, as the app gets after days away (the old access token has expired)."""
+        self.tokens = self.api.post(
+            "/api/v1/auth/token", {"phone": self.phone, "password": PASSWORD}, format="json"
+        ).json()
+        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {self.tokens['access']}"}
 
     def get(self, url, **extra):
         return self.api.get(url, **self.auth, **extra)

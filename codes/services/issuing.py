@@ -65,13 +65,14 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | No
     if family is not None and purpose not in verifier.FAMILY_PURPOSES:
         raise DomainError("family.purpose_not_allowed", purpose=Purpose(purpose).label)
     key = keys.signing_key_current()
-    # A password change, an ended agreement or guardian link revokes every code of its second
-    # and before (codes carry whole seconds; the revocation is rounded up). A code asked for in
-    # that same second waits for the next one, outside any lock, rather than be refused at the
-    # gate for a revocation it came after.
+    # A password change, an ended agreement or guardian link, and a change of the card's state
+    # (a loss, the old card cancelled when the e-card moved to a new one) revoke every code of
+    # their second and before at the gates (codes carry whole seconds; the revocation is rounded
+    # up). A code asked for in that same second waits for the next one, outside any lock, rather
+    # than be refused offline for a revocation it came after while accepted online.
     recent = timezone.now() - datetime.timedelta(seconds=2)
     revoked = (
-        Revocation.of_every_code(ecard.reference)
+        Revocation.objects.filter(ecard_reference=ecard.reference, presenter="", serial__isnull=True)
         .filter(not_before__gte=recent)
         .aggregate(latest=Max("not_before"))["latest"]
     )

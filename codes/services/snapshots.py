@@ -53,6 +53,7 @@ def _snapshot_from_db(reference: str) -> dict | None:
         "state": card.state,
         "in_production": card.in_production,
         "pin_locked": card.pin_locked,
+        "initial_pin": card.initial_pin_in_hand,
         "transit": bool(ecard.transit_payment_method),
         "valid_until": card.valid_until.isoformat(),
         "password_changed_at": math.ceil(ecard.password_changed_at.timestamp()),

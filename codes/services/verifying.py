@@ -54,6 +54,7 @@ def _verdict(code: verifier.Code, snapshot: dict | None) -> tuple[str | None, bo
         purpose=code.purpose,
         state=snapshot["state"],
         pin_locked=snapshot["pin_locked"],
+        initial_pin=snapshot.get("initial_pin", False),
         transit_payment_linked=snapshot["transit"],
         expired=expired,
         in_production=snapshot.get("in_production", False),

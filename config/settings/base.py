@@ -322,6 +322,9 @@ CARD_RENEWAL_WINDOW_DAYS = env.int("CARD_RENEWAL_WINDOW_DAYS", default=60)
 # Whether an expired but undamaged card keeps working until it is replaced.
 CARD_EXPIRED_USABLE = env.bool("CARD_EXPIRED_USABLE", default=True)
 CARD_INITIAL_PIN = env.str("CARD_INITIAL_PIN", default="123456")
+# 医保账户初始密码不能消费 (seed 002): a collected card on its initial PIN pays for nothing until
+# the holder changes the PIN; identity, transit and culture are not held back.
+CARD_INITIAL_PIN_CAN_PAY = env.bool("CARD_INITIAL_PIN_CAN_PAY", default=False)
 CARD_PIN_MAX_FAILURES = env.int("CARD_PIN_MAX_FAILURES", default=6)
 # The 12333 hotline checks who is calling by the card's PIN: a card still on its initial PIN
 # (which anyone may know) is reported lost in the app or at an outlet instead.

@@ -74,6 +74,17 @@ def _pin_attempt(card: Card, pin: str, by: Actor) -> DomainError | None:
     return DomainError("card.pin_wrong", field="pin", remaining=remaining)
 
 
+def _refuse_unless_in_hand(card: Card) -> None:
+    """A PIN is changed, unlocked or reset on the card itself, in the holder's hands: not on a
+    card reported lost (lift the loss first) or one still at the outlet. The holder is then told
+    to change a reset PIN in the app, which this same rule lets them do."""
+    refuse_if_cancelled(card)
+    if card.state not in (CardState.ACTIVE, CardState.SEALED):
+        raise DomainError("card.not_active", state=card.get_state_display())
+    if card.received_at is None:
+        raise DomainError("card.not_received")
+
+
 def card_check_pin(*, card: Card, pin: str, by: Actor) -> Card:
     """Verify the social-security PIN; the 6th wrong entry in a row locks the card.
 
@@ -93,17 +104,16 @@ def card_change_pin(*, card: Card, old_pin: str, new_pin: str, by: Actor) -> Car
     validate_new_secret(new_pin, old=old_pin)
     with transaction.atomic():
         card = lock_card(card)
-        refuse_if_cancelled(card)
-        if card.state not in (CardState.ACTIVE, CardState.SEALED):
-            raise DomainError("card.not_active", state=card.get_state_display())
-        if card.received_at is None:
-            raise DomainError("card.not_received")
+        _refuse_unless_in_hand(card)
         refusal = _pin_attempt(card, old_pin, by)
         if refusal is None:
             was_initial = card.pin_is_initial
             card.pin_hash = make_password(new_pin)
             card.pin_is_initial = False
             card.save(update_fields=["pin_hash", "pin_is_initial", "updated_at"])
+            if was_initial:
+                # The first change lets the card pay: scanners' copies of the card must see it.
+                signals.card_changed.send(sender=Card, card=card, before=card.state, after=card.state)
             audit_record(
                 action="card.pin_changed",
                 by=by,
@@ -120,7 +130,7 @@ def card_change_pin(*, card: Card, old_pin: str, new_pin: str, by: Actor) -> Car
 def card_unlock_pin(*, card: Card, by: Actor) -> Card:
     """Staff unlock (解锁) after checking the holder's ID; the PIN itself is unchanged."""
     card = lock_card(card)
-    refuse_if_cancelled(card)
+    _refuse_unless_in_hand(card)
     card.pin_locked = False
     card.pin_failures = 0
     card.save(update_fields=["pin_locked", "pin_failures", "updated_at"])
@@ -140,7 +150,7 @@ def card_reset_pin(*, card: Card, by: Actor) -> Card:
     Only for the holder in person: an agent may not (the Zhuhai guide)."""
     refuse_agent(by)
     card = lock_card(card)
-    refuse_if_cancelled(card)
+    _refuse_unless_in_hand(card)
     card.pin_hash = ""
     card.pin_is_initial = True
     card.pin_locked = False

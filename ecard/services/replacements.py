@@ -23,6 +23,8 @@ _REPLACEABLE_STATES: dict[str, set[str]] = {
     ReplacementKind.DAMAGE: {CardState.ACTIVE, CardState.SEALED},
     ReplacementKind.DATA_CHANGE: {CardState.ACTIVE, CardState.SEALED},
 }
+# Whose holder the expiry notices tell to renew: a card reported lost is replaced, not renewed.
+RENEWABLE_STATES = frozenset(_REPLACEABLE_STATES[ReplacementKind.RENEWAL])
 
 
 @transaction.atomic

@@ -67,7 +67,7 @@ def test_every_purpose_has_a_lifetime_and_a_device_signed_code_lives_as_long_as_
 def test_the_matrix_has_a_row_per_purpose_and_a_column_per_card_state():
     assert set(MATRIX) == set(Purpose.values)
     for purpose, row in MATRIX.items():
-        assert set(row) == set(CardState.values) | {"in_production", "pin_locked"}, purpose
+        assert set(row) == set(CardState.values) | {"in_production", "pin_locked", "initial_pin"}, purpose
 
 
 def test_the_states_that_revoke_earlier_codes_are_those_in_which_nothing_is_plainly_allowed():

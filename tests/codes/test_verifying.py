@@ -14,6 +14,7 @@ from qrcode.constants import ERROR_CORRECT_M
 from codes import keys, verifier
 from codes.models import ScanRecord, SigningKey
 from ecard import services
+from ecard.audit import Actor
 from ecard.models import ECard
 from tests.support import ECARD_PASSWORD, Holder_, issue_code
 
@@ -195,6 +196,24 @@ class TestVerify:
                 pass
         assert scanner.verdict(payment)["code"] == "card.pin_locked"
         assert scanner.verdict(identity)["result"] == "accepted"
+
+    def test_the_initial_pin_cannot_pay_until_the_holder_changes_it_in_the_app(
+        self, api, make_card, scanner, clerk
+    ):
+        holder = Holder_(api, make_card(pin=None), "13900000011")
+        payment = holder.get("/api/v1/ecard").json()["services"]["payment"]
+        assert (payment["verdict"], payment["code"]) == ("denied", "card.initial_pin")
+        assert "初始密码" in payment["message"]
+        refused = holder.post("/api/v1/codes", {"purpose": "payment"})
+        assert refused.status_code == 409 and refused.json()["code"] == "card.initial_pin"
+        assert holder.post("/api/v1/codes", {"purpose": "identity"}).status_code == 201
+        changed = holder.post("/api/v1/card/pin", {"old_pin": "123456", "new_pin": "740285"})
+        assert changed.status_code == 200, changed.json()
+        text = issue_code(holder)
+        # A code shown, then the PIN reset at the counter: the scanner is told what issuing would.
+        services.card_reset_pin(card=holder.card, by=Actor.staff(clerk))
+        assert scanner.verdict(text)["code"] == "card.initial_pin"
+        assert holder.post("/api/v1/codes", {"purpose": "payment"}).json()["code"] == "card.initial_pin"
 
     def test_a_password_change_revokes_earlier_codes(self, app_holder, scanner):
         text = issue_code(app_holder, "identity")

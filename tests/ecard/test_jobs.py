@@ -106,6 +106,23 @@ class TestExpiry:
         run_job("expiry_notices", "--date", today.isoformat())
         assert not Notice.objects.filter(kind="card.expired").exists()
 
+    def test_no_holder_is_told_to_renew_what_renewal_would_refuse(self, make_card, system, settings):
+        # The notice says "请在App“社保卡-换领”中申请换领": a card reported lost is replaced,
+        # not renewed, and a milestone before the renewal window opens would be refused too.
+        today = datetime.date(2026, 3, 1)
+        lost = make_card(
+            issued_on=today - datetime.timedelta(days=3000), valid_until=today + datetime.timedelta(days=6)
+        )
+        services.card_report_temporary_loss(card=lost, by=system)
+        settings.CARD_RENEWAL_WINDOW_DAYS = 30
+        make_card(
+            issued_on=today - datetime.timedelta(days=3000), valid_until=today + datetime.timedelta(days=45)
+        )
+        run_job("expiry_notices", "--date", today.isoformat())
+        assert not Notice.objects.exists()
+        run_job("expiry_notices", "--date", (today + datetime.timedelta(days=15)).isoformat())
+        assert list(Notice.objects.values_list("milestone", flat=True)) == ["30d"]
+
     def test_a_missed_day_still_sends_the_milestone_owed(self, make_card):
         today = datetime.date(2026, 3, 1)
         make_card(

@@ -4,6 +4,7 @@ import pytest
 
 from ecard import services
 from ecard.matrix import MATRIX, Purpose, card_services, service_verdict
+from tests.support import ROOT
 
 A, AUTH, D = "allowed", "needs_authorisation", "denied"
 
@@ -33,9 +34,68 @@ def test_every_purpose_has_a_row_for_every_state():
             "lost",
             "sealed",
             "pin_locked",
+            "initial_pin",
             "in_production",
             "cancelled",
         }
+
+
+# The columns of the table in docs/domain.md, as service_verdict is asked for each.
+DOC_COLUMNS = {
+    "active": {"state": "active"},
+    "temporarily lost, lost": {"state": "temporarily_lost"},
+    "sealed": {"state": "sealed"},
+    "in production": {"state": "sealed", "in_production": True},
+    "PIN locked": {"state": "active", "pin_locked": True},
+    "initial PIN": {"state": "active", "initial_pin": True},
+    "cancelled": {"state": "cancelled"},
+}
+
+
+def documented_matrix():
+    lines = (ROOT / "docs" / "domain.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| purpose |"))
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        purpose = cells[0].split("`")[1]
+        yield purpose, dict(zip(header[1:], cells[1:], strict=True))
+
+
+def _verdict_of(text):
+    if text.startswith("yes"):
+        return A
+    if text.startswith("with the holder's authorisation"):
+        return AUTH
+    assert text.startswith("no"), text
+    return D
+
+
+def test_the_matrix_says_what_the_table_in_docs_domain_md_says_for_every_column():
+    documented = dict(documented_matrix())
+    assert set(documented) == set(Purpose.values)
+    for purpose, row in documented.items():
+        assert set(row) == set(DOC_COLUMNS), purpose
+        for column, text in row.items():
+            got = service_verdict(purpose=purpose, transit_payment_linked=True, **DOC_COLUMNS[column])
+            assert got.verdict == _verdict_of(text), (purpose, column, got)
+        both_lost = service_verdict(purpose=purpose, state="lost").verdict
+        assert both_lost == _verdict_of(row["temporarily lost, lost"]), purpose
+
+
+def test_a_collected_card_on_its_initial_pin_cannot_pay_until_the_pin_is_changed(make_card, system, settings):
+    card = make_card(pin=None)
+    assert card_services(card)["payment"].code == "card.initial_pin"
+    assert (
+        card_services(card)["identity"].verdict == A
+        and card_services(card)["transit"].code != "card.initial_pin"
+    )
+    card = services.card_change_pin(card=card, old_pin=settings.CARD_INITIAL_PIN, new_pin="740285", by=system)
+    assert card_services(card)["payment"].verdict == A
+    settings.CARD_INITIAL_PIN_CAN_PAY = True
+    assert card_services(make_card(pin=None))["payment"].verdict == A
 
 
 def test_a_card_in_production_allows_identity_culture_and_payment_but_not_transit():

@@ -37,6 +37,9 @@ DEMO = [
 ]
 
 
+DEMO_PIN = "135802"
+
+
 class Command(BaseCommand):
     help = "Create demo holders and cards in different states, and staff logins (credentials printed)."
 
@@ -88,6 +91,10 @@ class Command(BaseCommand):
                 state="sealed" if scenario.startswith("sealed") else "active",
                 by=by,
             )
+            if scenario in ("active_with_ecard", "temporarily_lost", "minor", "expiring"):
+                # Cards in use: the initial PIN, which cannot pay, was changed long ago. 赵敏's
+                # locked card and the sealed ones keep theirs.
+                services.card_change_pin(card=card, old_pin="123456", new_pin=DEMO_PIN, by=by)
             if scenario == "minor":
                 holder_set_guardian(
                     holder=holder,
@@ -111,7 +118,10 @@ class Command(BaseCommand):
                     except DomainError:
                         pass
         self.stdout.write(f"{len(DEMO)} demo holders and cards created")
-        self.stdout.write("demo e-card password for 张伟, 刘洋 and 张小雨's cards: 258013; card PINs: 123456")
+        self.stdout.write(
+            "demo e-card password for 张伟, 刘洋 and 张小雨's cards: 258013; "
+            f"card PINs: {DEMO_PIN} (赵敏, 王芳 and 李娜: the initial 123456)"
+        )
 
     def _holder_logins(self):
         """App accounts: two bound to their holders, one fresh to try binding with."""
