@@ -78,10 +78,15 @@ def card_to_enable(*, ecard: ECard) -> Card:
     return _collected_card(ecard, (CardState.SEALED,))
 
 
-def card_to_report_lost(*, ecard: ECard) -> Card:
-    """The card 挂失 applies to: the one in the holder's hands — the e-card's own while it is
-    there, else a collected card not enabled yet, which the e-card moves to only once enabled."""
+def card_in_hand(*, ecard: ECard) -> Card:
+    """The card in the holder's hands — the e-card's own while it is there, else a collected
+    card not enabled yet, which the e-card moves to only once enabled. 挂失 applies to it, and
+    so does a PIN change (a PIN reset at the counter is that card's, and the holder is told to
+    change it in the app)."""
     return _collected_card(ecard, (CardState.ACTIVE, CardState.SEALED))
+
+
+card_to_report_lost = card_in_hand
 
 
 def replacement_get(*, card: Card) -> Card | None:

@@ -17,7 +17,17 @@ from plumbing.errors import DomainError
 
 from .. import signals
 from ..audit import Actor, audit_record
-from ..models import CancellationReason, Card, CardState, Channel, ECard, FamilyLink, FamilyLinkState
+from ..models import (
+    OPEN_APPLICATION_STATES,
+    CancellationReason,
+    Card,
+    CardApplication,
+    CardState,
+    Channel,
+    ECard,
+    FamilyLink,
+    FamilyLinkState,
+)
 from .base import lock_card, refuse_if_cancelled, transition
 
 # Only at an outlet, by an agent whose ID document staff record.
@@ -181,6 +191,13 @@ def retire_other_provinces(card: Card, *, by: Actor) -> None:
         .exclude(pk=card.pk)
         .exclude(region=card.region)
         .exclude(state=CardState.CANCELLED)
+        # A card still being made for an application of its own is where the holder is going,
+        # not where they were: it retires this one when it is collected and enabled in turn.
+        .exclude(
+            received_at__isnull=True,
+            replaces__isnull=True,
+            pk__in=CardApplication.objects.filter(state__in=OPEN_APPLICATION_STATES).values("new_card_id"),
+        )
         .order_by("replaces_id", "pk")  # an old card before its own pending replacement
     )
     for old in others:
@@ -218,6 +235,13 @@ def cancel(card: Card, *, reason: str, by: Actor, action: str = "card.cancelled"
         data={"region": card.region} if action == "card.transferred" else None,
         tell_holder=action == "card.transferred",
     )
+    if reason != CancellationReason.APPLICATION_ENDED:  # that application is ending already
+        # Whatever cancels a card an open application was making (the counter, a move of
+        # province, a replacement's activation) ends the application with it. Imported here:
+        # the application services build on these.
+        from .applications import application_card_cancelled
+
+        application_card_cancelled(card=card, by=by)
 
 
 @transaction.atomic
@@ -242,11 +266,6 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
     pending = list(Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED))
     for successor in pending:
         cancel(successor, reason=reason, by=by)
-    # Imported here: the application services build on these.
-    from .applications import application_card_cancelled
-
-    for cancelled in (card, *pending):
-        application_card_cancelled(card=cancelled, by=by)
     if card.replaces_id and was_sealed:
         _free_replaced(card, by=by)
     if not Card.objects.filter(holder_id=card.holder_id).exclude(state=CardState.CANCELLED).exists():

@@ -564,3 +564,64 @@ class TestMovingProvince:
         assert listed["state"] == "rejected" and "出国定居" in listed["reject_reason"]
         told = Notice.objects.get(kind="application.rejected", holder=holder.card.holder)
         assert "已注销" in told.body
+
+    def test_enabling_a_card_where_the_holder_was_leaves_the_card_being_made_where_they_go(
+        self, make_card, clerk
+    ):
+        # Found by the card-life model: a Beijing renewal enabled while a Shanghai application
+        # was in production retired the Shanghai card and left its application open for good.
+        holder = self.holder_in_beijing(make_card)
+        staff = Actor.staff(clerk)
+        application = self.apply_elsewhere(holder, "31")
+        for step in ("accepted", "in_production"):
+            staff_move(application["id"], step, clerk)
+        renewal = services.card_apply_replacement(card=holder.card, kind="damage", by=staff)
+        services.card_mark_received(card=renewal, by=staff)
+        assert holder.post("/api/v1/card/enable").status_code == 200
+        [listed] = holder.get("/api/v1/card-applications").json()
+        assert listed["state"] == "in_production"
+        made = CardApplication.objects.get(public_id=application["id"]).new_card
+        assert Card.objects.get(pk=made.pk).state == CardState.SEALED
+        # The new province's card, collected and enabled, retires Beijing's in turn.
+        for step in ("ready", "collected"):
+            staff_move(application["id"], step, clerk)
+        assert holder.post("/api/v1/card/enable").json()["card"]["region"] == "31"
+        assert Card.objects.get(pk=renewal.pk).cancellation_reason == "transferred"
+
+    def test_whatever_cancels_a_card_being_made_ends_its_application(self, make_card, clerk):
+        holder = self.holder_in_beijing(make_card)
+        staff = Actor.staff(clerk)
+        services.card_report_formal_loss(card=holder.card, by=staff)
+        response = holder.api.post(
+            "/api/v1/card-applications",
+            {
+                "kind": "replacement_loss",
+                "identity_token": settings.IDENTITY_DEV_TOKEN,
+                "delivery": "outlet",
+                "outlet": "东城区社保卡服务网点",
+            },
+            format="multipart",
+            **holder.auth,
+        )
+        assert response.status_code == 201, response.json()
+        # The old card cancelled at the counter takes the replacement being made with it.
+        services.card_cancel(card=holder.card, reason="emigrated", by=staff)
+        [listed] = holder.get("/api/v1/card-applications").json()
+        assert listed["state"] == "rejected", listed
+
+    def test_the_pin_changed_in_the_app_is_the_one_of_the_card_in_the_holders_hands(self, make_card, clerk):
+        # Found by the card-life model: the counter reset the PIN of a collected replacement and
+        # told the holder to change it in the app, which acted on the lost card and refused.
+        holder = self.holder_in_beijing(make_card)
+        staff = Actor.staff(clerk)
+        services.card_report_formal_loss(card=holder.card, by=staff)
+        new = services.card_apply_replacement(card=holder.card, kind="loss", by=staff)
+        services.card_mark_received(card=new, by=staff)
+        services.card_reset_pin(card=new, by=staff)
+        changed = holder.post("/api/v1/card/pin", {"old_pin": "123456", "new_pin": "740286"})
+        assert changed.status_code == 200, changed.json()
+        # Its first change enabled it, and the e-card moved to it.
+        assert (changed.json()["card"]["number_masked"], changed.json()["card"]["state"]) == (
+            new.number_masked,
+            "active",
+        )
