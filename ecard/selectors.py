@@ -89,6 +89,28 @@ def card_in_hand(*, ecard: ECard) -> Card:
 card_to_report_lost = card_in_hand
 
 
+def card_for_pin_change(*, ecard: ECard) -> Card:
+    """The card a PIN change in the app applies to: of the cards in the holder's hands, the one
+    still on its initial PIN (the counter's reset notice asks the holder to change it; a new
+    card's first change enables it) — the e-card's own first — else the card in hand."""
+    own = ecard.card
+    if (
+        own.received_at is not None
+        and own.state in (CardState.ACTIVE, CardState.SEALED)
+        and own.pin_is_initial
+    ):
+        return own
+    initial = (
+        holder_cards(holder=own.holder)
+        .filter(
+            state__in=(CardState.ACTIVE, CardState.SEALED), received_at__isnull=False, pin_is_initial=True
+        )
+        .order_by("-issued_on", "-pk")
+        .first()
+    )
+    return initial or card_in_hand(ecard=ecard)
+
+
 def replacement_get(*, card: Card) -> Card | None:
     return Card.objects.filter(replaces=card).exclude(state=CardState.CANCELLED).first()
 

@@ -154,15 +154,16 @@ class CardPinApi(HolderApi):
         operation_id="card_pin_change",
         request=CardPinIn,
         responses={200: ECardOut},
-        description="Change the PIN of the card in the holder's hands (a collected new card not "
-        "enabled yet, too); the first change of the initial PIN enables the card.",
+        description="Change the PIN of the card in the holder's hands — of those, the one still on "
+        "its initial PIN (a PIN reset at the counter, a collected new card) — the first change of "
+        "the initial PIN enables the card.",
     )
     @idempotent
     def post(self, request):
         data = self.CardPinIn(data=request.data)
         data.is_valid(raise_exception=True)
         ecard = self.ecard()
-        card = selectors.card_in_hand(ecard=ecard)
+        card = selectors.card_for_pin_change(ecard=ecard)
         services.card_change_pin(card=card, by=self.actor(), **data.validated_data)
         # A collected card's first change enables it, and the e-card may have moved to it.
         return ecard_response(self.ecard())

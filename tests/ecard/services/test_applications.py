@@ -13,6 +13,7 @@ from ecard import services
 from ecard.audit import Actor
 from ecard.models import AuditEvent, Card, CardApplication, CardState, ECard, Notice
 from ecard.photos import photo_open
+from plumbing.errors import DomainError
 from tests.support import Holder_, make_id_number, register_and_sign_in, years_ago
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dates]
@@ -625,3 +626,22 @@ class TestMovingProvince:
             new.number_masked,
             "active",
         )
+
+    def test_of_two_cards_in_hand_the_pin_changed_in_the_app_is_the_one_reset_at_the_counter(
+        self, make_card, clerk, system
+    ):
+        # Found by the card-life model: a renewal handed over, the old card locked at a card
+        # reader, the new one's PIN reset; the app's change must reach the reset one.
+        holder = self.holder_in_beijing(make_card)
+        staff = Actor.staff(clerk)
+        renewal = services.card_apply_replacement(card=holder.card, kind="damage", by=staff)
+        services.card_mark_received(card=renewal, by=staff)
+        for _ in range(6):
+            try:
+                services.card_check_pin(card=holder.card, pin="000000", by=system)
+            except DomainError:
+                pass
+        services.card_reset_pin(card=renewal, by=staff)
+        changed = holder.post("/api/v1/card/pin", {"old_pin": "123456", "new_pin": "740286"})
+        assert changed.status_code == 200, changed.json()
+        assert Card.objects.get(pk=renewal.pk).state == CardState.ACTIVE
