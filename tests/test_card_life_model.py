@@ -773,12 +773,6 @@ def _the_expired_notice_is_never_sent(monkeypatch):
     )
 
 
-def _a_lost_card_is_told_to_renew(monkeypatch):
-    from ecard import jobs
-
-    monkeypatch.setattr(jobs, "RENEWABLE_STATES", frozenset(CardState.values) - {CardState.CANCELLED})
-
-
 @pytest.mark.parametrize(
     ("seam", "found_by"),
     [
@@ -797,7 +791,6 @@ def _a_lost_card_is_told_to_renew(monkeypatch):
         (_a_refusal_is_only_a_code, "what_the_ecard_says_is_the_table_issuing_and_the_scanners"),
         (_family_links_outlive_the_last_card, "no_family_link_stays_active_to_a_member_with_no_card_left"),
         (_the_expired_notice_is_never_sent, "the_nightly_jobs_run"),
-        (_a_lost_card_is_told_to_renew, "no_notice_asks_for_what_would_be_refused"),
     ],
     ids=lambda value: value.__name__.strip("_") if callable(value) else "by",
 )

@@ -72,6 +72,18 @@ def set_ecard_password(
     return ecard
 
 
+def lock_ecard(pk: int) -> ECard:
+    """Lock an e-card for a change, its card's row first: the order issuing and the card
+    services take (the card, then what refers to it). Locking the e-card joined to its card in
+    one statement took them the other way round and deadlocked with a code being issued."""
+    while True:
+        card_id = ECard.objects.filter(pk=pk).values_list("card_id", flat=True).get()
+        Card.objects.select_for_update().filter(pk=card_id).exists()
+        ecard = ECard.objects.select_for_update(of=("self",)).select_related("card__holder").get(pk=pk)
+        if ecard.card_id == card_id:  # not moved to a new card in between
+            return ecard
+
+
 def ecard_check_password(*, ecard: ECard, password: str) -> None:
     if not isinstance(password, str) or not check_password(password, ecard.password_hash):
         raise DomainError("ecard.password_wrong", field="password")
@@ -81,7 +93,7 @@ def ecard_check_password(*, ecard: ECard, password: str) -> None:
 def ecard_change_password(
     *, ecard: ECard, old_password: str, new_password: str, by: Actor, keep_family: Any = None
 ) -> ECard:
-    ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=ecard.pk)
+    ecard = lock_ecard(ecard.pk)
     try:
         ecard_check_password(ecard=ecard, password=old_password)
     except DomainError as exc:

@@ -30,7 +30,7 @@ from plumbing.errors import DomainError
 from .. import notices, signals
 from ..audit import Actor, audit_record
 from ..models import Card, CardState, ECard, PaymentAgreement, PaymentMethod, PaymentProvider
-from .ecards import ecard_check_password
+from .ecards import ecard_check_password, lock_ecard
 
 PROVIDER_AUDIENCE = "ecard:provider"
 _AGREEMENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -203,7 +203,7 @@ def agreement_propose(
     ecard = _ecard_for(card_number, id_number, method)
     by = provider_actor(provider)
     with transaction.atomic():
-        ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=ecard.pk)
+        ecard = lock_ecard(ecard.pk)
         existing = PaymentAgreement.objects.filter(
             provider=provider, provider_agreement_id=agreement_id
         ).first()
@@ -245,7 +245,7 @@ def agreement_propose(
 def agreement_confirm(*, agreement: PaymentAgreement, password: str, by: Actor) -> PaymentAgreement:
     """The holder confirms a provider's proposal with the e-card password: from now on it pays
     the holder's fares, and it replaces the e-card's earlier agreement (one at a time)."""
-    ecard = ECard.objects.select_for_update().select_related("card__holder").get(pk=agreement.ecard_id)
+    ecard = lock_ecard(agreement.ecard_id)
     agreement = PaymentAgreement.objects.select_for_update().select_related("provider").get(pk=agreement.pk)
     ecard_check_password(ecard=ecard, password=password)
     if agreement.ended_at is not None:
