@@ -192,9 +192,13 @@ class CardLifeModel(RuleBasedStateMachine):
         return list(Card.objects.filter(holder=self.person).exclude(state=CardState.CANCELLED))
 
     def pocket(self):
-        """The card in the holder's hands: collected, not cancelled, not reported lost."""
+        """The card in the holder's hands: collected, not cancelled, not reported lost — the one
+        they use (the e-card's) while it is there; else the newest collected (a new card not
+        enabled yet)."""
         held = [c for c in self.cards() if c.received_at is not None and c.state in POCKET_STATES]
-        return max(held, key=lambda c: c.pk) if held else None
+        ecard = self.the_ecard()
+        in_use = [c for c in held if ecard is not None and c.pk == ecard.card_id]
+        return (in_use or sorted(held, key=lambda c: c.pk))[-1] if held else None
 
     def the_ecard(self):
         return ECard.objects.filter(card__holder=self.person).select_related("card").first()
