@@ -151,6 +151,16 @@ def main() -> None:
         status, usage = call("GET", "/api/v1/ecard/usage", None, access)
         expect(status == 200 and usage["count"] == 2, "the scans show in the holder's usage", usage)
 
+        # Found again: a card reported lost is not told to renew, one in the pocket is.
+        status, ecard = call(
+            "POST", "/api/v1/card/loss-lift", {"identity_token": "dev-real-person-ok"}, access
+        )
+        expect(
+            status == 200 and ecard["card"]["state"] == "active",
+            "lift the loss when the card is found",
+            ecard,
+        )
+
         subprocess.run(
             [str(stack.BIN / "celery"), "-A", "config", "call", "ecard.expiry_notices"],
             cwd=stack.ROOT,
