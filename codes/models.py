@@ -146,13 +146,17 @@ class Revocation(models.Model):
         return f"#{self.pk} {self.reason}{' (lifted)' if self.lifted else ''}"
 
     @classmethod
+    def of_the_reference(cls, reference: str):
+        """Every entry that revokes all of an e-card's codes issued before it, the card's own
+        state changes included (as the offline gates apply them)."""
+        return cls.objects.filter(ecard_reference=reference, presenter="", serial__isnull=True)
+
+    @classmethod
     def of_every_code(cls, reference: str):
         """The entries that revoke every code of an e-card issued before them (a password
         change, a guardian's link ending, an ended agreement): not a device certificate's, a
         family presenter's, or the card's own state changes, which the matrix judges."""
-        return cls.objects.filter(ecard_reference=reference, presenter="", serial__isnull=True).exclude(
-            reason__startswith="card."
-        )
+        return cls.of_the_reference(reference).exclude(reason__startswith="card.")
 
 
 class SnapshotChange(models.Model):

@@ -55,60 +55,48 @@ def holder_cards(*, holder: Holder) -> QuerySet[Card]:
     return Card.objects.filter(holder=holder).exclude(state=CardState.CANCELLED).order_by("issued_on", "pk")
 
 
-def _collected_card(ecard: ECard, states: tuple[str, ...]) -> Card:
-    """The e-card's own card when it is collected and in one of ``states``, else the holder's
-    newest collected card that is (a new province's, a replacement's), else the e-card's own
-    (whose service then says why it cannot)."""
+# The states of a card the holder may have in their hands (collected, then not lost or cancelled).
+IN_HAND_STATES = (CardState.ACTIVE, CardState.SEALED)
+
+
+def _collected_card(ecard: ECard, states: tuple[str, ...], **match) -> Card | None:
+    """The e-card's own card when it is collected, in one of ``states`` and as ``match`` says,
+    else the holder's newest collected card that is (a new province's, a replacement's)."""
     own = ecard.card
-    if own.received_at is not None and own.state in states:
+    if (
+        own.received_at is not None
+        and own.state in states
+        and all(getattr(own, k) == v for k, v in match.items())
+    ):
         return own
-    collected = (
+    return (
         holder_cards(holder=own.holder)
-        .filter(state__in=states, received_at__isnull=False)
+        .filter(state__in=states, received_at__isnull=False, **match)
         .order_by("-issued_on", "-pk")
         .first()
     )
-    return collected or own
 
 
 def card_to_enable(*, ecard: ECard) -> Card:
-    """The card 启用 applies to: a collected card still sealed."""
+    """The card 启用 applies to: a collected card still sealed (else the e-card's own, whose
+    service then says why it cannot)."""
     if ecard.card.state == CardState.SEALED:
         return ecard.card  # not collected yet: card_enable says so
-    return _collected_card(ecard, (CardState.SEALED,))
+    return _collected_card(ecard, (CardState.SEALED,)) or ecard.card
 
 
 def card_in_hand(*, ecard: ECard) -> Card:
     """The card in the holder's hands — the e-card's own while it is there, else a collected
-    card not enabled yet, which the e-card moves to only once enabled. 挂失 applies to it, and
-    so does a PIN change (a PIN reset at the counter is that card's, and the holder is told to
-    change it in the app)."""
-    return _collected_card(ecard, (CardState.ACTIVE, CardState.SEALED))
-
-
-card_to_report_lost = card_in_hand
+    card not enabled yet, which the e-card moves to only once enabled (else the e-card's own,
+    whose service says why not). 挂失 applies to it."""
+    return _collected_card(ecard, IN_HAND_STATES) or ecard.card
 
 
 def card_for_pin_change(*, ecard: ECard) -> Card:
     """The card a PIN change in the app applies to: of the cards in the holder's hands, the one
     still on its initial PIN (the counter's reset notice asks the holder to change it; a new
     card's first change enables it) — the e-card's own first — else the card in hand."""
-    own = ecard.card
-    if (
-        own.received_at is not None
-        and own.state in (CardState.ACTIVE, CardState.SEALED)
-        and own.pin_is_initial
-    ):
-        return own
-    initial = (
-        holder_cards(holder=own.holder)
-        .filter(
-            state__in=(CardState.ACTIVE, CardState.SEALED), received_at__isnull=False, pin_is_initial=True
-        )
-        .order_by("-issued_on", "-pk")
-        .first()
-    )
-    return initial or card_in_hand(ecard=ecard)
+    return _collected_card(ecard, IN_HAND_STATES, pin_is_initial=True) or card_in_hand(ecard=ecard)
 
 
 def replacement_get(*, card: Card) -> Card | None:

@@ -63,7 +63,7 @@ from ecard.models import (
 from ecard.services.replacements import RENEWABLE_STATES
 from plumbing.errors import DomainError
 from tests.codes.test_verifier import offline_gate
-from tests.ecard.services.test_payments import Provider
+from tests.ecard.services.test_payments import Provider, confirm
 from tests.ecard.test_matrix import DOC_COLUMNS, documented_matrix
 from tests.support import ECARD_PASSWORD, HOLDER_PIN, Holder_, Scanner, clean_stores, model_settings
 
@@ -172,11 +172,7 @@ class CardLifeModel(RuleBasedStateMachine):
         if transit:
             proposed = self.bank.propose(card, agreement_id=f"AG-{next(_phones)}")
             assert proposed.status_code == 201, proposed.json()
-            confirmed = self.holder.post(
-                f"/api/v1/ecard/payment-agreements/{proposed.json()['id']}/confirm",
-                {"password": ECARD_PASSWORD},
-            )
-            assert confirmed.status_code == 200, confirmed.json()
+            confirm(self.holder, proposed.json()["id"])
         self.notices_seen = Notice.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         self.the_nightly_jobs_run()
 
@@ -640,11 +636,7 @@ def _apply_again(model, notice):  # "请按要求重新申请"
 
 
 def _confirm_in_the_app(model, notice):  # "请在{minutes}分钟内在App…中输入电子社保卡密码确认"
-    agreement = PaymentAgreement.objects.get(public_id=notice.subject)
-    response = model.holder.post(
-        f"/api/v1/ecard/payment-agreements/{agreement.public_id}/confirm", {"password": ECARD_PASSWORD}
-    )
-    assert response.status_code == 200, (notice.kind, response.json())
+    confirm(model.holder, PaymentAgreement.objects.get(public_id=notice.subject).public_id)
 
 
 def _accept_in_the_app(model, notice):  # "请在{days}天内在App“亲情账户”中同意"
@@ -705,7 +697,7 @@ def test_no_holder_is_stranded_between_two_journeys(life):
 def _moving_province_acts_on_the_e_cards_own_card(monkeypatch):
     from ecard import selectors
 
-    monkeypatch.setattr(selectors, "card_to_report_lost", lambda *, ecard: ecard.card)
+    monkeypatch.setattr(selectors, "card_in_hand", lambda *, ecard: ecard.card)
     monkeypatch.setattr(selectors, "card_to_enable", lambda *, ecard: ecard.card)
 
 

@@ -72,7 +72,7 @@ def code_issue(*, ecard: ECard, purpose: str, by: Actor, family: FamilyLink | No
     # than be refused offline for a revocation it came after while accepted online.
     recent = timezone.now() - datetime.timedelta(seconds=2)
     revoked = (
-        Revocation.objects.filter(ecard_reference=ecard.reference, presenter="", serial__isnull=True)
+        Revocation.of_the_reference(ecard.reference)
         .filter(not_before__gte=recent)
         .aggregate(latest=Max("not_before"))["latest"]
     )

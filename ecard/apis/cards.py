@@ -54,7 +54,7 @@ class EnableOperationApi(CardOperationApi):
 
 class LossReportOperationApi(CardOperationApi):
     def operation_card(self, ecard):
-        return selectors.card_to_report_lost(ecard=ecard)
+        return selectors.card_in_hand(ecard=ecard)
 
 
 def card_operation(name: str, service, description: str, created: bool = False, base=CardOperationApi):

@@ -78,7 +78,7 @@ def lock_ecard(pk: int) -> ECard:
     one statement took them the other way round and deadlocked with a code being issued."""
     while True:
         card_id = ECard.objects.filter(pk=pk).values_list("card_id", flat=True).get()
-        Card.objects.select_for_update().filter(pk=card_id).exists()
+        Card.objects.select_for_update().get(pk=card_id)  # an exists() would lock nothing
         ecard = ECard.objects.select_for_update(of=("self",)).select_related("card__holder").get(pk=pk)
         if ecard.card_id == card_id:  # not moved to a new card in between
             return ecard
