@@ -15,6 +15,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from .matrix import Purpose, Verdict
+from .models import ApplicationKind, ApplicationState, FamilyLinkState, FamilyRelationship
+from .services.family import FAMILY_PURPOSES
+
+DEVELOPMENT_VERIFIER = "accounts.realperson.DevelopmentVerifier"
 
 # Nothing from outside the app; the code image is a blob: URL made from the server's SVG.
 CONTENT_SECURITY_POLICY = (
@@ -76,6 +80,39 @@ def texts() -> dict[str, object]:
         "agreementAsked": _("{provider}（{account}）申请为您开通乘车扣款，请确认是否为本人办理。"),
         "offline": _("离线码（本机签名），{seconds} 秒后刷新"),
         "lifetimes": settings.QR_LIFETIMES,
+        "enableWhat": _("卡号 {number} 的新卡已领取，尚未启用。"),
+        "faceNeeded": _("需先通过人脸识别"),
+        "applicationKinds": {value: str(label) for value, label in ApplicationKind.choices},
+        "applicationStates": {value: str(label) for value, label in ApplicationState.choices},
+        "certificate": _("领卡证明"),
+        "certificateFile": _("领卡证明.pdf"),
+        "withdraw": _("撤回"),
+        "posted": _("已邮寄，快递单号 {number}"),
+        "collectAt": _("请于 {date} 前到 {outlet} 领取"),
+        "pinChanged": _("社保卡密码已修改"),
+        "passwordChanged": _("电子社保卡密码已修改"),
+        "endAgreement": _("解除"),
+        "noAgreements": _("暂无乘车支付协议，可在合作银行或支付机构的App中签约。"),
+        "relationships": {value: str(label) for value, label in FamilyRelationship.choices},
+        "linkStates": {
+            **{value: str(label) for value, label in FamilyLinkState.choices},
+            "expired": _("已过期"),
+        },
+        "showMemberCode": _("出示二维码"),
+        "showingMember": _("正在代 {name} 出示"),
+        "endLink": _("解除"),
+        "noMembers": _("暂无亲情成员"),
+        "noInvitations": _("暂无邀请"),
+        "noPresenters": _("暂无"),
+        "acceptAsked": _("{presenter} 邀请您加入亲情账户，同意后对方可代您出示二维码，您可随时解除。"),
+        "familyPurposes": sorted(FAMILY_PURPOSES),
+        "deviceUntil": _("本机密钥有效期至 {time}"),
+        "goTo": _("前往办理"),
+        # Only while the development provider answers real-person checks (never in production,
+        # whose settings refuse it): the token it accepts, so the page's face step can pass.
+        "devIdentityToken": (
+            settings.IDENTITY_DEV_TOKEN if settings.IDENTITY_VERIFIER == DEVELOPMENT_VERIFIER else None
+        ),
     }
 
 
@@ -88,6 +125,7 @@ def h5(request: HttpRequest) -> HttpResponse:
             "texts": texts(),
             "purposes": Purpose.choices,
             "minutes": [30, 60, 120, 240],
+            "relationships": FamilyRelationship.choices,
         },
     )
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

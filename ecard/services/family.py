@@ -26,6 +26,11 @@ from ..selectors import ecard_get
 from .binding import _identity_matches
 from .ecards import ecard_check_password
 
+# What a presenter may show of a member: one gate pass is one person, so never transit. The
+# offline verifier keeps its own copy (codes/verifier.py FAMILY_PURPOSES: a vendor's file
+# imports nothing of the server's); tests/codes/test_formats_agree.py holds them equal.
+FAMILY_PURPOSES = frozenset({"payment", "culture", "identity"})
+
 
 def family_live_links(presenter: Holder) -> QuerySet[FamilyLink]:
     """Links that count towards FAMILY_MAX_MEMBERS: consented ones and invitations still open."""

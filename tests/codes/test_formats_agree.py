@@ -117,6 +117,12 @@ def test_the_holders_api_lists_a_verdict_for_every_purpose(app_holder):
     assert list(services_out) == list(Purpose.values)
 
 
+def test_the_verifier_and_the_family_service_let_a_presenter_show_the_same_purposes():
+    from ecard.services.family import FAMILY_PURPOSES
+
+    assert set(FAMILY_PURPOSES) == verifier.FAMILY_PURPOSES and "transit" not in FAMILY_PURPOSES
+
+
 def test_the_phones_signer_numbers_purposes_and_sizes_certificates_as_the_verifier_does():
     source = (ROOT / "ecard/static/ecard/device.js").read_text()
     codes = re.search(r"const PURPOSE_CODES = (\{[^}]*\});", source).group(1)
