@@ -57,7 +57,7 @@ def texts() -> dict[str, object]:
         "refreshing": _("正在刷新…"),
         "codeUnavailable": _("当前不能出示此用途的二维码"),
         "signInFailed": _("登录失败"),
-        "noECard": _("该账号尚未绑定电子社保卡。请在App中申领电子社保卡。"),
+        "noECard": _("该账号尚未绑定电子社保卡，请在下方申领。"),
         "lossReported": _("已临时挂失。"),
         "cardIn": _("卡号 {number}（地区代码 {region}）"),
         "inProduction": _("制卡中"),
@@ -108,6 +108,7 @@ def texts() -> dict[str, object]:
         "familyPurposes": sorted(FAMILY_PURPOSES),
         "deviceUntil": _("本机密钥有效期至 {time}"),
         "goTo": _("前往办理"),
+        "codeSent": _("验证码已发送至 {phone}，5分钟内有效。"),
         # Only while the development provider answers real-person checks (never in production,
         # whose settings refuse it): the token it accepts, so the page's face step can pass.
         "devIdentityToken": (

@@ -36,6 +36,28 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
+# Every field any notice template names, worded as the services give them.
+NOTICE_PARAMS = {
+    "card_tail": "5678",
+    "valid_until": "2026-12-31",
+    "deadline": "2026-12-01 00:00",
+    "reason": "死亡",
+    "at": "2026-12-01 10:00",
+    "age": 16,
+    "ward_name": "张*雨",
+    "provider": "工商银行",
+    "kind": "补领",
+    "where": "请于2026-12-31前携带身份证件到东城区社保卡服务网点领取",
+    "presenter": "李*",
+    "member": "王*",
+    "other": "王*",
+    "why": "该支付机构已停止提供乘车码支付服务",
+    "relationship": "父母",
+    "days": 7,
+    "minutes": 30,
+}
+
+
 _sequence = itertools.count(1)
 
 

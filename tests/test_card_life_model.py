@@ -603,7 +603,7 @@ def _replacement_at_the_outlet(model, notice):  # "可在服务网点申请补�
     services.card_apply_replacement(card=card, kind="loss", by=model.clerk)
 
 
-def _loss_report_in_the_app(model, notice):  # "请在App中重新挂失"
+def _loss_report_in_the_app(model, notice):  # "请在App“社保卡-挂失”中重新挂失"
     response = model.holder.post("/api/v1/card/loss-report")
     assert response.status_code == 200, (notice.kind, response.json())
 
@@ -616,7 +616,7 @@ def _collect_at_the_outlet(model, notice):  # "携带身份证件和领卡证明
     services.card_mark_received(card=card, by=model.clerk)
 
 
-def _change_the_pin_in_the_app(model, notice):  # "已重置为初始密码，请尽快在App中修改"
+def _change_the_pin_in_the_app(model, notice):  # "已重置为初始密码，请尽快在App“社保卡-修改密码”中修改"
     response = model.holder.post("/api/v1/card/pin", {"old_pin": INITIAL_PIN, "new_pin": "740286"})
     assert response.status_code == 200, (notice.kind, response.json())
 
@@ -626,7 +626,7 @@ def _follow_it_in_the_app(model, notice):  # "可在App“社保卡-办理进度
     assert listed, notice.kind
 
 
-def _enable_in_the_app(model, notice):  # "请在App中启用（首次修改密码即启用）"
+def _enable_in_the_app(model, notice):  # "请在App“社保卡-启用”中启用"
     response = model.holder.post("/api/v1/card/enable")
     assert response.status_code == 200, (notice.kind, response.json())
 

@@ -204,3 +204,41 @@ class TestFamily:
         reload(presenter)
         presenter.wait_for_selector("#member-list li[data-state=active]", state="detached")
         presenter.wait_for_selector("#showing-member", state="hidden")
+
+
+class TestSignUp:
+    def test_a_person_registers_on_the_page_and_binds_their_card_with_the_sms_code_and_a_face_check(
+        self, browse, live_server, make_card, scanner
+    ):
+        from tests.support import sms_code
+
+        card = make_card()
+        page = browse(**phone_context()).page
+        page.goto(live_server.url + "/")
+        page.click("#to-register")
+        page.fill("#register-form input[name=phone]", "13800000077")
+        page.fill("#register-form input[name=password]", "short")
+        page.click("#register-form button[type=submit]")
+        assert refusal(page, "register-error")  # the password rules, in words
+        page.fill("#register-form input[name=password]", PASSWORD)
+        page.click("#register-form button[type=submit]")
+        page.wait_for_selector("#bind", state="visible")
+
+        bind = page.locator("#bind-form")
+        bind.locator("input[name=name]").fill("王某某")
+        bind.locator("input[name=id_number]").fill(card.holder.id_number)
+        bind.locator("input[name=card_number]").fill(card.number)
+        page.click("#bind-send")
+        assert refusal(page, "bind-error")  # printed details that do not match: no code sent
+        bind.locator("input[name=name]").fill(card.holder.name)
+        page.click("#bind-send")
+        page.wait_for_selector("#bind-confirm", state="visible")
+        assert card.holder.phone[-4:] in page.locator("#bind-sent").inner_text()
+        bind.locator("input[name=sms_code]").fill(sms_code(card.holder.phone))
+        bind.locator("input[name=password]").fill(ECARD_PASSWORD)
+        bind.locator("button[type=submit]").click()
+        face_check(page)
+        page.wait_for_selector("#card-state[data-state=active]")
+        assert page.locator("#bind").is_hidden()
+        page.wait_for_function(DRAWN)
+        assert scanner.verdict(decode(page.locator("#qr").screenshot()))["result"] == "accepted"

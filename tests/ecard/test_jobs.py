@@ -15,7 +15,7 @@ from accounts.models import User
 from ecard import jobs, notices, services, tasks
 from ecard.audit import Actor
 from ecard.models import Card, Notice, NoticeDelivery
-from tests.support import Holder_
+from tests.support import NOTICE_PARAMS, Holder_
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -30,25 +30,7 @@ def run_job(name, *args):
 
 class TestNoLinks:
     def test_no_rendered_notice_of_any_kind_contains_a_link(self):
-        params = {
-            "card_tail": "5678",
-            "valid_until": "2026-12-31",
-            "deadline": "2026-12-01 00:00",
-            "reason": "死亡",
-            "at": "2026-12-01 10:00",
-            "age": 16,
-            "ward_name": "张*雨",
-            "provider": "工商银行",
-            "kind": "补领",
-            "where": "请于2026-12-31前携带身份证件到东城区社保卡服务网点领取",
-            "presenter": "李*",
-            "member": "王*",
-            "other": "王*",
-            "why": "该支付机构已停止提供乘车码支付服务",
-            "relationship": "父母",
-            "days": 7,
-            "minutes": 30,
-        }
+        params = NOTICE_PARAMS
         for kind in notices.TEMPLATES:
             for text in notices.render(kind, params):
                 assert not LINK.search(text), (kind, text)

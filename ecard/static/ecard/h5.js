@@ -133,26 +133,108 @@
   }
 
   // ------------------------------------------------------------------ signing in and out
-  $("sign-in-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const form = event.target;
-    $("sign-in-error").textContent = "";
-    const answer = await call("POST", "/api/v1/auth/token", {
-      phone: form.phone.value.trim(),
-      password: form.password.value,
-    });
-    form.password.value = "";
+  async function signIn(phone, password, error) {
+    const answer = await call("POST", "/api/v1/auth/token", { phone, password });
     if (!answer.ok) {
-      $("sign-in-error").textContent = answer.data.message || T.signInFailed;
+      error.textContent = answer.data.message || T.signInFailed;
       return;
     }
     session.access = answer.data.access;
     session.refresh = answer.data.refresh;
-    session.phone = form.phone.value.trim();
+    session.phone = phone;
     show("sign-in", false);
+    show("register", false);
     show("app", true);
     show("sign-out", true);
     show("reload", true);
+    await load();
+  }
+
+  $("sign-in-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    $("sign-in-error").textContent = "";
+    const password = form.password.value;
+    form.password.value = "";
+    await signIn(form.phone.value.trim(), password, $("sign-in-error"));
+  });
+
+  // ------------------------------------------------------------------ registering (注册)
+  $("to-register").addEventListener("click", () => {
+    show("sign-in", false);
+    show("register", true);
+  });
+  $("register-cancel").addEventListener("click", () => {
+    show("register", false);
+    show("sign-in", true);
+  });
+  $("register-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const error = $("register-error");
+    error.textContent = "";
+    const phone = form.phone.value.trim();
+    const password = form.password.value;
+    const answer = await call("POST", "/api/v1/auth/register", { phone, password });
+    if (!answer.ok) {
+      error.textContent = reason(answer);
+      return;
+    }
+    form.password.value = "";
+    await signIn(phone, password, error);
+  });
+
+  // ------------------------------------------------------------------ binding the e-card (申领)
+  // Printed details only name the card; the SMS to the phone on file and the face check prove
+  // the person (docs/holders-api.md).
+  let challenge = null;
+
+  function named(form) {
+    return {
+      name: form.name.value.trim(),
+      id_number: form.id_number.value.trim(),
+      card_number: form.card_number.value.trim(),
+    };
+  }
+
+  $("bind-send").addEventListener("click", async () => {
+    const form = $("bind-form");
+    $("bind-error").textContent = "";
+    const answer = await call("POST", "/api/v1/ecard/apply/challenge", named(form));
+    if (!answer.ok) {
+      $("bind-error").textContent = reason(answer);
+      return;
+    }
+    challenge = answer.data.challenge_id;
+    $("bind-sent").textContent = format(T.codeSent, { phone: answer.data.phone_masked });
+    show("bind-confirm", true);
+  });
+
+  $("bind-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    $("bind-error").textContent = "";
+    if (!challenge) return;
+    const token = await faceCheck();
+    if (!token) {
+      $("bind-error").textContent = T.faceNeeded;
+      return;
+    }
+    const answer = await call("POST", "/api/v1/ecard/apply", {
+      ...named(form),
+      challenge_id: challenge,
+      sms_code: form.sms_code.value.trim(),
+      identity_token: token,
+      password: form.password.value,
+    });
+    form.password.value = "";
+    if (!answer.ok) {
+      $("bind-error").textContent = reason(answer);
+      return;
+    }
+    challenge = null;
+    form.reset();
+    show("bind-confirm", false);
     await load();
   });
 
@@ -165,6 +247,7 @@
   $("reload").addEventListener("click", () => load());
 
   function signedOut() {
+    challenge = null;
     session.access = session.refresh = session.phone = null;
     live.device = null;
     live.member = null;
@@ -188,10 +271,12 @@
       live.ecard = null;
       $("no-ecard").textContent = answer.status === 404 ? T.noECard : reason(answer);
       show("no-ecard", true);
+      show("bind", answer.status === 404);
       await loadNotices();
       return;
     }
     show("no-ecard", false);
+    show("bind", false);
     live.ecard = answer.data;
     drawCard(answer.data);
     drawServices(answer.data.services);
