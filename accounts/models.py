@@ -80,6 +80,10 @@ class Holder(models.Model):
         choices=GuardianProof.choices,
         blank=True,
     )
+    # The photo on file (the card centre's): what a real-person check compares the face with,
+    # and what the next card is printed with. A storage name (ecard.photos), never a URL.
+    photo = models.CharField(_("照片"), max_length=200, blank=True, editable=False)
+    photo_taken_at = models.DateTimeField(_("照片采集时间"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

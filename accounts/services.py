@@ -110,3 +110,56 @@ def holder_change_phone(*, holder: Holder, phone: str, by: Actor) -> Holder:
     holder.save(update_fields=["phone", "phone_index"])
     holder_changed.send(sender=Holder, action="holder.phone_changed", by=by, holder=holder)
     return holder
+
+
+@transaction.atomic
+def holder_correct(*, holder: Holder, name: str, id_type: str, id_number: str, by: Actor) -> Holder:
+    """A correction of the name or ID number on file (变更), from the document staff saw. What
+    was on file before goes to the audit trail (sealed); the cards printed with it keep it.
+
+    The corrected number may not be another holder's: one person, one holder."""
+    if by.kind != ActorKind.STAFF:
+        raise DomainError("holder.correction_staff_only")
+    name = " ".join((name or "").split())
+    if not name:
+        raise DomainError("holder.id_number_invalid", field="name", reason=_("姓名为空"))
+    id_number, born = normalise_id_number(id_type, id_number)
+    key = person_key(id_type, id_number)
+    holder = Holder.objects.select_for_update().get(pk=holder.pk)
+    previous = (holder.name, holder.id_number)
+    changed = [
+        field
+        for field, value in (("name", name), ("id_type", id_type), ("id_number", id_number))
+        if getattr(holder, field) != value
+    ]
+    if not changed:
+        raise DomainError("holder.nothing_to_correct")
+    if Holder.objects.filter(person_key=key).exclude(pk=holder.pk).exists():
+        raise DomainError("holder.person_exists", field="id_number")
+    holder.name, holder.id_type, holder.id_number = name, id_type, id_number
+    holder.person_key = key
+    holder.date_of_birth = born or holder.date_of_birth
+    holder.save()
+    holder_changed.send(
+        sender=Holder,
+        action="holder.corrected",
+        by=by,
+        holder=holder,
+        data={"fields": changed},
+        previous=previous,
+    )
+    return holder
+
+
+@transaction.atomic
+def holder_set_photo(*, holder: Holder, photo: str, by: Actor) -> Holder:
+    """A new photo on file (a storage name): taken at the counter when the real-person check
+    keeps failing on an old one, or with a new card's application."""
+    from django.utils import timezone
+
+    holder = Holder.objects.select_for_update().get(pk=holder.pk)
+    holder.photo = photo
+    holder.photo_taken_at = timezone.now()
+    holder.save(update_fields=["photo", "photo_taken_at"])
+    holder_changed.send(sender=Holder, action="holder.photo_set", by=by, holder=holder)
+    return holder

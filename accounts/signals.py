@@ -5,7 +5,8 @@ holder_changed(holder, action, by, data)
     A holder was created or changed (``holder.created``, ``holder.guardian_set``,
     ``holder.phone_changed``). Sent synchronously inside the transaction of the change, so
     the audit row commits or rolls back with it. ``by`` is an ``accounts.actors.Actor``;
-    ``data`` holds no personal data.
+    ``data`` holds no personal data; a correction (``holder.corrected``) also sends
+    ``previous``, the (name, ID number) on file before, which the audit trail keeps sealed.
 """
 
 from django.dispatch import Signal

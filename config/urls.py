@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts import apis as account_apis
+from codes import admin as code_admin
 from codes import apis as code_apis
 from codes import pages as code_pages
 from ecard import apis, dashboard, pages
@@ -70,6 +71,11 @@ urlpatterns = [
     path("scanner-demo", code_pages.scanner_demo, name="scanner-demo"),
     path("api/v1/", include(api_v1)),
     path("admin/dashboard/", dashboard.dashboard, name="ecard-dashboard"),
+    path(
+        "admin/certificates/<str:application_id>.pdf",
+        admin.site.admin_view(code_admin.staff_certificate),
+        name="staff-certificate",
+    ),
     path("admin/", admin.site.urls),
     path("healthz", observability.healthz),
     path("readyz", observability.readyz),

@@ -25,10 +25,11 @@ from django.utils.translation import gettext_lazy as _
 from accounts.actors import Agent
 from accounts.admin import holder_search_filter
 from accounts.identity import IdType, mask_id_number, mask_name, normalise_id_number
+from accounts.models import GuardianProof
 from plumbing import assertions
 from plumbing.errors import DomainError
 
-from . import services
+from . import selectors, services
 from .audit import Actor
 from .models import (
     ApplicationState,
@@ -41,10 +42,13 @@ from .models import (
     Channel,
     ECard,
     FamilyLink,
+    FamilyRelationship,
     Notice,
     NoticeDelivery,
+    OldCard,
     PaymentAgreement,
     PaymentProvider,
+    Region,
     RegionSetting,
     ReplacementKind,
 )
@@ -88,12 +92,76 @@ class OperationForm(forms.Form):
         return data
 
 
-class ReplacementForm(OperationForm):
+class PhotoInput(forms.ClearableFileInput):
+    """A file, or on a counter's tablet the camera: ``capture`` asks the browser for it."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"accept": "image/jpeg,image/png", "capture": "user", **(attrs or {})})
+
+
+def photo_field(required: bool) -> forms.FileField:
+    return forms.FileField(
+        label=_("照片"),
+        required=required,
+        widget=PhotoInput,
+        help_text=_("现场拍摄或上传照片文件：不超过2兆字节，不小于358×441像素"),
+    )
+
+
+class CounterForm(OperationForm):
+    """An operation that makes a card to be collected here: which outlet hands it over."""
+
+    outlet = forms.CharField(label=_("领卡网点"), max_length=100, help_text=_("本网点名称，印在领卡证明上"))
+
+
+class ReplacementForm(CounterForm):
     kind = forms.ChoiceField(label=_("补换类型"), choices=ReplacementKind.choices)
     number = forms.CharField(
         label=_("新卡号"),
         required=False,
         help_text=_("留空则自动生成"),
+    )
+    photo = photo_field(required=False)
+
+
+class CorrectionForm(CounterForm):
+    name = forms.CharField(label=_("变更后姓名"), max_length=100)
+    id_type = forms.ChoiceField(label=_("变更后证件类型"), choices=IdType.choices)
+    id_number = forms.CharField(label=_("变更后证件号码"), max_length=32)
+    photo = photo_field(required=True)
+    number = forms.CharField(label=_("新卡号"), required=False, help_text=_("留空则自动生成"))
+
+
+class PhotoForm(OperationForm):
+    photo = photo_field(required=True)
+
+
+class ReceiveForm(OperationForm):
+    old_card = forms.ChoiceField(
+        label=_("原卡"),
+        choices=[("", "—"), *OldCard.choices],
+        required=False,
+        help_text=_("补换的新卡：原卡交回网点或已遗失"),
+    )
+
+
+class FamilyEnrolForm(OperationForm):
+    presenter_id_type = forms.ChoiceField(label=_("代为出示人证件类型"), choices=IdType.choices)
+    presenter_id_number = forms.CharField(
+        label=_("代为出示人证件号码"), max_length=32, help_text=_("代为出示人须已申领电子社保卡")
+    )
+    relationship = forms.ChoiceField(label=_("关系"), choices=FamilyRelationship.choices)
+    password = forms.CharField(
+        label=_("电子社保卡密码"),
+        min_length=6,
+        max_length=6,
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        help_text=_("由持卡人本人在密码键盘上输入"),
+    )
+    identity_token = forms.CharField(
+        label=_("实人认证凭证"),
+        max_length=512,
+        help_text=_("持卡人本人在场，经实人认证设备核验后得到的凭证"),
     )
 
 
@@ -101,6 +169,15 @@ class CancelForm(OperationForm):
     reason = forms.ChoiceField(
         label=_("注销原因"),
         choices=[c for c in CancellationReason.choices if c[0] not in services.RESERVED_REASONS],
+    )
+    certificate_number = forms.CharField(
+        label=_("证明文书编号"),
+        max_length=60,
+        required=False,
+        help_text=_("因死亡注销：死亡证明编号；宣告失踪或死亡：法院判决书编号"),
+    )
+    certificate_issuer = forms.CharField(
+        label=_("出具机关"), max_length=60, required=False, help_text=_("如医院、公安派出所或人民法院")
     )
 
 
@@ -113,14 +190,24 @@ class Operation:
 
 
 OPERATIONS: dict[str, Operation] = {
-    "receive": Operation(_("领卡"), services.card_mark_received),
+    "receive": Operation(_("领卡"), services.card_mark_received, form=ReceiveForm),
     "enable": Operation(_("启用（新卡激活）"), services.card_enable),
     "temporary_loss": Operation(_("临时挂失"), services.card_report_temporary_loss),
     "formal_loss": Operation(_("正式挂失"), services.card_report_formal_loss),
     "lift": Operation(_("解挂"), services.card_lift_loss),
-    "replace": Operation(_("补换卡"), services.card_apply_replacement, form=ReplacementForm),
+    "replace": Operation(_("补换卡"), services.application_replace_at_counter, form=ReplacementForm),
+    "correct": Operation(
+        _("变更姓名或证件号码（换发新卡）"),
+        services.card_correct_data,
+        "ecard.correct_holder",
+        CorrectionForm,
+    ),
+    "photo": Operation(_("更新照片"), services.card_renew_photo, form=PhotoForm),
     "unlock_pin": Operation(_("解锁密码"), services.card_unlock_pin),
     "reset_pin": Operation(_("重置密码"), services.card_reset_pin),
+    "family_enrol": Operation(
+        _("网点发放电子社保卡并加入亲情账户"), services.family_enrol_at_outlet, form=FamilyEnrolForm
+    ),
     "cancel": Operation(_("注销"), services.card_cancel, "ecard.cancel_card", CancelForm),
     "activate_financial": Operation(_("金融功能激活（银行网点）"), services.card_activate_financial),
 }
@@ -220,6 +307,9 @@ class CardAdmin(ReadOnlyAdmin):
             context["operations"] = [
                 (name, op.label) for name, op in OPERATIONS.items() if request.user.has_perm(op.permission)
             ]
+            if request.user.has_perm("ecard.operate_card"):
+                context["certificates"] = selectors.certificates_of(obj)
+            context["printed"] = (mask_name(obj.name_on_card), mask_id_number(obj.id_number_on_card))
         return super().render_change_form(request, context, *args, **kwargs)
 
     def operate_view(self, request, object_id: int, operation: str):
@@ -230,8 +320,9 @@ class CardAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         card = get_object_or_404(Card, pk=object_id)
         change_url = reverse("admin:ecard_card_change", args=[card.pk])
-        form = op.form(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
+        posted = request.method == "POST"
+        form = op.form(request.POST if posted else None, request.FILES if posted else None)
+        if posted and form.is_valid():
             params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
             by = Actor.staff(request.user, params.pop("channel", Channel.OUTLET), params.pop("agent", None))
             try:
@@ -240,6 +331,10 @@ class CardAdmin(ReadOnlyAdmin):
                 messages.error(request, f"{op.label}：{exc}")
                 return redirect(change_url)
             messages.success(request, _("{operation}：已办理").format(operation=op.label))
+            if isinstance(result, CardApplication) and result.new_card_id:
+                # The new card's page, where its pick-up certificate is printed.
+                messages.info(request, _("请打印领卡证明交给持卡人"))
+                result = result.new_card
             if isinstance(result, Card) and result.pk != card.pk:
                 return redirect(reverse("admin:ecard_card_change", args=[result.pk]))
             return redirect(change_url)
@@ -422,6 +517,32 @@ def action_form(model_admin, request, queryset, form, *, action: str, title):
     return TemplateResponse(request, "admin/ecard/action_form.html", context)
 
 
+class WalkInForm(CounterForm):
+    """申领 for someone who walks in with their ID document (and, under 16, a guardian with the
+    proof of relationship)."""
+
+    name = forms.CharField(label=_("姓名"), max_length=100)
+    id_type = forms.ChoiceField(label=_("证件类型"), choices=IdType.choices)
+    id_number = forms.CharField(label=_("证件号码"), max_length=32)
+    region = forms.ChoiceField(label=_("发卡省份"), choices=Region.choices)
+    phone = forms.CharField(label=_("手机号"), max_length=20, required=False, help_text=_("用于短信验证码"))
+    photo = photo_field(required=True)
+    guardian_name = forms.CharField(label=_("监护人姓名"), max_length=100, required=False)
+    guardian_id_type = forms.ChoiceField(
+        label=_("监护人证件类型"), choices=[("", "—"), *IdType.choices], required=False
+    )
+    guardian_id_number = forms.CharField(label=_("监护人证件号码"), max_length=32, required=False)
+    guardian_proof = forms.ChoiceField(
+        label=_("监护关系证明"), choices=[("", "—"), *GuardianProof.choices], required=False
+    )
+    guardian_proof_number = forms.CharField(
+        label=_("证明编号"),
+        max_length=40,
+        required=False,
+        help_text=_("未满16周岁：出生医学证明或户口簿的编号"),
+    )
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(label=_("未通过原因"), max_length=200)
 
@@ -446,12 +567,50 @@ class CardApplicationAdmin(ReadOnlyAdmin):
     actions = ["accept", "start_production", "mark_ready", "mark_collected", "reject"]
     date_hierarchy = "created_at"
 
+    change_list_template = "admin/ecard/cardapplication/change_list.html"
+
     @admin.display(description=_("持卡人"))
     def holder_name(self, application):
         return application.holder.name_masked
 
     def has_operate_permission(self, request):
         return request.user.has_perm("ecard.operate_card")
+
+    def get_urls(self):
+        return [
+            path(
+                "walk-in/",
+                self.admin_site.admin_view(self.walk_in_view),
+                name="ecard_cardapplication_walk_in",
+            )
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_take_walk_ins": self.has_operate_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def walk_in_view(self, request):
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        posted = request.method == "POST"
+        form = WalkInForm(request.POST if posted else None, request.FILES if posted else None)
+        if posted and form.is_valid():
+            params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
+            by = Actor.staff(request.user, params.pop("channel", Channel.OUTLET), params.pop("agent", None))
+            try:
+                application = services.application_new_at_counter(by=by, **params)
+            except DomainError as exc:
+                messages.error(request, f"{_('窗口申领')}：{exc}")
+            else:
+                messages.success(request, _("窗口申领：已受理"))
+                return redirect(reverse("admin:ecard_cardapplication_change", args=[application.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "title": _("窗口申领"),
+        }
+        return TemplateResponse(request, "admin/ecard/cardapplication/walk_in.html", context)
 
     def _advance(self, request, queryset, to, **params):
         done = 0

@@ -21,8 +21,10 @@ def audit_record(
     state_after: str | None = None,
     reason: str = "",
     data: dict | None = None,
+    previous: tuple[str, str] | None = None,
 ) -> AuditEvent:
-    """Write one audit row. ``data`` must not hold personal data (names, ID numbers, PINs).
+    """Write one audit row. ``data`` must not hold personal data (names, ID numbers, PINs);
+    ``previous`` (a corrected name and ID number) is sealed in its own columns.
 
     For a card, the states default to its current one: most events change something else.
     """
@@ -44,13 +46,24 @@ def audit_record(
         agent_name=by.agent.name if by.agent else "",
         agent_id_type=by.agent.id_type if by.agent else "",
         agent_id_number=by.agent.id_number if by.agent else "",
+        previous_name=previous[0] if previous else "",
+        previous_id_number=previous[1] if previous else "",
     )
 
 
-def record_holder_change(sender, *, holder, action: str, by: Actor, data: dict | None = None, **kwargs):
+def record_holder_change(
+    sender,
+    *,
+    holder,
+    action: str,
+    by: Actor,
+    data: dict | None = None,
+    previous: tuple[str, str] | None = None,
+    **kwargs,
+):
     """Receiver of ``accounts.signals.holder_changed``: the holder's change in the same trail,
     and the guardian a new link replaces is told (after the commit)."""
-    audit_record(action=action, by=by, holder=holder, data=data)
+    audit_record(action=action, by=by, holder=holder, data=data, previous=previous)
     previous = (data or {}).get("previous")
     if action == "holder.guardian_set" and previous:
         from . import notices, signals

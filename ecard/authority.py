@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts.models import Holder
 from plumbing.errors import DomainError
@@ -69,11 +69,24 @@ def applications(user) -> QuerySet[CardApplication]:
     a ward's while the link lasts, and those whose holder is not linked to it yet (a guardian's
     application waiting for staff to check the proof, which shows the application and nothing
     of the child)."""
-    mine = CardApplication.objects.filter(account=user).select_related("holder", "new_card")
+    mine = CardApplication.objects.filter(_followed_by(user)).select_related("holder", "new_card")
     return mine.filter(pk__in=[a.pk for a in mine if _application_reachable(user, a)])
 
 
+def _followed_by(user) -> Q:
+    """The account's own applications, and those taken at a counter (no account) for its
+    holder or a ward of its holder's."""
+    made = Q(account=user)
+    if user.holder_id is not None:
+        made |= Q(account__isnull=True) & (
+            Q(holder_id=user.holder_id) | Q(holder__guardian_id=user.holder_id)
+        )
+    return made
+
+
 def _application_reachable(user, application: CardApplication) -> bool:
+    if application.account_id is None:  # taken at a counter: the holder's, or a ward's
+        return application.holder_id == user.holder_id or guards(user.holder, application.holder)
     if application.guardian_claim_pending:
         # Waiting for staff (or refused by them): the child is not this account's ward.
         return True
@@ -88,7 +101,7 @@ def application_for(user, public_id) -> CardApplication:
     """One of the applications this account may follow (``applications``)."""
     try:
         application = CardApplication.objects.select_related("holder").get(
-            account=user, public_id=uuid.UUID(str(public_id))
+            _followed_by(user), public_id=uuid.UUID(str(public_id))
         )
     except (ValueError, CardApplication.DoesNotExist):
         raise DomainError("application.not_found") from None

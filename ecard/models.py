@@ -64,6 +64,13 @@ class CardState(models.TextChoices):
     CANCELLED = "cancelled", _("注销")
 
 
+class OldCard(models.TextChoices):
+    """What became of the card a replacement replaces, as the counter saw at collection."""
+
+    HANDED_IN = "handed_in", _("原卡已交回")
+    DECLARED_LOST = "declared_lost", _("原卡已遗失")
+
+
 class CancellationReason(models.TextChoices):
     MOVED_OUT_OF_PROVINCE = "moved_out_of_province", _("社保关系转移省外")
     EMIGRATED = "emigrated", _("出国定居")
@@ -93,6 +100,11 @@ class Card(models.Model):
         related_name="cards",
     )
     region = models.CharField(_("发卡省份"), max_length=2, choices=Region.choices)
+    # What the card centre printed on the card and wrote to its chip: the holder's data when it
+    # was made. Blank on cards made before this was kept: the holder's data, never corrected
+    # since (a correction stores the old data here first, holder_correct).
+    printed_name = SealedField(_("卡面姓名"), max_length=100, blank=True, default="", editable=False)
+    printed_id_number = SealedField(_("卡面证件号码"), max_length=32, blank=True, default="", editable=False)
     generation = models.PositiveSmallIntegerField(_("代别"), default=3)
     issued_on = models.DateField(_("发卡日期"))
     received_at = models.DateTimeField(_("领卡时间"), null=True, blank=True)
@@ -185,6 +197,7 @@ class Card(models.Model):
         permissions = [
             ("operate_card", _("可办理卡片业务")),
             ("cancel_card", _("可注销卡片")),
+            ("correct_holder", _("可变更持卡人姓名和证件号码")),
         ]
 
     def __str__(self) -> str:
@@ -204,6 +217,15 @@ class Card(models.Model):
         can exist in this state (issued with the application, 同步申领); the service matrix has
         a column for it. Read here by the matrix and by the scanners' snapshot alike."""
         return self.state == CardState.SEALED and self.received_at is None
+
+    @property
+    def name_on_card(self) -> str:
+        """The name printed on this card: as the holder's when it was made."""
+        return self.printed_name or self.holder.name
+
+    @property
+    def id_number_on_card(self) -> str:
+        return self.printed_id_number or self.holder.id_number
 
     @property
     def initial_pin_in_hand(self) -> bool:
@@ -227,6 +249,8 @@ class ECardChannel(models.TextChoices):
     ALIPAY = "alipay", _("支付宝小程序")
     BANK_APP = "bank_app", _("银行App")
     CITY_APP = "city_app", _("城市服务App")
+    # Issued at the counter for a holder with no smartphone, shown by a family presenter.
+    OUTLET = "outlet", _("服务网点")
 
 
 class ECard(models.Model):
@@ -280,6 +304,10 @@ class AuditEvent(models.Model):
     agent_name = SealedField(_("代办人"), max_length=100, blank=True)
     agent_id_type = models.CharField(_("代办人证件类型"), max_length=32, blank=True)
     agent_id_number = SealedField(_("代办人证件号码"), max_length=32, blank=True)
+    # A correction of the holder's name or ID number keeps what was on file before; sealed like
+    # the agent's, and shown in full only on the event's page.
+    previous_name = SealedField(_("原姓名"), max_length=100, blank=True)
+    previous_id_number = SealedField(_("原证件号码"), max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("审计事件")
@@ -600,7 +628,10 @@ class CardApplication(models.Model):
     state = models.CharField(
         _("进度"), max_length=20, choices=ApplicationState.choices, default=ApplicationState.SUBMITTED
     )
-    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The app account that applied; none for an application taken at the counter.
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     holder = models.ForeignKey("accounts.Holder", on_delete=models.PROTECT, related_name="applications")
     region = models.CharField(_("发卡省份"), max_length=2, choices=Region.choices)
     # The card it replaces (replacements), and the card being made once there is one.

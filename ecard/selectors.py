@@ -12,7 +12,9 @@ from plumbing.errors import DomainError
 
 from . import authority
 from .models import (
+    OPEN_APPLICATION_STATES,
     Card,
+    CardApplication,
     CardState,
     ECard,
     FamilyLink,
@@ -193,3 +195,11 @@ def family_presenter_names(*, member: Holder) -> dict[str, str]:
     """Every presenter this member ever had, by the reference their codes carried: masked names."""
     links = FamilyLink.objects.filter(member=member).select_related("presenter")
     return {link.reference: link.presenter.name_masked for link in links}
+
+
+def certificates_of(card: Card) -> QuerySet[CardApplication]:
+    """The replacements of this card, or the one that made it, whose pick-up certificate the
+    counter may print: every one taken at the counter or online, until the card is collected."""
+    return CardApplication.objects.filter(
+        Q(card=card) | Q(new_card=card), state__in=OPEN_APPLICATION_STATES, certificate_reference__gt=""
+    ).order_by("-created_at")

@@ -25,6 +25,7 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         _("社保卡尚未领取，请先到服务网点领卡。"),
     ),
     "card.already_received": (409, _("该社保卡已领取。")),
+    "card.no_old_card": (400, _("这张社保卡不是补换的新卡，没有需交回的原卡。")),
     "card.hotline_initial_pin": (
         409,
         _("初始密码未修改的社保卡不能通过12333热线挂失，请在App中挂失或携带身份证件到服务网点办理。"),
@@ -36,6 +37,10 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
     "card.agent_required": (
         403,
         _("因死亡或宣告失踪注销，须由代办人持双方证件到服务网点办理，并登记代办人证件。"),
+    ),
+    "card.certificate_required": (
+        400,
+        _("因死亡或宣告失踪注销，须登记死亡证明或法院判决书的编号及出具机关。"),
     ),
     "card.cancel_reason_outlet_only": (
         403,
@@ -158,6 +163,15 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         409,
         _("证件号码已登记在其他姓名下。"),
     ),
+    "holder.correction_staff_only": (
+        403,
+        _("姓名、证件号码的变更须持证件到服务网点办理。"),
+    ),
+    "holder.nothing_to_correct": (400, _("姓名和证件号码与登记的相同，无需变更。")),
+    "holder.person_exists": (
+        409,
+        _("该证件号码已登记为另一位持卡人，请核实。"),
+    ),
     "holder.guardian_required": (
         400,
         _("未满{age}周岁须由监护人办理，并提供关系证明。"),
@@ -274,6 +288,14 @@ CATALOGUE: dict[str, tuple[int, Promise]] = {
         _("社保卡挂失期间，“{purpose}”需本人授权。"),
     ),
     # Family accounts (亲情账户)
+    "family.member_is_ward": (
+        409,
+        _("未满{age}周岁的持卡人由监护人代办，不能加入亲情账户。"),
+    ),
+    "family.presenter_not_found": (
+        404,
+        _("未找到该代为出示人的电子社保卡：代为出示人须已申领电子社保卡。"),
+    ),
     "family.member_not_found": (
         404,
         _("未找到该亲属的电子社保卡：请核对姓名和证件号码，亲属须已申领电子社保卡。"),

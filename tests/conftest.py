@@ -11,9 +11,10 @@ import subprocess
 
 import pytest
 import time_machine
+from django import conf as django_conf
 from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Holder, User
 from accounts.services import holder_get_or_create
@@ -112,6 +113,9 @@ def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir, _pii_ke
     yield
     cache.clear()
     reset_caches()
+    # The test client's requests leave their language active in this thread (LocaleMiddleware
+    # activates and never resets): the next test starts in the site's language again.
+    translation.activate(django_conf.settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

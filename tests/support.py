@@ -29,6 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent  # the repository
 # The PIN the fixtures' cards in use were changed to (their initial PIN cannot pay).
 HOLDER_PIN = "740285"
 
+# What staff record from a death certificate when cancelling for death (card_cancel).
+DEATH_CERTIFICATE = {
+    "certificate_number": "D110101202612010001",
+    "certificate_issuer": "北京市东城区人民医院",
+}
+
 # Debian's Chromium, which the browser tests drive (.ci/run installs it).
 CHROMIUM = "/usr/bin/chromium"
 

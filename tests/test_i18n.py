@@ -1,5 +1,6 @@
 """Chinese first, English through gettext: what a zh-hans and an en reader see."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -83,7 +84,18 @@ def test_the_outlet_speaks_chinese_to_a_chinese_browser_and_english_to_an_englis
         reverse("admin:ecard_card_change", args=[latin_card.pk]),
         reverse("admin:ecard_card_operate", args=[latin_card.pk, "lift"]),
         reverse("ecard-dashboard"),
+        # The counter's journeys: their forms, with file and camera inputs.
+        *(
+            reverse("admin:ecard_card_operate", args=[latin_card.pk, operation])
+            for operation in ("replace", "receive", "photo", "family_enrol")
+        ),
+        reverse("admin:ecard_cardapplication_walk_in"),
+        reverse("admin:ecard_cardapplication_changelist"),
     ]
+    if user.has_perm("ecard.correct_holder"):
+        pages.append(reverse("admin:ecard_card_operate", args=[latin_card.pk, "correct"]))
+    if user.has_perm("ecard.cancel_card"):
+        pages.append(reverse("admin:ecard_card_operate", args=[latin_card.pk, "cancel"]))
     holder = latin_card.holder
     data = {latin_card.number, holder.name_masked, holder.id_number_masked, user.username, "ID"}
     for url in pages:
@@ -93,6 +105,25 @@ def test_the_outlet_speaks_chinese_to_a_chinese_browser_and_english_to_an_englis
         assert zh["Content-Language"] == "zh-hans" and en["Content-Language"] == "en"
         assert english_in(visible(zh.content.decode()), data) == [], url
         assert chinese_in(visible(en.content.decode()), data) == [], url
+
+
+def test_the_holders_page_speaks_chinese_to_a_chinese_browser_and_english_to_an_english_one(client, db):
+    zh = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    en = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert english_in(visible(zh)) == []
+    assert chinese_in(visible(en)) == []
+    # The words the script shows come with the page, in its language, too.
+    texts = re.search(r'<script id="texts" type="application/json">(.*?)</script>', en, re.S).group(1)
+    assert chinese_in(strings(json.loads(texts))) == []
+    zh_texts = re.search(r'<script id="texts" type="application/json">(.*?)</script>', zh, re.S).group(1)
+    assert "需先通过人脸识别" in strings(json.loads(zh_texts))  # the check reads the texts at all
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [text for item in items for text in strings(item)]
 
 
 def test_every_message_in_the_source_has_its_english(tmp_path, settings, monkeypatch):

@@ -30,8 +30,16 @@ from .cards import (
     card_mark_received,
     default_valid_until,
 )
+from .corrections import card_correct_data, card_renew_photo
+from .counter import application_new_at_counter, application_replace_at_counter
 from .ecards import ecard_change_password, ecard_check_password, ecard_issue
-from .family import family_accept, family_consent_at_outlet, family_end, family_invite
+from .family import (
+    family_accept,
+    family_consent_at_outlet,
+    family_end,
+    family_enrol_at_outlet,
+    family_invite,
+)
 from .guardians import ward_came_of_age
 from .losses import (
     card_lapse_temporary_loss,
@@ -53,6 +61,8 @@ from .replacements import card_apply_renewal, card_apply_replacement
 
 __all__ = [
     "application_advance",
+    "application_new_at_counter",
+    "application_replace_at_counter",
     "application_submit_new",
     "application_submit_replacement",
     "application_withdraw",
@@ -66,6 +76,7 @@ __all__ = [
     "family_accept",
     "family_consent_at_outlet",
     "family_end",
+    "family_enrol_at_outlet",
     "family_invite",
     "calendar_warning",
     "calendar_year_entered",
@@ -79,6 +90,8 @@ __all__ = [
     "card_apply_replacement",
     "card_cancel",
     "card_cancel_by_holder",
+    "card_correct_data",
+    "card_renew_photo",
     "card_change_pin",
     "card_check_pin",
     "card_create",

@@ -214,7 +214,7 @@ def application_submit_replacement(
 def _create(
     *,
     kind: str,
-    user: User,
+    user: User | None,
     holder: Holder,
     region: str,
     delivery: str,

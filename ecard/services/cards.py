@@ -27,6 +27,7 @@ from ..models import (
     ECard,
     FamilyLink,
     FamilyLinkState,
+    OldCard,
 )
 from .base import lock_card, refuse_if_cancelled, transition
 
@@ -83,6 +84,8 @@ def card_create(
     card = Card(
         number=number or _new_card_number(),
         holder=holder,
+        printed_name=holder.name,
+        printed_id_number=holder.id_number,
         region=region,
         generation=generation,
         issued_on=issued_on,
@@ -120,10 +123,19 @@ def card_create(
 
 
 @transaction.atomic
-def card_mark_received(*, card: Card, by: Actor) -> Card:
+def card_mark_received(*, card: Card, by: Actor, old_card: str = "") -> Card:
     """The holder collected the card (领卡), at the counter's card page or as an application's
-    last step: the application that made the card is collected with it."""
+    last step: the application that made the card is collected with it. A replacement's old
+    card is handed in at the counter (or declared lost), and the counter records which."""
+    if old_card and old_card not in OldCard.values:
+        raise DomainError("request.invalid", field="old_card", detail="old_card: handed_in or declared_lost")
+    replaced = card.replaces_id
+    if old_card and replaced is None:
+        raise DomainError("card.no_old_card", field="old_card")
     card = mark_received(card, by=by)
+    if old_card and replaced is not None:
+        old = Card.objects.select_for_update().get(pk=replaced)
+        audit_record(action=f"card.old_card_{old_card}", by=by, card=old, data={"new_card": card.number})
     # Imported here: the application services build on these.
     from .applications import application_card_collected
 
@@ -221,18 +233,23 @@ def card_enable(*, card: Card, by: Actor) -> Card:
     return card
 
 
-def cancel(card: Card, *, reason: str, by: Actor, action: str = "card.cancelled") -> None:
+def cancel(
+    card: Card, *, reason: str, by: Actor, action: str = "card.cancelled", document: dict | None = None
+) -> None:
     card.cancelled_at = timezone.now()
     card.cancellation_reason = reason
     card.formalisation_deadline = None
     card.deadline_provisional = False
+    data: dict | None = {"region": card.region} if action == "card.transferred" else None
+    if document:
+        data = {**(data or {}), "certificate": document}
     transition(
         card,
         to=CardState.CANCELLED,
         action=action,
         by=by,
         reason=reason,
-        data={"region": card.region} if action == "card.transferred" else None,
+        data=data,
         tell_holder=action == "card.transferred",
     )
     if reason != CancellationReason.APPLICATION_ENDED:  # that application is ending already
@@ -245,12 +262,23 @@ def cancel(card: Card, *, reason: str, by: Actor, action: str = "card.cancelled"
 
 
 @transaction.atomic
-def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
-    """注销 for good. A replacement still being made for the card is cancelled with it."""
+def card_cancel(
+    *,
+    card: Card,
+    reason: str,
+    by: Actor,
+    certificate_number: str = "",
+    certificate_issuer: str = "",
+) -> Card:
+    """注销 for good. A replacement still being made for the card is cancelled with it.
+
+    For a death or a declaration of missing or death, staff record the document they saw (the
+    death certificate, or the court's judgment): its number and who issued it."""
     if reason not in CancellationReason.values:
         raise DomainError("card.cancel_reason_invalid", field="reason")
     if reason in RESERVED_REASONS:
         raise DomainError("card.cancel_reason_reserved", field="reason")
+    document = None
     if reason in AGENT_REASONS:
         # The holder cannot come: someone does it for them at an outlet, with both IDs [seed 004];
         # the system may too, from the civil registry's records.
@@ -258,11 +286,17 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
             raise DomainError("card.cancel_reason_outlet_only", field="reason")
         if by.kind == ActorKind.STAFF and by.agent is None:
             raise DomainError("card.agent_required", field="agent_name")
+        number, issuer = (" ".join((v or "").split())[:60] for v in (certificate_number, certificate_issuer))
+        if by.kind == ActorKind.STAFF and not number:
+            raise DomainError("card.certificate_required", field="certificate_number")
+        if by.kind == ActorKind.STAFF and not issuer:
+            raise DomainError("card.certificate_required", field="certificate_issuer")
+        document = {"number": number, "issuer": issuer} if number or issuer else None
     card = lock_card(card)
     if card.state == CardState.CANCELLED:
         raise DomainError("card.already_cancelled")
     was_sealed = card.state == CardState.SEALED
-    cancel(card, reason=reason, by=by)
+    cancel(card, reason=reason, by=by, document=document)
     pending = list(Card.objects.select_for_update().filter(replaces=card).exclude(state=CardState.CANCELLED))
     for successor in pending:
         cancel(successor, reason=reason, by=by)
@@ -270,10 +304,14 @@ def card_cancel(*, card: Card, reason: str, by: Actor) -> Card:
         _free_replaced(card, by=by)
     if not Card.objects.filter(holder_id=card.holder_id).exclude(state=CardState.CANCELLED).exists():
         # The e-card ended with the holder's last card: nobody shows this holder's codes any
-        # more (亲情账户), nor does the holder show anyone's; both sides are told. (Imported
-        # here: the family services reach cards through binding and pins.)
+        # more (亲情账户), nor does the holder show anyone's, and no provider charges it for
+        # transit; both sides are told. (Imported here: the family and payment services reach
+        # cards through binding and pins.)
         from .family import family_end
+        from .payments import agreements_end_with_card
 
+        for ecard in ECard.objects.filter(card__holder_id=card.holder_id):
+            agreements_end_with_card(ecard, by=by)
         for link in FamilyLink.objects.filter(
             Q(member_id=card.holder_id) | Q(presenter_id=card.holder_id)
         ).exclude(state=FamilyLinkState.ENDED):

@@ -15,16 +15,17 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.actors import Channel
+from accounts.identity import normalise_id_number, person_key
 from accounts.models import Holder
 from accounts.realperson import real_person_check
 from plumbing.errors import DomainError
 
 from .. import notices, signals
 from ..audit import Actor, audit_record
-from ..models import CardState, ECard, FamilyLink, FamilyLinkState, FamilyRelationship
+from ..models import Card, CardState, ECard, ECardChannel, FamilyLink, FamilyLinkState, FamilyRelationship
 from ..selectors import ecard_get
 from .binding import _identity_matches
-from .ecards import ecard_check_password
+from .ecards import ecard_check_password, ecard_issue
 
 # What a presenter may show of a member: one gate pass is one person, so never transit. The
 # offline verifier keeps its own copy (codes/verifier.py FAMILY_PURPOSES: a vendor's file
@@ -156,6 +157,59 @@ def family_consent_at_outlet(*, link: FamilyLink, identity_token: str, by: Actor
     proven by a real-person check."""
     link = _pending(link)
     real_person_check(name=link.member.name, id_number=link.member.id_number, token=identity_token)
+    return _consented(link, channel=Channel.OUTLET, by=by)
+
+
+@transaction.atomic
+def family_enrol_at_outlet(
+    *,
+    card: Card,
+    presenter_id_type: str,
+    presenter_id_number: str,
+    relationship: str,
+    password: str,
+    identity_token: str,
+    by: Actor,
+) -> FamilyLink:
+    """帮家人领卡 at the counter: a member with no smartphone, present and proven by the counter's
+    real-person check, gets the e-card of their card issued here (its password typed on the
+    counter's keypad) and joins the presenter's family account at once; the presenter shows the
+    member's codes from their own app. The presenter is named by ID number and needs an e-card."""
+    if relationship not in FamilyRelationship.values:
+        raise DomainError("request.invalid", field="relationship", detail="relationship")
+    member = card.holder
+    if member.is_minor():  # a ward is shown by a guardian, not a family presenter
+        raise DomainError("family.member_is_ward", age=settings.HOLDER_GUARDIAN_AGE)
+    number, _ = normalise_id_number(presenter_id_type, presenter_id_number)
+    presenter = Holder.objects.filter(person_key=person_key(presenter_id_type, number)).first()
+    if presenter is None or presenter.is_minor() or _live_ecard(presenter) is None:
+        raise DomainError("family.presenter_not_found", field="presenter_id_number")
+    if presenter.pk == member.pk:
+        raise DomainError("family.oneself")
+    real_person_check(name=member.name, id_number=member.id_number, token=identity_token)
+    presenter = Holder.objects.select_for_update().get(pk=presenter.pk)
+    if family_live_links(presenter).count() >= settings.FAMILY_MAX_MEMBERS:
+        raise DomainError("family.limit_reached", maximum=settings.FAMILY_MAX_MEMBERS)
+    if _live_ecard(member) is None:
+        ecard_issue(card=card, channel=ECardChannel.OUTLET, password=password, by=by)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            link = FamilyLink.objects.create(
+                presenter=presenter,
+                member=member,
+                relationship=relationship,
+                invited_at=now,
+                expires_at=now + datetime.timedelta(days=settings.FAMILY_INVITATION_DAYS),
+            )
+    except IntegrityError:
+        raise DomainError("family.already_linked") from None
+    audit_record(
+        action="family.invited",
+        by=by,
+        holder=member,
+        data={"link": str(link.public_id), "presenter": presenter.pk, "relationship": relationship},
+    )
     return _consented(link, channel=Channel.OUTLET, by=by)
 
 

@@ -55,6 +55,7 @@ def provider_register(*, name: str, public_key: str, by: Actor) -> PaymentProvid
 ENDED_WITHOUT_HOLDER = {
     "provider_disabled": _("该支付机构已停止提供乘车码支付服务"),
     "financial_inactive": _("新卡的金融功能尚未激活，原银行账户不能用于新卡"),
+    "card_cancelled": _("社保卡已注销"),
 }
 
 
@@ -95,6 +96,14 @@ def end_without_holder(agreement: PaymentAgreement, *, reason: str, by: Actor) -
             agreement.ecard.card, provider=agreement.provider.name, why=ENDED_WITHOUT_HOLDER[reason]
         ),
     )
+
+
+def agreements_end_with_card(ecard: ECard, *, by: Actor) -> None:
+    """The e-card's last card was cancelled: no provider may charge it for transit again, and
+    one still waiting for the holder's confirmation can no longer be confirmed."""
+    open_ = PaymentAgreement.objects.select_for_update().filter(ecard=ecard, ended_at__isnull=True)
+    for agreement in open_.select_related("ecard__card", "provider"):
+        end_without_holder(agreement, reason="card_cancelled", by=by)
 
 
 def agreements_follow_card(ecard: ECard, *, by: Actor) -> None:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from ecard import services
 from ecard.models import AuditEvent, CalendarDay, Card, CardState
-from tests.support import years_ago
+from tests.support import DEATH_CERTIFICATE, years_ago
 
 pytestmark = pytest.mark.dates
 
@@ -49,7 +49,9 @@ class TestCardOperations:
         self, staff_client, clerk, card, system
     ):
         services.card_report_formal_loss(card=card, by=system)
-        response = staff_client(clerk).post(operate_url(card, "replace"), {"kind": "loss", "number": ""})
+        response = staff_client(clerk).post(
+            operate_url(card, "replace"), {"kind": "loss", "number": "", "outlet": "东城区社保卡服务网点"}
+        )
         new = Card.objects.get(replaces=card)
         assert response.status_code == 302 and response["Location"] == change_url(new)
         assert new.state == CardState.SEALED
@@ -78,7 +80,9 @@ class TestCardOperations:
             staff_client(clerk).post(operate_url(card, "cancel"), {"reason": "deceased"}).status_code == 403
         )
         assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
-        staff_client(supervisor).post(operate_url(card, "cancel"), {"reason": "deceased", **AGENT})
+        staff_client(supervisor).post(
+            operate_url(card, "cancel"), {"reason": "deceased", **AGENT, **DEATH_CERTIFICATE}
+        )
         card = Card.objects.get(pk=card.pk)
         assert card.state == CardState.CANCELLED and card.cancellation_reason == "deceased"
 
@@ -323,7 +327,7 @@ class TestAgents:
         client = staff_client(supervisor)
         client.post(operate_url(card, "cancel"), {"reason": "deceased"})
         assert Card.objects.get(pk=card.pk).state == CardState.ACTIVE
-        client.post(operate_url(card, "cancel"), {"reason": "deceased", **AGENT})
+        client.post(operate_url(card, "cancel"), {"reason": "deceased", **AGENT, **DEATH_CERTIFICATE})
         event = AuditEvent.objects.get(card=card, action="card.cancelled")
         assert (event.agent_name, event.agent_id_number) == ("张 伟", "11010519491231002X")
 

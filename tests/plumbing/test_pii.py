@@ -11,7 +11,7 @@ from ecard.models import AuditEvent, Card, CardApplication
 from plumbing import pii
 from tests.ecard.services.test_applications import Account, new_card_fields
 from tests.ecard.test_admin import AGENT, operate_url
-from tests.support import PASSWORD, make_id_number
+from tests.support import DEATH_CERTIFICATE, PASSWORD, make_id_number
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,9 @@ class TestNothingInClear:
         fields = new_card_fields(delivery="post", outlet="", postal_address="北京市东城区东四十条甲22号")
         assert account.apply(**fields).status_code == 201
         card = app_holder.card
-        staff_client(supervisor).post(operate_url(card, "cancel"), {"reason": "deceased", **AGENT})
+        staff_client(supervisor).post(
+            operate_url(card, "cancel"), {"reason": "deceased", **AGENT, **DEATH_CERTIFICATE}
+        )
         assert AuditEvent.objects.filter(action="card.cancelled").exists()  # the agent was recorded
         stored = every_stored_text()
         secrets_at_rest = [

@@ -11,7 +11,7 @@ from codes import verifier
 from ecard import services
 from ecard.models import ECardChannel, FamilyLink
 from tests.codes.test_verifier import offline_gate
-from tests.support import ECARD_PASSWORD, issue_code
+from tests.support import DEATH_CERTIFICATE, ECARD_PASSWORD, issue_code
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dates]
 
@@ -291,7 +291,8 @@ class TestShowingAMembersCode:
 
         member_card = Card.objects.get(pk=other_app_holder.card.pk)
         by = Actor.staff(clerk, agent=Agent("王小五", "resident_id", "110105197001010011"))
-        services.card_cancel(card=member_card, reason=reason, by=by)
+        document = DEATH_CERTIFICATE if reason == "deceased" else {}
+        services.card_cancel(card=member_card, reason=reason, by=by, **document)
         link = FamilyLink.objects.get(public_id=family)
         assert link.state == "ended" and link.end_reason == "member_card_cancelled"
         assert app_holder.get("/api/v1/family").json() == []  # ended links are not listed
