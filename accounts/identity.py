@@ -144,9 +144,20 @@ def mask_id_number(number: str) -> str:
     return number[:1] + "*" * (len(number) - 3) + number[-2:]
 
 
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Spaces a clerk or a form put between Chinese characters: not part of the name.
+_CJK_SPACE = re.compile(rf"(?<=[{_CJK}·])\s+|\s+(?=[{_CJK}·])")
+
+
+def normalise_name(name: str) -> str:
+    """A person's name as recorded and compared: runs of spaces made one, and none beside a
+    Chinese character (``周 晓 梅`` is ``周晓梅``; ``Li  Lei`` is ``Li Lei``)."""
+    return _CJK_SPACE.sub("", " ".join((name or "").split()))
+
+
 def mask_name(name: str) -> str:
     """``张三`` → ``张*``, ``张三丰`` → ``张*丰``, ``John Smith`` → ``J*** S****``."""
-    name = (name or "").strip()
+    name = normalise_name(name)
     if not name:
         return ""
     if " " in name:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from plumbing.errors import DomainError
 
 from .actors import Actor, ActorKind
-from .identity import normalise_id_number, normalise_phone, person_key
+from .identity import normalise_id_number, normalise_name, normalise_phone, person_key
 from .models import GuardianProof, Holder
 from .signals import holder_changed
 
@@ -18,7 +18,7 @@ def holder_get_or_create(
     *, name: str, id_type: str, id_number: str, phone: str = "", by: Actor
 ) -> tuple[Holder, bool]:
     """The holder with this ID document, created if new. A name that differs is refused."""
-    name = " ".join((name or "").split())
+    name = normalise_name(name)
     if not name:
         raise DomainError("holder.id_number_invalid", field="name", reason=_("姓名为空"))
     id_number, born = normalise_id_number(id_type, id_number)
@@ -120,7 +120,7 @@ def holder_correct(*, holder: Holder, name: str, id_type: str, id_number: str, b
     The corrected number may not be another holder's: one person, one holder."""
     if by.kind != ActorKind.STAFF:
         raise DomainError("holder.correction_staff_only")
-    name = " ".join((name or "").split())
+    name = normalise_name(name)
     if not name:
         raise DomainError("holder.id_number_invalid", field="name", reason=_("姓名为空"))
     id_number, born = normalise_id_number(id_type, id_number)

@@ -16,7 +16,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.actors import ActorKind
-from accounts.identity import normalise_id_number, person_key
+from accounts.identity import normalise_id_number, normalise_name, person_key
 from accounts.models import Holder, User
 from accounts.realperson import real_person_check
 from accounts.services import check_guardian, holder_get_or_create, holder_set_guardian
@@ -129,7 +129,7 @@ def application_submit_new(
         if not (on_file and authority.guards(guardian, on_file)):
             claim = GuardianClaim.PENDING
     else:
-        checked = (on_file.name if on_file else " ".join((name or "").split()), number)
+        checked = (on_file.name if on_file else normalise_name(name), number)
     # 同步申领 needs someone who may hold the child's e-card: not a claim staff have not checked.
     issue_now = third_generation and not claim
     if issue_now:

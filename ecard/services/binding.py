@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 
-from accounts.identity import mask_phone, normalise_id_number
+from accounts.identity import mask_phone, normalise_id_number, normalise_name
 from accounts.models import Holder, User
 from accounts.realperson import real_person_check
 from accounts.sessions import sessions_end_for_holder
@@ -43,7 +43,7 @@ def _code_hash(challenge: BindingChallenge, code: str) -> str:
 
 
 def _identity_matches(holder: Holder, *, name: str, id_number: str) -> bool:
-    given = " ".join((name or "").split())
+    given = normalise_name(name)
     try:
         number, _ = normalise_id_number(holder.id_type, id_number)
     except DomainError:

@@ -53,6 +53,14 @@ def test_other_accepted_documents_are_recorded_with_their_number(id_type, number
     assert normalise_id_number(id_type, number)[0] == number
 
 
+def test_spaces_between_chinese_characters_are_no_part_of_a_name_and_hide_nothing_when_masked():
+    from accounts.identity import normalise_name
+
+    assert normalise_name(" 周 晓  梅 ") == "周晓梅" and normalise_name("买买提 · 艾力") == "买买提·艾力"
+    assert normalise_name("Li   Lei") == "Li Lei"
+    assert mask_name("周 晓 梅") == "周*梅" and mask_name("Li Lei") == "L* L**"
+
+
 def test_masks():
     assert mask_id_number("110105194912310021") == "1101**********0021"
     assert mask_name("张三") == "张*" and mask_name("张三丰") == "张*丰" and mask_name("欧阳修文") == "欧**文"

@@ -65,7 +65,7 @@ class TestWalkIn:
         assert application.state == "accepted" and application.account is None
         assert application.outlet == OUTLET and application.photo
         holder = application.holder
-        assert holder.name == "赵 雪梅" and holder.photo == application.photo  # the photo on file
+        assert holder.name == "赵雪梅" and holder.photo == application.photo  # the photo on file
         act(client, "start_production", application)
         act(client, "mark_ready", application)
         act(client, "mark_collected", application)
@@ -74,7 +74,7 @@ class TestWalkIn:
         assert application.state == "collected" and card.received_at is not None
         client.post(operate_url(card, "enable"))
         card.refresh_from_db()
-        assert card.state == CardState.ACTIVE and card.name_on_card == "赵 雪梅"
+        assert card.state == CardState.ACTIVE and card.name_on_card == "赵雪梅"
         channels = set(AuditEvent.objects.filter(holder=holder).values_list("channel", flat=True))
         assert channels == {"outlet"}
 
