@@ -16,6 +16,7 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.models import Holder
+from ecard import admin as ecard_admin
 from ecard import services
 from ecard.models import AuditEvent, Card, CardApplication, CardState, ECard, FamilyLink, PaymentAgreement
 from tests.ecard.test_admin import AGENT, operate_url
@@ -267,13 +268,13 @@ class TestPhoto:
     def test_a_clerk_renews_the_photo_on_file_and_an_auditor_may_not(
         self, staff_client, clerk, auditor, card
     ):
-        assert staff_client(auditor).post(operate_url(card, "photo"), {"photo": photo()}).status_code == 403
-        assert Holder.objects.get(pk=card.holder_id).photo == ""
         staff_client(clerk).post(operate_url(card, "photo"), {"photo": photo()})
         holder = Holder.objects.get(pk=card.holder_id)
         assert holder.photo and holder.photo_taken_at is not None
         assert AuditEvent.objects.filter(action="holder.photo_set", holder=holder).exists()
         assert not Card.objects.filter(replaces=card).exists()  # no new card for a photo alone
+        assert staff_client(auditor).post(operate_url(card, "photo"), {"photo": photo()}).status_code == 403
+        assert Holder.objects.get(pk=card.holder_id).photo == holder.photo
 
     def test_a_photo_that_is_not_one_is_refused(self, staff_client, clerk, card):
         bad = SimpleUploadedFile("x.jpg", b"not an image", content_type="image/jpeg")
@@ -324,3 +325,26 @@ class TestFamilyAtTheCounter:
         response = self.enrol(staff_client(clerk), elder, presenter=type("P", (), {"card": card}))
         assert "代为出示人" in response.content.decode()
         assert not ECard.objects.filter(card=elder).exists()
+
+
+# Who may do what at the counter: clerks the everyday operations, supervisors also cancellations
+# and corrections of a name or ID number, auditors nothing but read.
+SUPERVISORS_ONLY = {"cancel", "correct"}
+
+
+@pytest.mark.parametrize("operation", sorted(ecard_admin.OPERATIONS))
+def test_each_counter_operation_opens_for_the_roles_that_may_do_it_and_no_other(
+    staff_client, clerk, supervisor, auditor, card, operation
+):
+    url = operate_url(card, operation)
+    recorded = AuditEvent.objects.count()
+    assert staff_client(supervisor).get(url).status_code == 200  # the operation is there
+    allowed_to_clerk = operation not in SUPERVISORS_ONLY
+    assert staff_client(clerk).get(url).status_code == (200 if allowed_to_clerk else 403)
+    assert staff_client(auditor).get(url).status_code == 403
+    assert staff_client(auditor).post(url, {}).status_code == 403
+    if not allowed_to_clerk:
+        assert staff_client(clerk).post(url, {}).status_code == 403
+    page = staff_client(clerk).get(reverse("admin:ecard_card_change", args=[card.pk])).content.decode()
+    assert (url in page) == allowed_to_clerk
+    assert AuditEvent.objects.count() == recorded  # nobody refused did anything
