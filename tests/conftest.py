@@ -94,15 +94,26 @@ def _pii_keys_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("pii-keys")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _key_folders(_auth_keys_dir, _qr_keys_dir, _pii_keys_dir):
+    """The key folders, for the whole run: set once, never restored between tests. A browser
+    test's page may still be asking the live server when its test ends; restored to the
+    defaults then, a key folder read by that request would be an empty one, and the key made
+    there would seal rows no later test can open."""
+    from plumbing import pii
+
+    django_conf.settings.AUTH_JWT_KEYS_DIR = _auth_keys_dir
+    django_conf.settings.QR_SIGNING_KEYS_DIR = _qr_keys_dir
+    django_conf.settings.PII_KEYS_DIR = _pii_keys_dir
+    pii.forget_keys()
+
+
 @pytest.fixture(autouse=True)
-def _fast_hashes_and_clean_cache(settings, _auth_keys_dir, _qr_keys_dir, _pii_keys_dir):
+def _fast_hashes_and_clean_cache(settings, _key_folders, _qr_keys_dir):
     from codes.services import reset_caches
 
     # A slow hash per PIN is the point in production and a waste of minutes here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.AUTH_JWT_KEYS_DIR = _auth_keys_dir
-    settings.QR_SIGNING_KEYS_DIR = _qr_keys_dir
-    settings.PII_KEYS_DIR = _pii_keys_dir
     settings.MEDIA_ROOT = _qr_keys_dir.parent / "media"  # uploaded photos stay out of the tree
     # SMS one-time codes and notices land in ecard.notices.outbox, as mail in mail.outbox.
     settings.NOTICE_CHANNELS = ["ecard.notices.LoggingChannel", "ecard.notices.OutboxChannel"]

@@ -41,6 +41,7 @@ from hypothesis.stateful import (
 )
 from rest_framework.test import APIClient
 
+from accounts.actors import Agent, Channel
 from codes import verifier
 from codes.device_signer import DeviceSigner
 from ecard import services, tasks
@@ -65,7 +66,15 @@ from plumbing.errors import DomainError
 from tests.codes.test_verifier import offline_gate
 from tests.ecard.services.test_payments import Provider, confirm
 from tests.ecard.test_matrix import DOC_COLUMNS, documented_matrix
-from tests.support import ECARD_PASSWORD, HOLDER_PIN, Holder_, Scanner, clean_stores, model_settings
+from tests.support import (
+    DEATH_CERTIFICATE,
+    ECARD_PASSWORD,
+    HOLDER_PIN,
+    Holder_,
+    Scanner,
+    clean_stores,
+    model_settings,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +84,7 @@ SEAM_EXAMPLES = int(os.environ.get("CARD_MODEL_SEAM_EXAMPLES", "100"))
 RANDOM = os.environ.get("CARD_MODEL_RANDOM") == "1"
 SHRINK = os.environ.get("CARD_MODEL_SHRINK") == "1"
 IDENTITY_TOKEN = "dev-real-person-ok"
+OUTLET = "东城区社保卡服务网点"
 INITIAL_PIN = "123456"
 # Where a card may be in the holder's pocket: a loss report must take effect from these.
 POCKET_STATES = {CardState.ACTIVE, CardState.SEALED}
@@ -133,6 +143,18 @@ def documented_verdict(card: Card, ecard: ECard, purpose: str) -> str:
         else:
             verdicts.append("denied")
     return max(verdicts, key=_SEVERITY.__getitem__)
+
+
+def counter_photo():
+    """The photo the counter's camera takes (ecard.photos checks and re-encodes it)."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (358, 441), (220, 224, 230)).save(buffer, "JPEG")
+    return SimpleUploadedFile("photo.jpg", buffer.getvalue(), content_type="image/jpeg")
 
 
 class CardLifeModel(RuleBasedStateMachine):
@@ -361,7 +383,7 @@ class CardLifeModel(RuleBasedStateMachine):
     def the_outlet_takes_a_replacement_for_a_lost_card(self):
         card = self._cards(state=CardState.LOST, replacement_applied_at=None).first()
         # Refused while an application made online for this card is still open.
-        self.at_the_counter(services.card_apply_replacement, card=card, kind="loss")
+        self.at_the_counter(services.application_replace_at_counter, card=card, kind="loss", outlet=OUTLET)
 
     @precondition(lambda self: self._cards(received_at=None).exclude(state=CardState.CANCELLED).exists())
     @rule()
@@ -380,10 +402,33 @@ class CardLifeModel(RuleBasedStateMachine):
     def the_outlet_replaces_a_damaged_card_on_the_spot(self):
         # 即时制卡: made, handed over and enabled while the holder waits; the e-card moves to it.
         card = self._cards(state=CardState.ACTIVE, replacement_applied_at=None).first()
-        new = self.at_the_counter(services.card_apply_replacement, card=card, kind="damage")
-        if new is not None:
-            services.card_mark_received(card=new, by=self.clerk)
-            services.card_enable(card=new, by=self.clerk)
+        taken = self.at_the_counter(
+            services.application_replace_at_counter, card=card, kind="damage", outlet=OUTLET
+        )
+        if taken is not None:
+            services.card_mark_received(card=taken.new_card, by=self.clerk, old_card="handed_in")
+            # Two counter steps: what the collection's notice asks is tried before the next.
+            self.no_notice_asks_for_what_would_be_refused()
+            services.card_enable(card=taken.new_card, by=self.clerk)
+
+    @precondition(lambda self: self._cards(state__in=[CardState.ACTIVE, CardState.SEALED]).exists())
+    @rule()
+    def the_supervisor_corrects_the_holders_name_with_a_new_card(self):
+        card = self._cards(state__in=[CardState.ACTIVE, CardState.SEALED]).first()
+        name = "赵雪" if self.person.name != "赵雪" else "赵雪梅"
+        taken = self.at_the_counter(
+            services.card_correct_data,
+            card=card,
+            name=name,
+            id_type=self.person.id_type,
+            id_number=self.person.id_number,
+            outlet=OUTLET,
+            photo=counter_photo(),
+        )
+        self.person.refresh_from_db()
+        if taken is not None:
+            assert taken.new_card.name_on_card == name == self.person.name
+            assert Card.objects.get(pk=card.pk).name_on_card != name
 
     @precondition(lambda self: self.pocket() is not None)
     @rule()
@@ -449,7 +494,8 @@ class CardLifeModel(RuleBasedStateMachine):
     @precondition(lambda self: CardApplication.objects.filter(state__in=OPEN_APPLICATION_STATES).exists())
     @rule(reject=st.booleans())
     def the_outlet_moves_an_application_one_step_on(self, reject):
-        application = CardApplication.objects.filter(state__in=OPEN_APPLICATION_STATES).get()
+        # One per province: the oldest first (a counter correction may open one beside another).
+        application = CardApplication.objects.filter(state__in=OPEN_APPLICATION_STATES).order_by("pk").first()
         step = NEXT_STEP[application.state]
         if reject and application.state in ("submitted", "accepted"):
             services.application_advance(
@@ -458,11 +504,17 @@ class CardLifeModel(RuleBasedStateMachine):
         else:
             services.application_advance(application=application, to=step, by=self.clerk)
 
-    @rule()
-    def the_outlet_cancels_the_card_the_holder_moves_abroad(self):
+    @rule(reason=st.sampled_from(["emigrated", "deceased"]))
+    def the_outlet_cancels_the_card_the_holder_moves_abroad_or_died(self, reason):
         card = self._cards().exclude(state=CardState.CANCELLED).first()
-        if card is not None and len(self.cards()) == 1:
-            services.card_cancel(card=card, reason="emigrated", by=self.clerk)
+        if card is None or len(self.cards()) != 1:
+            return
+        if reason == "deceased":  # an agent comes, with the death certificate
+            agent = Agent("张伟", "resident_id", "11010519491231002X")
+            by = Actor.staff(self.clerk.user, Channel.OUTLET, agent)
+            services.card_cancel(card=card, reason=reason, by=by, **DEATH_CERTIFICATE)
+        else:
+            services.card_cancel(card=card, reason=reason, by=self.clerk)
 
     # ------------------------------------------------------------------ time
 
@@ -560,6 +612,13 @@ class CardLifeModel(RuleBasedStateMachine):
         link = self.link(FamilyLinkState.ACTIVE, FamilyLinkState.INVITED)
         if link is not None:
             assert self.cards(), link.state
+
+    @invariant()
+    def no_provider_may_charge_a_holder_with_no_card_left(self):
+        commit_callbacks()
+        if not self.cards():
+            open_ = PaymentAgreement.objects.filter(ecard__card__holder=self.person, ended_at=None)
+            assert not open_.exists(), list(open_.values_list("confirmed_at", flat=True))
 
     @invariant()
     def no_notice_asks_for_what_would_be_refused(self):
@@ -760,6 +819,12 @@ def _family_links_outlive_the_last_card(monkeypatch):
     monkeypatch.setattr(family, "family_end", lambda **kwargs: None)
 
 
+def _agreements_outlive_the_last_card(monkeypatch):
+    from ecard.services import payments
+
+    monkeypatch.setattr(payments, "agreements_end_with_card", lambda ecard, *, by: None)
+
+
 def _the_expired_notice_is_never_sent(monkeypatch):
     from ecard import jobs
 
@@ -787,6 +852,7 @@ def _the_expired_notice_is_never_sent(monkeypatch):
         (_a_refusal_is_only_a_code, "what_the_ecard_says_is_the_table_issuing_and_the_scanners"),
         (_family_links_outlive_the_last_card, "no_family_link_stays_active_to_a_member_with_no_card_left"),
         (_the_expired_notice_is_never_sent, "the_nightly_jobs_run"),
+        (_agreements_outlive_the_last_card, "no_provider_may_charge_a_holder_with_no_card_left"),
     ],
     ids=lambda value: value.__name__.strip("_") if callable(value) else "by",
 )

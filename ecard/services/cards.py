@@ -181,7 +181,12 @@ def _move_ecard(old: Card, new: Card, *, by: Actor) -> None:
         # Imported here: the payment services reach cards through the e-card services.
         from .payments import agreements_follow_card
 
-        agreements_follow_card(ECard.objects.select_related("card").get(card=new), by=by)
+        ecard = ECard.objects.select_related("card").get(card=new)
+        agreements_follow_card(ecard, by=by)
+        # Codes shown from the old card (the holder's, a family presenter's) end with it, online
+        # as offline: a gate applies the old card's cancellation to them, and the matrix alone
+        # would judge them by the new card's state.
+        signals.ecard_changed.send(sender=ECard, ecard=ecard, revoke_reason="ecard.moved")
     signals.card_changed.send(sender=Card, card=new, before=new.state, after=new.state)
     if moved:
         audit_record(

@@ -13,6 +13,39 @@ from tests.support import CHROMIUM
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_request_at_a_time_on_sqlite():
+    """On SQLite the live server's threads share the test database's one in-memory connection:
+    two pages asking at once (a presenter's and a member's) collide in it ("cannot open
+    savepoint"). There the live server answers one request at a time; PostgreSQL gives each
+    thread its own connection and keeps the threaded server."""
+    import threading
+
+    from django.core.servers.basehttp import ThreadedWSGIServer
+    from django.db import connection
+    from django.test.testcases import LiveServerThread
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+
+    class OneAtATime(ThreadedWSGIServer):
+        # Threads still hold the browser's keep-alive connections; only the app runs alone.
+        def set_app(self, application):
+            lock = threading.Lock()
+
+            def serially(environ, start_response):
+                with lock:
+                    return application(environ, start_response)
+
+            super().set_app(serially)
+
+    threaded = LiveServerThread.server_class
+    LiveServerThread.server_class = OneAtATime
+    yield
+    LiveServerThread.server_class = threaded
+
+
 @pytest.fixture(scope="session")
 def chromium(django_db_setup):
     if not os.path.exists(CHROMIUM):

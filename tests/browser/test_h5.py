@@ -20,6 +20,10 @@ from tests.support import CHROMIUM, PASSWORD, SCREENSHOTS
 # Written as functions: Playwright evaluates a bare expression with eval, which the page's
 # Content-Security-Policy (rightly) refuses.
 DRAWN = "() => document.getElementById('qr').naturalWidth > 0"
+# A family member's code on screen, loaded: the argument is the link's id.
+MEMBER_DRAWN = (
+    "id => (i => i.dataset.member === id && i.complete && i.naturalWidth > 0)(document.getElementById('qr'))"
+)
 
 # The live server needs committed data; serialized_rollback brings back what migrations made
 # (the staff groups) after another transactional test flushed it.

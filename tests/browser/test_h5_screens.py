@@ -15,7 +15,7 @@ from PIL import Image
 from ecard import services
 from ecard.audit import Actor
 from ecard.models import CardApplication
-from tests.browser.test_h5 import DRAWN, decode, phone_context, pytestmark, screenshot, sign_in  # noqa: F401
+from tests.browser.test_h5 import DRAWN, MEMBER_DRAWN, decode, phone_context, pytestmark, screenshot, sign_in  # noqa: F401
 from tests.support import ECARD_PASSWORD, HOLDER_PIN, PASSWORD
 
 OUTLET = "东城区社保卡服务网点"
@@ -188,9 +188,10 @@ class TestFamily:
         reload(presenter)
         active = presenter.locator("#member-list li[data-state=active]")
         active.wait_for()
+        link = active.get_attribute("data-id")
         active.locator("button", has_text="出示二维码").click()
         presenter.wait_for_selector("#showing-member", state="visible")
-        presenter.wait_for_function(DRAWN)
+        presenter.wait_for_function(MEMBER_DRAWN, arg=link)
         assert presenter.locator("[role=tab][data-purpose=transit]").is_disabled()
         pharmacy = make_scanner(organisation="同仁堂药店", kind="medical", purposes=("payment",))
         verdict = pharmacy.verdict(decode(screenshot(presenter.locator("#qr"), "h5-family-code.png")))

@@ -12,6 +12,7 @@ from django.conf import settings
 from ecard.models import AuditEvent, Card, CardApplication, CardState, FamilyLink, PaymentAgreement
 from tests.browser.test_h5 import (  # noqa: F401
     DRAWN,
+    MEMBER_DRAWN,
     decode,
     phone_context,
     pytestmark,
@@ -174,7 +175,7 @@ class TestAtTheCounter:
         member.wait_for()
         member.locator("button", has_text="出示二维码").click()
         phone.wait_for_selector("#showing-member", state="visible")
-        phone.wait_for_function(DRAWN)
+        phone.wait_for_function(MEMBER_DRAWN, arg=str(FamilyLink.objects.get(member=elder.holder).public_id))
         pharmacy = make_scanner(organisation="同仁堂药店", kind="medical", purposes=("payment",))
         verdict = pharmacy.verdict(decode(screenshot(phone.locator("#qr"), "outlet-family-elder-code.png")))
         assert verdict["result"] == "accepted" and verdict["holder"] == elder.holder.name_masked

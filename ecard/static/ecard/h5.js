@@ -326,13 +326,15 @@
     }
   }
 
-  function showCode(text, kind, src, blobUrl) {
+  // ``member``: the family member whose code it is (their link id), none for the holder's own.
+  function showCode(text, kind, src, blobUrl, member) {
     if (live.imageUrl) URL.revokeObjectURL(live.imageUrl);
     live.imageUrl = blobUrl;
     const img = $("qr");
     img.src = src;
     img.dataset.code = text;
     img.dataset.kind = kind;
+    img.dataset.member = member ? member.id : "";
     img.hidden = false;
   }
 
@@ -455,6 +457,7 @@
     img.removeAttribute("src");
     delete img.dataset.code;
     delete img.dataset.kind;
+    delete img.dataset.member;
   }
 
   // Whose code: the holder's own, or a family member's shown by this presenter (亲情账户).
@@ -519,7 +522,7 @@
       return;
     }
     const url = URL.createObjectURL(image.data);
-    showCode(code, "server", url, url);
+    showCode(code, "server", url, url, member);
     // The phone's clock may be off: count down on the server's.
     live.skew = answer.date ? Date.now() - new Date(answer.date).getTime() : 0;
     const expires = new Date(answer.data.expires_at).getTime() + live.skew;
