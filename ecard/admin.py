@@ -181,6 +181,13 @@ class CancelForm(OperationForm):
     )
 
 
+def staff_call(request, form: OperationForm) -> tuple[Actor, dict]:
+    """Who acts (the signed-in staff member, through the channel and with the agent the form
+    names) and the service's parameters: the form's fields that were filled in."""
+    params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
+    return Actor.staff(request.user, params.pop("channel", Channel.OUTLET), params.pop("agent", None)), params
+
+
 @dataclasses.dataclass(frozen=True)
 class Operation:
     label: str | Promise
@@ -323,8 +330,7 @@ class CardAdmin(ReadOnlyAdmin):
         posted = request.method == "POST"
         form = op.form(request.POST if posted else None, request.FILES if posted else None)
         if posted and form.is_valid():
-            params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
-            by = Actor.staff(request.user, params.pop("channel", Channel.OUTLET), params.pop("agent", None))
+            by, params = staff_call(request, form)
             try:
                 result = op.service(card=card, by=by, **params)
             except DomainError as exc:
@@ -595,8 +601,7 @@ class CardApplicationAdmin(ReadOnlyAdmin):
         posted = request.method == "POST"
         form = WalkInForm(request.POST if posted else None, request.FILES if posted else None)
         if posted and form.is_valid():
-            params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
-            by = Actor.staff(request.user, params.pop("channel", Channel.OUTLET), params.pop("agent", None))
+            by, params = staff_call(request, form)
             try:
                 application = services.application_new_at_counter(by=by, **params)
             except DomainError as exc:

@@ -60,6 +60,29 @@ def _live_ecard(holder: Holder) -> ECard | None:
     return ECard.objects.filter(card__holder=holder).exclude(card__state=CardState.CANCELLED).first()
 
 
+def _invitation(*, presenter: Holder, member: Holder, relationship: str, by: Actor) -> FamilyLink:
+    """The link, invited now; one open or consented link per pair (the database says so)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            link = FamilyLink.objects.create(
+                presenter=presenter,
+                member=member,
+                relationship=relationship,
+                invited_at=now,
+                expires_at=now + datetime.timedelta(days=settings.FAMILY_INVITATION_DAYS),
+            )
+    except IntegrityError:
+        raise DomainError("family.already_linked") from None
+    audit_record(
+        action="family.invited",
+        by=by,
+        holder=member,
+        data={"link": str(link.public_id), "presenter": presenter.pk, "relationship": relationship},
+    )
+    return link
+
+
 @transaction.atomic
 def family_invite(
     *, presenter: Holder, name: str, id_number: str, relationship: str, by: Actor
@@ -79,24 +102,7 @@ def family_invite(
     FamilyLink.objects.filter(
         presenter=presenter, member=member, state=FamilyLinkState.INVITED, expires_at__lte=timezone.now()
     ).update(state=FamilyLinkState.ENDED, ended_at=timezone.now(), end_reason="invitation_expired")
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            link = FamilyLink.objects.create(
-                presenter=presenter,
-                member=member,
-                relationship=relationship,
-                invited_at=now,
-                expires_at=now + datetime.timedelta(days=settings.FAMILY_INVITATION_DAYS),
-            )
-    except IntegrityError:
-        raise DomainError("family.already_linked") from None
-    audit_record(
-        action="family.invited",
-        by=by,
-        holder=member,
-        data={"link": str(link.public_id), "presenter": presenter.pk, "relationship": relationship},
-    )
+    link = _invitation(presenter=presenter, member=member, relationship=relationship, by=by)
     notices.notice_send(
         holder=member,
         kind="family.invited",
@@ -192,24 +198,7 @@ def family_enrol_at_outlet(
         raise DomainError("family.limit_reached", maximum=settings.FAMILY_MAX_MEMBERS)
     if _live_ecard(member) is None:
         ecard_issue(card=card, channel=ECardChannel.OUTLET, password=password, by=by)
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            link = FamilyLink.objects.create(
-                presenter=presenter,
-                member=member,
-                relationship=relationship,
-                invited_at=now,
-                expires_at=now + datetime.timedelta(days=settings.FAMILY_INVITATION_DAYS),
-            )
-    except IntegrityError:
-        raise DomainError("family.already_linked") from None
-    audit_record(
-        action="family.invited",
-        by=by,
-        holder=member,
-        data={"link": str(link.public_id), "presenter": presenter.pk, "relationship": relationship},
-    )
+    link = _invitation(presenter=presenter, member=member, relationship=relationship, by=by)
     return _consented(link, channel=Channel.OUTLET, by=by)
 
 
