@@ -181,7 +181,7 @@ class CancelForm(OperationForm):
     )
 
 
-def staff_call(request, form: OperationForm) -> tuple[Actor, dict]:
+def staff_call(request, form: forms.Form) -> tuple[Actor, dict]:
     """Who acts (the signed-in staff member, through the channel and with the agent the form
     names) and the service's parameters: the form's fields that were filled in."""
     params = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
