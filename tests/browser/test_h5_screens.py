@@ -243,3 +243,43 @@ class TestSignUp:
         assert page.locator("#bind").is_hidden()
         page.wait_for_function(DRAWN)
         assert scanner.verdict(decode(page.locator("#qr").screenshot()))["result"] == "accepted"
+
+
+class TestTransitAndOffline:
+    def test_a_holder_ends_a_live_agreement_and_transit_closes_on_the_page(
+        self, browse, live_server, app_holder, tmp_path
+    ):
+        from tests.ecard.services.test_payments import Provider
+
+        Provider(tmp_path).sign_up(app_holder)
+        page = browse(**phone_context()).page
+        sign_in(page, live_server.url, app_holder.phone, PASSWORD)
+        live = page.locator("#agreement-list li[data-state=live]")
+        live.wait_for()
+        assert (
+            page.locator("#service-list li[data-purpose=transit]").get_attribute("data-verdict") == "allowed"
+        )
+        live.locator("button", has_text="解除").click()
+        page.wait_for_selector("#agreement-list li[data-state=live]", state="detached")
+        page.wait_for_selector("#service-list li[data-purpose=transit][data-verdict=denied]")
+        assert page.locator("[role=tab][data-purpose=transit]").is_disabled()
+
+    def test_the_holder_switches_to_codes_the_phone_signs_and_a_gate_with_no_network_accepts_them(
+        self, browse, live_server, app_holder, scanner
+    ):
+        from tests.codes.test_verifier import offline_gate
+
+        gate, _ = offline_gate(scanner)
+        page = browse(**phone_context()).page
+        sign_in(page, live_server.url, app_holder.phone, PASSWORD)
+        page.wait_for_selector("#qr[data-kind=server]")
+        page.wait_for_selector("#offline", state="visible")  # the phone holds a certificate now
+        page.click("[role=tab][data-purpose=identity]")
+        page.wait_for_selector("#qr[data-kind=server]")
+        page.check("#offline-switch")
+        page.wait_for_selector("#qr[data-kind=device]")
+        page.wait_for_function(DRAWN)
+        result = gate.verify(decode(page.locator("#qr").screenshot()), purposes=["identity"])
+        assert result.accepted and result.parsed.certificate is not None
+        page.uncheck("#offline-switch")
+        page.wait_for_selector("#qr[data-kind=server]")
