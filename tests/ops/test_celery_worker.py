@@ -47,6 +47,8 @@ def start_worker(tmp_path):
             "REDIS_URL": settings.REDIS_URL,
             "SECRET_KEY": "worker-test",
             "QR_SIGNING_KEYS_DIR": str(settings.QR_SIGNING_KEYS_DIR),
+            # The rows it reads are sealed with the run's keys (a card's printed name among them).
+            "PII_KEYS_DIR": str(settings.PII_KEYS_DIR),
             "CELERY_TASK_DEFAULT_QUEUE": queue,
             **extra,
         }
