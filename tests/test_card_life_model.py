@@ -690,8 +690,12 @@ def _enable_in_the_app(model, notice):  # "请在App“社保卡-启用”中启
     assert response.status_code == 200, (notice.kind, response.json())
 
 
-def _apply_again(model, notice):  # "请按要求重新申请"
-    assert not CardApplication.objects.filter(state__in=OPEN_APPLICATION_STATES).exists(), notice.kind
+def _apply_again(model, notice):  # "请按要求重新申请": in that province, nothing open stands in the way
+    rejected = CardApplication.objects.get(public_id=notice.subject)
+    still_open = CardApplication.objects.filter(
+        holder=rejected.holder, region=rejected.region, state__in=OPEN_APPLICATION_STATES
+    )
+    assert not still_open.exists(), notice.kind
 
 
 def _confirm_in_the_app(model, notice):  # "请在{minutes}分钟内在App…中输入电子社保卡密码确认"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,36 +14,55 @@ from tests.support import CHROMIUM
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _one_request_at_a_time_on_sqlite():
-    """On SQLite the live server's threads share the test database's one in-memory connection:
-    two pages asking at once (a presenter's and a member's) collide in it ("cannot open
-    savepoint"). There the live server answers one request at a time; PostgreSQL gives each
-    thread its own connection and keeps the threaded server."""
-    import threading
+class InFlight:
+    """The live server's app calls, counted, so that a test's end can wait for the last one: a
+    page's request still running when the test database is flushed would write into the flush
+    (a foreign key failing, a table emptied under it). On SQLite the calls also run one at a
+    time: the live server's threads share the test database's one in-memory connection, and two
+    pages asking at once (a presenter's and a member's) collide in it ("cannot open savepoint");
+    PostgreSQL gives each thread a connection of its own."""
 
+    def __init__(self, serial: bool):
+        self.serial = threading.Lock() if serial else None
+        self.count = 0
+        self.changed = threading.Condition()
+
+    def wrap(self, application):
+        def counted(environ, start_response):
+            with self.changed:
+                self.count += 1
+            try:
+                if self.serial is None:
+                    return application(environ, start_response)
+                with self.serial:
+                    return application(environ, start_response)
+            finally:
+                with self.changed:
+                    self.count -= 1
+                    self.changed.notify_all()
+
+        return counted
+
+    def wait_until_idle(self, seconds: float = 15) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.count == 0, timeout=seconds)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _in_flight():
     from django.core.servers.basehttp import ThreadedWSGIServer
     from django.db import connection
     from django.test.testcases import LiveServerThread
 
-    if connection.vendor != "sqlite":
-        yield
-        return
+    in_flight = InFlight(serial=connection.vendor == "sqlite")
 
-    class OneAtATime(ThreadedWSGIServer):
-        # Threads still hold the browser's keep-alive connections; only the app runs alone.
+    class Counted(ThreadedWSGIServer):
         def set_app(self, application):
-            lock = threading.Lock()
-
-            def serially(environ, start_response):
-                with lock:
-                    return application(environ, start_response)
-
-            super().set_app(serially)
+            super().set_app(in_flight.wrap(application))
 
     threaded = LiveServerThread.server_class
-    LiveServerThread.server_class = OneAtATime
-    yield
+    LiveServerThread.server_class = Counted
+    yield in_flight
     LiveServerThread.server_class = threaded
 
 
@@ -99,7 +119,7 @@ class Watched:
 
 
 @pytest.fixture
-def browse(chromium):
+def browse(chromium, _in_flight):
     opened = []
 
     def open_(**options) -> Watched:
@@ -110,5 +130,7 @@ def browse(chromium):
     yield open_
     for watched in opened:
         watched.close()
+    _in_flight.wait_until_idle()  # before the database is flushed under the last request
+    for watched in opened:
         assert watched.outside == [], f"requests left 127.0.0.1: {watched.outside}"
         assert watched.errors == [], f"script errors: {watched.errors}"
