@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from plumbing.errors import DomainError
@@ -155,8 +156,6 @@ def holder_correct(*, holder: Holder, name: str, id_type: str, id_number: str, b
 def holder_set_photo(*, holder: Holder, photo: str, by: Actor) -> Holder:
     """A new photo on file (a storage name): taken at the counter when the real-person check
     keeps failing on an old one, or with a new card's application."""
-    from django.utils import timezone
-
     holder = Holder.objects.select_for_update().get(pk=holder.pk)
     holder.photo = photo
     holder.photo_taken_at = timezone.now()

@@ -11,14 +11,15 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
+
+from accounts.realperson import DevelopmentVerifier
 
 from .matrix import Purpose, Verdict
 from .models import ApplicationKind, ApplicationState, FamilyLinkState, FamilyRelationship
 from .services.family import FAMILY_PURPOSES
-
-DEVELOPMENT_VERIFIER = "accounts.realperson.DevelopmentVerifier"
 
 # Nothing from outside the app; the code image is a blob: URL made from the server's SVG.
 CONTENT_SECURITY_POLICY = (
@@ -112,7 +113,9 @@ def texts() -> dict[str, object]:
         # Only while the development provider answers real-person checks (never in production,
         # whose settings refuse it): the token it accepts, so the page's face step can pass.
         "devIdentityToken": (
-            settings.IDENTITY_DEV_TOKEN if settings.IDENTITY_VERIFIER == DEVELOPMENT_VERIFIER else None
+            settings.IDENTITY_DEV_TOKEN
+            if import_string(settings.IDENTITY_VERIFIER) is DevelopmentVerifier
+            else None
         ),
     }
 

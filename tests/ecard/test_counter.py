@@ -18,6 +18,7 @@ from PIL import Image
 from accounts.models import Holder
 from ecard import admin as ecard_admin
 from ecard import services
+from ecard.audit import Actor
 from ecard.models import AuditEvent, Card, CardApplication, CardState, ECard, FamilyLink, PaymentAgreement
 from tests.ecard.test_admin import AGENT, operate_url
 from tests.support import DEATH_CERTIFICATE, make_id_number, years_ago
@@ -138,17 +139,11 @@ class TestCertificates:
 
     def test_an_auditor_may_not_print_a_certificate(self, staff_client, clerk, auditor, card):
         application = services.application_replace_at_counter(
-            card=card, kind="damage", outlet=OUTLET, by=services_actor(clerk)
+            card=card, kind="damage", outlet=OUTLET, by=Actor.staff(clerk)
         )
         url = reverse("staff-certificate", args=[application.public_id])
         assert staff_client(clerk).get(url).status_code == 200
         assert staff_client(auditor).get(url).status_code == 403
-
-
-def services_actor(user):
-    from ecard.audit import Actor
-
-    return Actor.staff(user)
 
 
 class TestCollection:
@@ -156,7 +151,7 @@ class TestCollection:
         self, staff_client, clerk, card
     ):
         application = services.application_replace_at_counter(
-            card=card, kind="damage", outlet=OUTLET, by=services_actor(clerk)
+            card=card, kind="damage", outlet=OUTLET, by=Actor.staff(clerk)
         )
         new = application.new_card
         staff_client(clerk).post(operate_url(new, "receive"), {"old_card": "handed_in"})
@@ -284,10 +279,10 @@ class TestPhoto:
 
 
 class TestFamilyAtTheCounter:
-    def enrol(self, client, card, presenter, **fields):
+    def enrol(self, client, card, presenter: Holder, **fields):
         body = {
             "presenter_id_type": "resident_id",
-            "presenter_id_number": presenter.card.holder.id_number,
+            "presenter_id_number": presenter.id_number,
             "relationship": "parent",
             "password": "624813",
             "identity_token": settings.IDENTITY_DEV_TOKEN,
@@ -299,9 +294,9 @@ class TestFamilyAtTheCounter:
         self, staff_client, clerk, auditor, app_holder, make_card, make_holder, make_scanner
     ):
         elder = make_card(holder=make_holder(name="孙奶奶", born=datetime.date(1940, 1, 1)))
-        assert self.enrol(staff_client(auditor), elder, app_holder).status_code == 403
+        assert self.enrol(staff_client(auditor), elder, app_holder.card.holder).status_code == 403
         assert not ECard.objects.filter(card=elder).exists()
-        self.enrol(staff_client(clerk), elder, app_holder)
+        self.enrol(staff_client(clerk), elder, app_holder.card.holder)
         ecard = ECard.objects.get(card=elder)
         assert ecard.channel == "outlet"
         link = FamilyLink.objects.get(member=elder.holder)
@@ -316,13 +311,13 @@ class TestFamilyAtTheCounter:
         self, staff_client, clerk, app_holder, make_card
     ):
         elder = make_card()
-        response = self.enrol(staff_client(clerk), elder, app_holder, identity_token="forged")
+        response = self.enrol(staff_client(clerk), elder, app_holder.card.holder, identity_token="forged")
         assert "实人认证未通过" in response.content.decode()
         assert not ECard.objects.filter(card=elder).exists() and not FamilyLink.objects.exists()
 
     def test_a_presenter_without_an_ecard_is_not_found(self, staff_client, clerk, make_card, card):
         elder = make_card()
-        response = self.enrol(staff_client(clerk), elder, presenter=type("P", (), {"card": card}))
+        response = self.enrol(staff_client(clerk), elder, card.holder)
         assert "代为出示人" in response.content.decode()
         assert not ECard.objects.filter(card=elder).exists()
 

@@ -759,7 +759,7 @@
     const list = $("application-list");
     clear(list);
     $("applications-error").textContent = "";
-    const found = answer.ok ? answer.data.results || answer.data : [];
+    const found = answer.ok ? answer.data : [];
     show("applications", found.length > 0);
     for (const application of found) {
       const li = row(list, [
