@@ -343,3 +343,23 @@ def test_each_counter_operation_opens_for_the_roles_that_may_do_it_and_no_other(
     page = staff_client(clerk).get(reverse("admin:ecard_card_change", args=[card.pk])).content.decode()
     assert (url in page) == allowed_to_clerk
     assert AuditEvent.objects.count() == recorded  # nobody refused did anything
+
+
+class TestFollowedInTheApp:
+    def test_a_counter_application_is_followed_by_its_holder_and_reached_by_no_other_account(
+        self, app_holder, other_app_holder, clerk
+    ):
+        taken = services.application_replace_at_counter(
+            card=app_holder.card, kind="damage", outlet=OUTLET, by=Actor.staff(clerk)
+        )
+        mine = app_holder.get("/api/v1/card-applications").json()
+        assert [a["id"] for a in mine] == [str(taken.public_id)]
+        certificate = f"/api/v1/card-applications/{taken.public_id}/certificate.pdf"
+        assert app_holder.get(certificate).status_code == 200  # the endpoint is there for its holder
+        # Another holder's account, knowing the id, reaches nothing of it.
+        assert other_app_holder.get("/api/v1/card-applications").json() == []
+        refused = other_app_holder.get(certificate)
+        assert refused.status_code == 404 and refused.json()["code"] == "application.not_found"
+        withdraw = other_app_holder.post(f"/api/v1/card-applications/{taken.public_id}/withdraw")
+        assert withdraw.status_code == 404
+        assert CardApplication.objects.get(pk=taken.pk).state == "accepted"
